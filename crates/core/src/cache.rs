@@ -1,0 +1,155 @@
+//! A byte-budgeted cache of decoded tree nodes, shared by every reader.
+//!
+//! Nodes are immutable and named by their content hash, so an entry never
+//! needs invalidation: the cache only has to decide what to forget. It is
+//! split into shards, each a CLOCK (second-chance FIFO) over its entries.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::id::ObjectId;
+use crate::object::Node;
+
+const SHARDS: usize = 16;
+
+/// A hasher for [`ObjectId`] keys: ids are already uniform hashes, so the
+/// first eight bytes serve as the hash.
+#[derive(Default)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // `ObjectId` hashes as its 32-byte array: a length prefix, then the
+        // bytes. Keep a rolling mix so any other use stays correct.
+        for chunk in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(29) ^ u64::from_le_bytes(w);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.0 ^= n as u64;
+    }
+}
+
+type IdMap<V> = HashMap<ObjectId, V, BuildHasherDefault<IdHasher>>;
+
+struct Slot {
+    node: Arc<Node>,
+    size: usize,
+    referenced: bool,
+}
+
+#[derive(Default)]
+struct Shard {
+    map: IdMap<Slot>,
+    order: VecDeque<ObjectId>,
+    bytes: usize,
+}
+
+/// The shared cache of decoded nodes.
+pub struct NodeCache {
+    shards: Vec<Mutex<Shard>>,
+    budget_per_shard: usize,
+}
+
+impl NodeCache {
+    /// A cache holding roughly `budget` bytes of decoded nodes.
+    pub fn new(budget: usize) -> Self {
+        NodeCache {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            budget_per_shard: budget / SHARDS,
+        }
+    }
+
+    fn shard(&self, id: &ObjectId) -> &Mutex<Shard> {
+        &self.shards[usize::from(id.0[31]) % SHARDS]
+    }
+
+    /// The cached node, if present.
+    pub fn get(&self, id: &ObjectId) -> Option<Arc<Node>> {
+        let mut shard = self.shard(id).lock();
+        let slot = shard.map.get_mut(id)?;
+        slot.referenced = true;
+        Some(slot.node.clone())
+    }
+
+    /// Caches a node (a no-op if it is larger than a shard's budget).
+    pub fn insert(&self, id: ObjectId, node: Arc<Node>) {
+        let size = node.footprint();
+        if size > self.budget_per_shard {
+            return;
+        }
+        let mut shard = self.shard(&id).lock();
+        if shard.map.contains_key(&id) {
+            return;
+        }
+        shard.bytes += size;
+        shard.map.insert(
+            id,
+            Slot {
+                node,
+                size,
+                referenced: false,
+            },
+        );
+        shard.order.push_back(id);
+        while shard.bytes > self.budget_per_shard {
+            let Some(victim) = shard.order.pop_front() else {
+                break;
+            };
+            let second_chance = match shard.map.get_mut(&victim) {
+                Some(slot) if slot.referenced => {
+                    slot.referenced = false;
+                    true
+                }
+                Some(_) => false,
+                None => continue,
+            };
+            if second_chance {
+                shard.order.push_back(victim);
+            } else if let Some(slot) = shard.map.remove(&victim) {
+                shard.bytes -= slot.size;
+            }
+        }
+    }
+
+    /// Forgets a node (used by garbage collection after deleting it).
+    pub fn remove(&self, id: &ObjectId) {
+        let mut shard = self.shard(id).lock();
+        if let Some(slot) = shard.map.remove(id) {
+            shard.bytes -= slot.size;
+        }
+    }
+
+    /// Bytes currently held (approximate).
+    pub fn bytes(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().bytes).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evicts_within_budget() {
+        let cache = NodeCache::new(16 * 4096);
+        for i in 0..1000u32 {
+            let node = Arc::new(Node::leaf(Vec::new(), 1000));
+            cache.insert(ObjectId::hash(&i.to_le_bytes()), node);
+        }
+        assert!(cache.bytes() <= 16 * 4096);
+        let id = ObjectId::hash(b"keep");
+        cache.insert(id, Arc::new(Node::leaf(Vec::new(), 10)));
+        assert!(cache.get(&id).is_some());
+    }
+}

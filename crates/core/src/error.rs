@@ -1,0 +1,92 @@
+//! The error type of kvgit-core.
+
+use crate::id::ObjectId;
+
+/// Everything that can go wrong in kvgit-core.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Stored bytes did not decode into a valid object, or do not hash to
+    /// the id they are stored under.
+    #[error("corrupt object {id}: {reason}")]
+    Corrupt {
+        /// The id the object was looked up by.
+        id: ObjectId,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// An object that a tree, commit or ref refers to is not in the store.
+    #[error("object {0} is missing from the store")]
+    MissingObject(ObjectId),
+    /// No commit has this id (or it is not a commit).
+    #[error("unknown commit {0}")]
+    UnknownCommit(String),
+    /// A commit id prefix matched more than one commit.
+    #[error("ambiguous commit id prefix {prefix}: {candidates} candidates")]
+    AmbiguousId {
+        /// The prefix given.
+        prefix: String,
+        /// How many objects matched.
+        candidates: usize,
+    },
+    /// A string is not a valid object id.
+    #[error("invalid object id {0:?}")]
+    InvalidId(String),
+    /// A ref name breaks the naming rules.
+    #[error("invalid ref name {name:?}: {reason}")]
+    InvalidRefName {
+        /// The rejected name.
+        name: String,
+        /// Which rule it breaks.
+        reason: &'static str,
+    },
+    /// A key is longer than [`crate::MAX_KEY_LEN`] or empty.
+    #[error("invalid key ({len} bytes): keys must be 1 to {max} bytes")]
+    InvalidKey {
+        /// The key's length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A value is longer than [`crate::MAX_VALUE_LEN`].
+    #[error("value of {len} bytes is too large: at most {max} bytes")]
+    ValueTooLarge {
+        /// The value's length.
+        len: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// Entries given to a bulk build were not strictly sorted by key.
+    #[error("entries are not strictly sorted by key at index {index}")]
+    Unsorted {
+        /// The index of the first entry out of order.
+        index: usize,
+    },
+    /// The store is open in another process (or another `Db` in this one).
+    #[error("store at {path} is locked by another process: {detail}")]
+    Locked {
+        /// The store's path.
+        path: String,
+        /// What the operating system said.
+        detail: String,
+    },
+    /// The underlying storage failed.
+    #[error("storage error: {0}")]
+    Storage(String),
+    /// An I/O error.
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// kvgit-core's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Shorthand for a [`Error::Corrupt`].
+    pub fn corrupt(id: ObjectId, reason: impl Into<String>) -> Self {
+        Error::Corrupt {
+            id,
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! Object ids: the 32-byte blake3 hash of an object's encoded bytes.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+/// The id of a stored object: the blake3 hash of exactly its encoded bytes
+/// (`[format version][kind][body]`). Ids compare, hash and order as bytes.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ObjectId(pub [u8; 32]);
+
+impl ObjectId {
+    /// The length of an id in bytes.
+    pub const LEN: usize = 32;
+
+    /// Hashes `bytes` (an object's whole encoding) into its id.
+    pub fn hash(bytes: &[u8]) -> Self {
+        ObjectId(*blake3::hash(bytes).as_bytes())
+    }
+
+    /// The raw bytes of the id.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Builds an id from a 32-byte slice; `None` if the length is wrong.
+    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+        <[u8; 32]>::try_from(bytes).ok().map(ObjectId)
+    }
+
+    /// The id as 64 lowercase hex digits.
+    pub fn to_hex(&self) -> String {
+        let mut s = String::with_capacity(64);
+        for b in self.0 {
+            s.push(hex_digit(b >> 4));
+            s.push(hex_digit(b & 0xf));
+        }
+        s
+    }
+
+    /// The first `n` hex digits of the id (at most 64).
+    pub fn short(&self, n: usize) -> String {
+        let mut s = self.to_hex();
+        s.truncate(n.min(64));
+        s
+    }
+
+    /// True if the id's hex form starts with `prefix` (case-insensitive).
+    pub fn has_hex_prefix(&self, prefix: &str) -> bool {
+        let hex = self.to_hex();
+        prefix.len() <= 64 && hex.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+    }
+}
+
+fn hex_digit(n: u8) -> char {
+    char::from_digit(u32::from(n), 16).expect("a nibble is a hex digit")
+}
+
+impl fmt::Debug for ObjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ObjectId({})", self.short(12))
+    }
+}
+
+impl fmt::Display for ObjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl FromStr for ObjectId {
+    type Err = Error;
+
+    /// Parses 64 hex digits.
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let bad = || Error::InvalidId(s.chars().take(80).collect());
+        if s.len() != 64 {
+            return Err(bad());
+        }
+        let mut out = [0u8; 32];
+        for (i, pair) in s.as_bytes().chunks_exact(2).enumerate() {
+            let hi = (pair[0] as char).to_digit(16).ok_or_else(bad)?;
+            let lo = (pair[1] as char).to_digit(16).ok_or_else(bad)?;
+            out[i] = u8::try_from(hi * 16 + lo).map_err(|_| bad())?;
+        }
+        Ok(ObjectId(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trip() {
+        let id = ObjectId::hash(b"hello");
+        let hex = id.to_hex();
+        assert_eq!(hex.len(), 64);
+        assert_eq!(hex.parse::<ObjectId>().unwrap(), id);
+        assert!(id.has_hex_prefix(&hex[..6].to_uppercase()));
+        assert!("zz".parse::<ObjectId>().is_err());
+        assert!("g".repeat(64).parse::<ObjectId>().is_err());
+    }
+}

@@ -1,0 +1,240 @@
+//! [`Repo`]: a backend plus the shared node cache, and the commit protocol's
+//! primitives (read and write objects, write a commit, move a ref).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use crate::cache::NodeCache;
+use crate::error::{Error, Result};
+use crate::id::ObjectId;
+use crate::object::{self, Commit, Node, Value};
+use crate::store::{Backend, CasOutcome, Durability, MemoryBackend, SledBackend, SledOptions};
+use crate::tree::Tree;
+
+/// Options for a [`Repo`].
+#[derive(Clone, Debug)]
+pub struct RepoOptions {
+    /// Byte budget of the decoded-node cache.
+    pub cache_bytes: usize,
+    /// What [`Repo::commit`] waits for before it returns.
+    pub durability: Durability,
+}
+
+impl Default for RepoOptions {
+    fn default() -> Self {
+        RepoOptions {
+            cache_bytes: 256 << 20,
+            durability: Durability::Durable,
+        }
+    }
+}
+
+/// A handle on a store: the backend, the decoded-node cache shared by all
+/// readers, and the in-process write fence that garbage collection
+/// respects. Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct Repo {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    backend: Arc<dyn Backend>,
+    cache: NodeCache,
+    fence: RwLock<()>,
+    options: RepoOptions,
+}
+
+/// What a new commit is made of (see [`Repo::commit`]).
+#[derive(Clone, Debug, Default)]
+pub struct CommitSpec {
+    /// Parents: none for a root commit, one, or two for a merge.
+    pub parents: Vec<ObjectId>,
+    /// The commit message.
+    pub message: String,
+    /// User metadata.
+    pub metadata: BTreeMap<String, String>,
+    /// The commit time; now if `None`.
+    pub time_micros: Option<u64>,
+}
+
+impl Repo {
+    /// A repo over `backend`.
+    pub fn new(backend: Arc<dyn Backend>, options: RepoOptions) -> Self {
+        Repo {
+            inner: Arc::new(Inner {
+                backend,
+                cache: NodeCache::new(options.cache_bytes),
+                fence: RwLock::new(()),
+                options,
+            }),
+        }
+    }
+
+    /// A repo in memory (for tests and benchmarks).
+    pub fn memory() -> Self {
+        Repo::new(Arc::new(MemoryBackend::new()), RepoOptions::default())
+    }
+
+    /// Opens (creating if missing) a sled store at `path` with default
+    /// options.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let backend = SledBackend::open(path, SledOptions::default())?;
+        Ok(Repo::new(Arc::new(backend), RepoOptions::default()))
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.inner.backend
+    }
+
+    /// The decoded-node cache.
+    pub fn cache(&self) -> &NodeCache {
+        &self.inner.cache
+    }
+
+    /// The options the repo was made with.
+    pub fn options(&self) -> &RepoOptions {
+        &self.inner.options
+    }
+
+    /// Held (shared) by a writer from its first object write until its ref
+    /// has moved; garbage collection takes it exclusively to sweep, so an
+    /// in-flight writer's objects are never swept in this process.
+    pub fn write_fence(&self) -> RwLockReadGuard<'_, ()> {
+        self.inner.fence.read()
+    }
+
+    /// Taken by garbage collection while it decides what to delete.
+    pub fn gc_fence(&self) -> RwLockWriteGuard<'_, ()> {
+        self.inner.fence.write()
+    }
+
+    /// Raw object bytes; [`Error::MissingObject`] if absent.
+    pub fn object_bytes(&self, id: &ObjectId) -> Result<Vec<u8>> {
+        self.inner
+            .backend
+            .get_object(id)?
+            .ok_or(Error::MissingObject(*id))
+    }
+
+    /// A decoded tree node, from the cache or the backend.
+    pub fn node(&self, id: &ObjectId) -> Result<Arc<Node>> {
+        if let Some(node) = self.inner.cache.get(id) {
+            return Ok(node);
+        }
+        let bytes = self.object_bytes(id)?;
+        let node = Arc::new(Node::decode(id, &bytes)?);
+        self.inner.cache.insert(*id, node.clone());
+        Ok(node)
+    }
+
+    /// A commit; [`Error::UnknownCommit`] if there is no such object or it
+    /// is not a commit.
+    pub fn read_commit(&self, id: &ObjectId) -> Result<Commit> {
+        let bytes = self
+            .inner
+            .backend
+            .get_object(id)?
+            .ok_or_else(|| Error::UnknownCommit(id.to_hex()))?;
+        match object::open(id, &bytes)? {
+            (object::Kind::Commit, _) => Commit::decode(id, &bytes),
+            (kind, _) => Err(Error::UnknownCommit(format!("{id} is a {kind:?}, not a commit"))),
+        }
+    }
+
+    /// The bytes of a stored value (loading its blob if it has one).
+    pub fn read_value(&self, value: &Value) -> Result<Vec<u8>> {
+        match value {
+            Value::Inline(v) => Ok(v.clone()),
+            Value::Blob { id, len } => {
+                let bytes = self.object_bytes(id)?;
+                let v = object::decode_blob(id, &bytes)?;
+                if v.len() as u64 != *len {
+                    return Err(Error::corrupt(*id, "blob length differs from its reference"));
+                }
+                Ok(v)
+            }
+        }
+    }
+
+    /// Writes a commit object for `tree` (its objects must already be
+    /// stored) and returns its id. The height is computed from the parents.
+    pub fn write_commit(&self, tree: &Tree, spec: &CommitSpec) -> Result<ObjectId> {
+        let mut height = 0;
+        for p in &spec.parents {
+            height = height.max(self.read_commit(p)?.height);
+        }
+        let commit = Commit {
+            root: tree.root(),
+            parents: spec.parents.clone(),
+            height: height + 1,
+            time_micros: spec.time_micros.unwrap_or_else(Commit::now_micros),
+            message: spec.message.clone(),
+            metadata: spec.metadata.clone(),
+        };
+        let bytes = commit.encode();
+        let id = ObjectId::hash(&bytes);
+        self.inner.backend.put_objects(vec![(id, bytes)])?;
+        Ok(id)
+    }
+
+    /// The commit protocol's last step: compare-and-swap `ref_name` from
+    /// `expected` to `new`, then the durability barrier of the repo's
+    /// options. Objects must have been written before.
+    pub fn move_ref(&self, ref_name: &str, expected: Option<&ObjectId>, new: Option<&ObjectId>) -> Result<CasOutcome> {
+        let outcome = self.inner.backend.cas_ref(ref_name, expected, new)?;
+        if outcome == CasOutcome::Swapped {
+            self.inner.backend.flush(self.inner.options.durability)?;
+        }
+        Ok(outcome)
+    }
+
+    /// Writes a commit of `tree` and moves `ref_name` to it from
+    /// `expected`. Returns the new commit id and the CAS outcome (on a
+    /// mismatch the commit object exists but nothing points at it).
+    pub fn commit(&self, ref_name: &str, expected: Option<&ObjectId>, tree: &Tree, spec: &CommitSpec) -> Result<(ObjectId, CasOutcome)> {
+        let id = self.write_commit(tree, spec)?;
+        let outcome = self.move_ref(ref_name, expected, Some(&id))?;
+        Ok((id, outcome))
+    }
+
+    /// The commit a ref points at.
+    pub fn get_ref(&self, ref_name: &str) -> Result<Option<ObjectId>> {
+        self.inner.backend.get_ref(ref_name)
+    }
+
+    /// Resolves a commit given as 64 hex digits or a unique prefix of at
+    /// least 4 hex digits.
+    pub fn resolve_commit_prefix(&self, prefix: &str) -> Result<ObjectId> {
+        if prefix.len() == 64 {
+            let id: ObjectId = prefix.parse()?;
+            self.read_commit(&id)?;
+            return Ok(id);
+        }
+        if prefix.len() < 4 || prefix.len() > 64 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::InvalidId(prefix.to_string()));
+        }
+        let mut found = Vec::new();
+        self.inner.backend.for_each_object(&mut |id, _| {
+            if id.has_hex_prefix(prefix) {
+                found.push(id);
+            }
+            Ok(true)
+        })?;
+        let commits: Vec<ObjectId> = found
+            .into_iter()
+            .filter(|id| self.read_commit(id).is_ok())
+            .collect();
+        match commits.as_slice() {
+            [] => Err(Error::UnknownCommit(prefix.to_string())),
+            [one] => Ok(*one),
+            many => Err(Error::AmbiguousId {
+                prefix: prefix.to_string(),
+                candidates: many.len(),
+            }),
+        }
+    }
+}

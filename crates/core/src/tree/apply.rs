@@ -1,0 +1,271 @@
+//! Apply a batch of puts and deletes, rewriting only the affected nodes.
+//!
+//! Level by level, from the leaves up: for each run of edits, start a fresh
+//! chunker at the start of the node holding the first edit and stream that
+//! node's entries, merged with the edits, through it. When a node of the old
+//! level is finished and the chunker has just ended a node there too, the
+//! boundaries are back in step (the rule looks only inside the current
+//! node), so everything after is unchanged until the next edit. Each such
+//! region turns into edits one level up: delete the old nodes' entries, put
+//! the new ones. At the root level the new nodes are the whole level;
+//! levels are added above while there is more than one node, and removed
+//! while the root has a single child. The result is exactly the tree a bulk
+//! build of the new content would give (the property tests check this).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::build::build_up;
+use super::chunker::Chunker;
+use super::{Item, Tree, Writer};
+use crate::error::{Error, Result};
+use crate::id::ObjectId;
+use crate::object::{check_key, ChildEntry, LeafEntry, Node};
+use crate::repo::Repo;
+
+/// One level's edits: key -> new entry, or `None` to delete.
+type Edits<I> = Vec<(Vec<u8>, Option<I>)>;
+
+impl Repo {
+    /// A new tree: `tree` with `edits` applied (`Some(value)` puts,
+    /// `None` deletes; for a key given twice the last edit wins). Writes
+    /// O(edits x depth) nodes.
+    pub fn apply<E>(&self, tree: &Tree, edits: E) -> Result<Tree>
+    where
+        E: IntoIterator<Item = (Vec<u8>, Option<Vec<u8>>)>,
+    {
+        self.apply_counted(tree, edits).map(|(tree, _)| tree)
+    }
+
+    /// Like [`Repo::apply`], also returning how many objects were written.
+    pub fn apply_counted<E>(&self, tree: &Tree, edits: E) -> Result<(Tree, usize)>
+    where
+        E: IntoIterator<Item = (Vec<u8>, Option<Vec<u8>>)>,
+    {
+        let mut edits: Vec<(Vec<u8>, Option<Vec<u8>>)> = edits.into_iter().collect();
+        for (key, _) in &edits {
+            check_key(key)?;
+        }
+        // Stable sort, then keep the last edit of each key.
+        edits.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut deduped: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::with_capacity(edits.len());
+        for edit in edits {
+            match deduped.last_mut() {
+                Some(last) if last.0 == edit.0 => *last = edit,
+                _ => deduped.push(edit),
+            }
+        }
+        let mut w = Writer::new(self, true);
+        let mut level0 = Vec::with_capacity(deduped.len());
+        for (key, value) in deduped {
+            let entry = match value {
+                Some(v) => Some(LeafEntry {
+                    key: key.clone(),
+                    value: w.value(v)?,
+                }),
+                None => None,
+            };
+            level0.push((key, entry));
+        }
+        let tree = self.apply_entries(tree, level0, &mut w)?;
+        let written = w.finish()?;
+        Ok((tree, written))
+    }
+
+    /// Applies sorted, unique leaf-level edits whose values are already in
+    /// stored form (merge uses this to apply a diff without reloading
+    /// blobs).
+    pub fn apply_values(&self, tree: &Tree, edits: Vec<(Vec<u8>, Option<crate::Value>)>) -> Result<Tree> {
+        for pair in edits.windows(2) {
+            if pair[0].0 >= pair[1].0 {
+                return Err(Error::Unsorted { index: 1 });
+            }
+        }
+        let mut w = Writer::new(self, true);
+        let level0 = edits
+            .into_iter()
+            .map(|(key, value)| {
+                let entry = value.map(|value| LeafEntry {
+                    key: key.clone(),
+                    value,
+                });
+                (key, entry)
+            })
+            .collect();
+        let tree = self.apply_entries(tree, level0, &mut w)?;
+        w.finish()?;
+        Ok(tree)
+    }
+
+    fn apply_entries(&self, tree: &Tree, edits: Edits<LeafEntry>, w: &mut Writer<'_>) -> Result<Tree> {
+        if edits.is_empty() {
+            return Ok(*tree);
+        }
+        let root = self.node(&tree.root)?;
+        let root_level = root.level();
+        let mut up = self.apply_level(&root, tree.root, 0, edits, w)?;
+        for level in 1..=root_level {
+            if up.is_empty() {
+                return Ok(*tree);
+            }
+            up = self.apply_level(&root, tree.root, level, up, w)?;
+        }
+        if up.is_empty() {
+            return Ok(*tree);
+        }
+        // `up` now replaces the single root node: its puts are the whole
+        // new root level.
+        let nodes: Vec<ChildEntry> = up.into_iter().filter_map(|(_, e)| e).collect();
+        let Some((mut top, mut level)) = build_up(nodes, root_level + 1, w)? else {
+            return self.empty_tree();
+        };
+        // Remove levels above a root with a single child.
+        while level > 0 {
+            let node = self.node(&top.id)?;
+            match node.children() {
+                Some([only]) => {
+                    top = only.clone();
+                    level -= 1;
+                }
+                _ => break,
+            }
+        }
+        Ok(Tree {
+            root: top.id,
+            len: top.count,
+            value_bytes: top.bytes,
+            level,
+        })
+    }
+
+    /// Applies sorted, unique `edits` to the entries at `level`; returns the
+    /// resulting edits one level up (empty if nothing changed).
+    fn apply_level<I: Item>(
+        &self,
+        root: &Arc<Node>,
+        root_id: ObjectId,
+        level: u8,
+        mut edits: Edits<I>,
+        w: &mut Writer<'_>,
+    ) -> Result<Edits<ChildEntry>> {
+        let mut up: BTreeMap<Vec<u8>, Option<ChildEntry>> = BTreeMap::new();
+        let mut i = 0;
+        while i < edits.len() {
+            let mut cur = LevelCursor::seek(self, root, root_id, level, &edits[i].0)?;
+            let mut chunker = Chunker::<I>::new(level);
+            let mut old: Vec<(Vec<u8>, ObjectId)> = Vec::new();
+            let mut new: Vec<ChildEntry> = Vec::new();
+            loop {
+                let node = cur.node.clone();
+                let items = I::items(&node).ok_or_else(|| Error::corrupt(cur.node_id, "node at the wrong level"))?;
+                if let Some(first) = node.first_key() {
+                    old.push((first.to_vec(), cur.node_id));
+                }
+                let upper = cur.next_first_key().map(<[u8]>::to_vec);
+                let in_node = |key: &[u8]| upper.as_deref().is_none_or(|u| key < u);
+                let mut j = 0;
+                loop {
+                    let edit_here = i < edits.len() && in_node(&edits[i].0);
+                    let item_here = j < items.len();
+                    if edit_here && (!item_here || edits[i].0.as_slice() <= items[j].key()) {
+                        if item_here && edits[i].0.as_slice() == items[j].key() {
+                            j += 1;
+                        }
+                        if let Some(item) = edits[i].1.take() {
+                            new.extend(chunker.push(item, w)?);
+                        }
+                        i += 1;
+                    } else if item_here {
+                        new.extend(chunker.push(items[j].clone(), w)?);
+                        j += 1;
+                    } else {
+                        break;
+                    }
+                }
+                if chunker.is_empty() {
+                    break;
+                }
+                if !cur.advance(self)? {
+                    new.extend(chunker.finish(w)?);
+                    break;
+                }
+            }
+            let unchanged = old.len() == new.len() && old.iter().zip(&new).all(|((_, id), n)| *id == n.id);
+            if !unchanged {
+                for (key, _) in old {
+                    up.insert(key, None);
+                }
+                for entry in new {
+                    up.insert(entry.key.clone(), Some(entry));
+                }
+            }
+        }
+        Ok(up.into_iter().collect())
+    }
+}
+
+/// A position on one node of a level, with the path from the root.
+struct LevelCursor {
+    /// Internal nodes above, each with the index of the child on the path.
+    path: Vec<(Arc<Node>, usize)>,
+    node: Arc<Node>,
+    node_id: ObjectId,
+    level: u8,
+}
+
+impl LevelCursor {
+    /// The node at `level` that holds `key`'s position (the first node for
+    /// a key before every other).
+    fn seek(repo: &Repo, root: &Arc<Node>, root_id: ObjectId, level: u8, key: &[u8]) -> Result<Self> {
+        let mut path = Vec::new();
+        let mut node = root.clone();
+        let mut node_id = root_id;
+        while node.level() > level {
+            let children = node.children().ok_or_else(|| Error::corrupt(node_id, "leaf above level 0"))?;
+            let idx = children.partition_point(|c| c.key.as_slice() <= key).saturating_sub(1);
+            let child = repo.child(&node, idx)?;
+            node_id = children[idx].id;
+            path.push((node, idx));
+            node = child;
+        }
+        Ok(LevelCursor {
+            path,
+            node,
+            node_id,
+            level,
+        })
+    }
+
+    /// The first key of the next node at this level, if there is one.
+    fn next_first_key(&self) -> Option<&[u8]> {
+        self.path
+            .iter()
+            .rev()
+            .find_map(|(parent, idx)| parent.key_at(idx + 1))
+    }
+
+    /// Moves to the next node at this level; false at the end.
+    fn advance(&mut self, repo: &Repo) -> Result<bool> {
+        loop {
+            let Some((parent, idx)) = self.path.last_mut() else {
+                return Ok(false);
+            };
+            if *idx + 1 < parent.len() {
+                *idx += 1;
+                break;
+            }
+            self.path.pop();
+        }
+        loop {
+            let (parent, idx) = self.path.last().expect("a frame was just found");
+            let child = repo.child(parent, *idx)?;
+            let child_id = parent.children().expect("path frames are internal nodes")[*idx].id;
+            if child.level() == self.level {
+                self.node = child;
+                self.node_id = child_id;
+                return Ok(true);
+            }
+            self.path.push((child, 0));
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! The prolly tree: each commit's key space as a content-addressed,
+//! history-independent B-tree.
+//!
+//! Leaves hold sorted `(key, value)` entries; internal nodes hold one entry
+//! per child: the child's first key, id, and subtree key count and value
+//! bytes. Node boundaries come from the content (see [`chunker`]), so the
+//! same set of entries always gives the same nodes and the same root id,
+//! and an edit rewrites only the nodes on its path.
+
+pub mod chunker;
+
+mod apply;
+mod build;
+mod diff;
+mod read;
+
+pub use diff::{Change, Diff};
+pub use read::{RawRange, Range};
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::id::ObjectId;
+use crate::object::{self, encode_child_entry, encode_leaf_entry, ChildEntry, LeafEntry, Node, Value, INLINE_MAX};
+use crate::repo::Repo;
+
+/// A handle on an immutable tree: its root id and the aggregates of its
+/// root. Cheap to copy; reading goes through a [`Repo`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tree {
+    root: ObjectId,
+    len: u64,
+    value_bytes: u64,
+    level: u8,
+}
+
+impl Tree {
+    fn from_node(root: ObjectId, node: &Node) -> Tree {
+        Tree {
+            root,
+            len: node.count(),
+            value_bytes: node.value_bytes(),
+            level: node.level(),
+        }
+    }
+
+    /// The id of the root node; equal content gives an equal id.
+    pub fn root(&self) -> ObjectId {
+        self.root
+    }
+
+    /// The number of keys, in O(1).
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True if the tree holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The total length of all values in bytes, in O(1).
+    pub fn value_bytes(&self) -> u64 {
+        self.value_bytes
+    }
+
+    /// The level of the root: 0 when the root is a leaf. The tree's depth
+    /// is `level() + 1` nodes.
+    pub fn level(&self) -> u8 {
+        self.level
+    }
+}
+
+impl Repo {
+    /// The tree rooted at `root` (loads the root node).
+    pub fn tree(&self, root: ObjectId) -> Result<Tree> {
+        let node = self.node(&root)?;
+        Ok(Tree::from_node(root, &node))
+    }
+
+    /// The empty tree (its root, an empty leaf, is written if missing).
+    pub fn empty_tree(&self) -> Result<Tree> {
+        let mut w = Writer::new(self, true);
+        let entry = w.put_node(object::finish_node(0, 0, &[]), Node::leaf(Vec::new(), 3))?;
+        w.finish()?;
+        Ok(Tree {
+            root: entry.id,
+            len: 0,
+            value_bytes: 0,
+            level: 0,
+        })
+    }
+
+    /// Loads child `idx` of internal node `parent`, checking that it agrees
+    /// with its parent entry (level, first key and aggregates).
+    pub(crate) fn child(&self, parent: &Node, idx: usize) -> Result<Arc<Node>> {
+        let entry = parent
+            .children()
+            .and_then(|c| c.get(idx))
+            .expect("callers pass an index of an internal node's child");
+        let node = self.node(&entry.id)?;
+        if node.level() + 1 != parent.level()
+            || node.count() != entry.count
+            || node.value_bytes() != entry.bytes
+            || node.first_key() != Some(entry.key.as_slice())
+        {
+            return Err(Error::corrupt(entry.id, "node does not match its parent's entry for it"));
+        }
+        Ok(node)
+    }
+}
+
+/// An entry at some level of the tree: a leaf entry or a child entry.
+pub(crate) trait Item: Clone + PartialEq {
+    fn key(&self) -> &[u8];
+    fn encode(&self, out: &mut Vec<u8>);
+    fn items(node: &Node) -> Option<&[Self]>;
+    fn make_node(level: u8, items: Vec<Self>, encoded_len: usize) -> Node;
+}
+
+impl Item for LeafEntry {
+    fn key(&self) -> &[u8] {
+        &self.key
+    }
+    fn encode(&self, out: &mut Vec<u8>) {
+        encode_leaf_entry(out, &self.key, &self.value);
+    }
+    fn items(node: &Node) -> Option<&[Self]> {
+        node.leaf_entries()
+    }
+    fn make_node(_level: u8, items: Vec<Self>, encoded_len: usize) -> Node {
+        Node::leaf(items, encoded_len)
+    }
+}
+
+impl Item for ChildEntry {
+    fn key(&self) -> &[u8] {
+        &self.key
+    }
+    fn encode(&self, out: &mut Vec<u8>) {
+        encode_child_entry(out, &self.key, &self.id, self.count, self.bytes);
+    }
+    fn items(node: &Node) -> Option<&[Self]> {
+        node.children()
+    }
+    fn make_node(level: u8, items: Vec<Self>, encoded_len: usize) -> Node {
+        Node::internal(level, items, encoded_len)
+    }
+}
+
+/// Collects the objects a tree operation writes and hands them to the
+/// backend in batches.
+pub(crate) struct Writer<'r> {
+    repo: &'r Repo,
+    pending: Vec<(ObjectId, Vec<u8>)>,
+    pending_bytes: usize,
+    cache_new: bool,
+    written: usize,
+}
+
+const WRITE_BATCH_BYTES: usize = 8 << 20;
+
+impl<'r> Writer<'r> {
+    /// `cache_new`: put new nodes into the node cache (edits, whose next
+    /// reads hit them), or not (bulk loads, which would flood it).
+    pub(crate) fn new(repo: &'r Repo, cache_new: bool) -> Self {
+        Writer {
+            repo,
+            pending: Vec::new(),
+            pending_bytes: 0,
+            cache_new,
+            written: 0,
+        }
+    }
+
+    fn put(&mut self, id: ObjectId, bytes: Vec<u8>) -> Result<()> {
+        self.pending_bytes += bytes.len();
+        self.pending.push((id, bytes));
+        self.written += 1;
+        if self.pending_bytes >= WRITE_BATCH_BYTES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if !self.pending.is_empty() {
+            self.repo.backend().put_objects(std::mem::take(&mut self.pending))?;
+            self.pending_bytes = 0;
+        }
+        Ok(())
+    }
+
+    /// Stores a node and returns its entry in the parent level.
+    pub(crate) fn put_node(&mut self, bytes: Vec<u8>, node: Node) -> Result<ChildEntry> {
+        let id = ObjectId::hash(&bytes);
+        let entry = ChildEntry {
+            key: node.first_key().map(<[u8]>::to_vec).unwrap_or_default(),
+            id,
+            count: node.count(),
+            bytes: node.value_bytes(),
+        };
+        if self.cache_new {
+            self.repo.cache().insert(id, Arc::new(node));
+        }
+        self.put(id, bytes)?;
+        Ok(entry)
+    }
+
+    /// The stored form of a value: inline, or a blob written now.
+    pub(crate) fn value(&mut self, value: Vec<u8>) -> Result<Value> {
+        object::check_value(&value)?;
+        if value.len() <= INLINE_MAX {
+            return Ok(Value::Inline(value));
+        }
+        let bytes = object::encode_blob(&value);
+        let id = ObjectId::hash(&bytes);
+        self.put(id, bytes)?;
+        Ok(Value::Blob {
+            id,
+            len: value.len() as u64,
+        })
+    }
+
+    /// Writes everything still pending; returns how many objects the
+    /// operation wrote.
+    pub(crate) fn finish(mut self) -> Result<usize> {
+        self.flush()?;
+        Ok(self.written)
+    }
+}

@@ -1,0 +1,190 @@
+//! Point reads and ordered, lazy range scans.
+
+use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
+
+use super::Tree;
+use crate::error::Result;
+use crate::object::{Node, Value};
+use crate::repo::Repo;
+
+impl Repo {
+    /// The value of `key`, with a blob value loaded.
+    pub fn get(&self, tree: &Tree, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.get_value(tree, key)?.map(|v| self.read_value(&v)).transpose()
+    }
+
+    /// The stored form of `key`'s value (a blob is not loaded).
+    pub fn get_value(&self, tree: &Tree, key: &[u8]) -> Result<Option<Value>> {
+        let mut node = self.node(&tree.root())?;
+        loop {
+            if let Some(entries) = node.leaf_entries() {
+                return Ok(entries
+                    .binary_search_by(|e| e.key.as_slice().cmp(key))
+                    .ok()
+                    .map(|i| entries[i].value.clone()));
+            }
+            let children = node.children().expect("a node is a leaf or internal");
+            let idx = children.partition_point(|c| c.key.as_slice() <= key);
+            if idx == 0 {
+                return Ok(None);
+            }
+            node = self.child(&node, idx - 1)?;
+        }
+    }
+
+    /// The entries with keys in `range`, in key order, values loaded.
+    pub fn range<R: RangeBounds<[u8]>>(&self, tree: &Tree, range: R) -> Range {
+        Range {
+            raw: self.range_raw(tree, range),
+        }
+    }
+
+    /// The entries whose keys start with `prefix`, in key order.
+    pub fn prefix(&self, tree: &Tree, prefix: &[u8]) -> Range {
+        let end = prefix_successor(prefix);
+        let end_bound = match &end {
+            Some(e) => Bound::Excluded(e.as_slice()),
+            None => Bound::Unbounded,
+        };
+        self.range(tree, (Bound::Included(prefix), end_bound))
+    }
+
+    /// Like [`Repo::range`], yielding stored values (blobs not loaded).
+    pub fn range_raw<R: RangeBounds<[u8]>>(&self, tree: &Tree, range: R) -> RawRange {
+        RawRange {
+            repo: self.clone(),
+            root: tree.root(),
+            start: range.start_bound().map(<[u8]>::to_vec),
+            end: range.end_bound().map(<[u8]>::to_vec),
+            stack: Vec::new(),
+            state: State::Unstarted,
+        }
+    }
+}
+
+/// The smallest key greater than every key starting with `prefix`, if any.
+pub fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+#[derive(PartialEq, Eq)]
+enum State {
+    Unstarted,
+    Running,
+    Done,
+}
+
+/// A lazy, ordered scan yielding `(key, stored value)`.
+pub struct RawRange {
+    repo: Repo,
+    root: crate::ObjectId,
+    start: Bound<Vec<u8>>,
+    end: Bound<Vec<u8>>,
+    /// Nodes from the root down, each with the index of its next entry.
+    stack: Vec<(Arc<Node>, usize)>,
+    state: State,
+}
+
+impl RawRange {
+    fn seek(&mut self) -> Result<()> {
+        let mut node = self.repo.node(&self.root)?;
+        loop {
+            if let Some(entries) = node.leaf_entries() {
+                let idx = match &self.start {
+                    Bound::Unbounded => 0,
+                    Bound::Included(s) => entries.partition_point(|e| e.key < *s),
+                    Bound::Excluded(s) => entries.partition_point(|e| e.key <= *s),
+                };
+                self.stack.push((node, idx));
+                return Ok(());
+            }
+            let children = node.children().expect("a node is a leaf or internal");
+            let idx = match &self.start {
+                Bound::Unbounded => 0,
+                Bound::Included(s) | Bound::Excluded(s) => children.partition_point(|c| c.key <= *s).saturating_sub(1),
+            };
+            let child = self.repo.child(&node, idx)?;
+            self.stack.push((node, idx + 1));
+            node = child;
+        }
+    }
+
+    fn step(&mut self) -> Result<Option<(Vec<u8>, Value)>> {
+        if self.state == State::Unstarted {
+            self.state = State::Running;
+            self.seek()?;
+        }
+        loop {
+            let Some((node, idx)) = self.stack.last_mut() else {
+                return Ok(None);
+            };
+            if let Some(entries) = node.leaf_entries() {
+                let Some(entry) = entries.get(*idx) else {
+                    self.stack.pop();
+                    continue;
+                };
+                *idx += 1;
+                let past_end = match &self.end {
+                    Bound::Unbounded => false,
+                    Bound::Included(e) => entry.key > *e,
+                    Bound::Excluded(e) => entry.key >= *e,
+                };
+                if past_end {
+                    self.stack.clear();
+                    return Ok(None);
+                }
+                return Ok(Some((entry.key.clone(), entry.value.clone())));
+            }
+            if *idx >= node.len() {
+                self.stack.pop();
+                continue;
+            }
+            let child = self.repo.child(node, *idx)?;
+            *idx += 1;
+            self.stack.push((child, 0));
+        }
+    }
+}
+
+impl Iterator for RawRange {
+    type Item = Result<(Vec<u8>, Value)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.state == State::Done {
+            return None;
+        }
+        match self.step() {
+            Ok(Some(item)) => Some(Ok(item)),
+            Ok(None) => {
+                self.state = State::Done;
+                None
+            }
+            Err(e) => {
+                self.state = State::Done;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// A lazy, ordered scan yielding `(key, value bytes)`.
+pub struct Range {
+    raw: RawRange,
+}
+
+impl Iterator for Range {
+    type Item = Result<(Vec<u8>, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let item = self.raw.next()?;
+        Some(item.and_then(|(k, v)| Ok((k, self.raw.repo.read_value(&v)?))))
+    }
+}
