@@ -70,7 +70,9 @@ mod tests {
         for ok in ["main", "dev/alice", "v1.0", "feature_x-2"] {
             assert!(validate_name(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "/main", "main/", "a//b", ".hidden", "-x", "a b", "x.lock", "é", "a/../b"] {
+        for bad in [
+            "", "/main", "main/", "a//b", ".hidden", "-x", "a b", "x.lock", "é", "a/../b",
+        ] {
             assert!(validate_name(bad).is_err(), "{bad}");
         }
         assert!(validate_name(&"a".repeat(201)).is_err());

@@ -141,7 +141,9 @@ impl Repo {
             .ok_or_else(|| Error::UnknownCommit(id.to_hex()))?;
         match object::open(id, &bytes)? {
             (object::Kind::Commit, _) => Commit::decode(id, &bytes),
-            (kind, _) => Err(Error::UnknownCommit(format!("{id} is a {kind:?}, not a commit"))),
+            (kind, _) => Err(Error::UnknownCommit(format!(
+                "{id} is a {kind:?}, not a commit"
+            ))),
         }
     }
 
@@ -153,7 +155,10 @@ impl Repo {
                 let bytes = self.object_bytes(id)?;
                 let v = object::decode_blob(id, &bytes)?;
                 if v.len() as u64 != *len {
-                    return Err(Error::corrupt(*id, "blob length differs from its reference"));
+                    return Err(Error::corrupt(
+                        *id,
+                        "blob length differs from its reference",
+                    ));
                 }
                 Ok(v)
             }
@@ -184,7 +189,12 @@ impl Repo {
     /// The commit protocol's last step: compare-and-swap `ref_name` from
     /// `expected` to `new`, then the durability barrier of the repo's
     /// options. Objects must have been written before.
-    pub fn move_ref(&self, ref_name: &str, expected: Option<&ObjectId>, new: Option<&ObjectId>) -> Result<CasOutcome> {
+    pub fn move_ref(
+        &self,
+        ref_name: &str,
+        expected: Option<&ObjectId>,
+        new: Option<&ObjectId>,
+    ) -> Result<CasOutcome> {
         let outcome = self.inner.backend.cas_ref(ref_name, expected, new)?;
         if outcome == CasOutcome::Swapped {
             self.inner.backend.flush(self.inner.options.durability)?;
@@ -195,7 +205,13 @@ impl Repo {
     /// Writes a commit of `tree` and moves `ref_name` to it from
     /// `expected`. Returns the new commit id and the CAS outcome (on a
     /// mismatch the commit object exists but nothing points at it).
-    pub fn commit(&self, ref_name: &str, expected: Option<&ObjectId>, tree: &Tree, spec: &CommitSpec) -> Result<(ObjectId, CasOutcome)> {
+    pub fn commit(
+        &self,
+        ref_name: &str,
+        expected: Option<&ObjectId>,
+        tree: &Tree,
+        spec: &CommitSpec,
+    ) -> Result<(ObjectId, CasOutcome)> {
         let id = self.write_commit(tree, spec)?;
         let outcome = self.move_ref(ref_name, expected, Some(&id))?;
         Ok((id, outcome))

@@ -37,17 +37,26 @@ impl Commit {
     pub fn decode(id: &ObjectId, bytes: &[u8]) -> Result<Commit> {
         let (kind, body) = open(id, bytes)?;
         if kind != Kind::Commit {
-            return Err(Error::corrupt(*id, format!("expected a commit, found {kind:?}")));
+            return Err(Error::corrupt(
+                *id,
+                format!("expected a commit, found {kind:?}"),
+            ));
         }
         let commit: Commit = decode_body(id, body)?;
         if commit.parents.len() > 2 {
             return Err(Error::corrupt(*id, "commit with more than two parents"));
         }
         if commit.parents.len() == 2 && commit.parents[0] == commit.parents[1] {
-            return Err(Error::corrupt(*id, "merge commit with twice the same parent"));
+            return Err(Error::corrupt(
+                *id,
+                "merge commit with twice the same parent",
+            ));
         }
         if commit.height == 0 || (commit.parents.is_empty() && commit.height != 1) {
-            return Err(Error::corrupt(*id, format!("invalid height {}", commit.height)));
+            return Err(Error::corrupt(
+                *id,
+                format!("invalid height {}", commit.height),
+            ));
         }
         Ok(commit)
     }

@@ -9,8 +9,8 @@ mod commit;
 mod node;
 
 pub use commit::Commit;
-pub use node::{ChildEntry, LeafEntry, Node, Value};
 pub(crate) use node::{encode_child_entry, encode_leaf_entry, finish_node};
+pub use node::{ChildEntry, LeafEntry, Node, Value};
 
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
@@ -83,7 +83,10 @@ pub(crate) fn open_unhashed<'a>(id: &ObjectId, bytes: &'a [u8]) -> Result<(Kind,
 }
 
 /// Decodes a postcard body that must be consumed exactly.
-pub(crate) fn decode_body<'a, T: serde::Deserialize<'a>>(id: &ObjectId, body: &'a [u8]) -> Result<T> {
+pub(crate) fn decode_body<'a, T: serde::Deserialize<'a>>(
+    id: &ObjectId,
+    body: &'a [u8],
+) -> Result<T> {
     let (value, rest) = postcard::take_from_bytes::<T>(body)
         .map_err(|e| Error::corrupt(*id, format!("undecodable body: {e}")))?;
     if !rest.is_empty() {
@@ -111,7 +114,10 @@ pub fn encode_blob(value: &[u8]) -> Vec<u8> {
 pub fn decode_blob(id: &ObjectId, bytes: &[u8]) -> Result<Vec<u8>> {
     let (kind, body) = open(id, bytes)?;
     if kind != Kind::Blob {
-        return Err(Error::corrupt(*id, format!("expected a blob, found {kind:?}")));
+        return Err(Error::corrupt(
+            *id,
+            format!("expected a blob, found {kind:?}"),
+        ));
     }
     let value: &[u8] = decode_body::<&serde_bytes::Bytes>(id, body)?;
     if value.len() <= INLINE_MAX {
@@ -162,7 +168,17 @@ mod tests {
 
     #[test]
     fn varint_matches_postcard() {
-        for n in [0u64, 1, 127, 128, 300, 16_383, 16_384, u64::from(u32::MAX), u64::MAX] {
+        for n in [
+            0u64,
+            1,
+            127,
+            128,
+            300,
+            16_383,
+            16_384,
+            u64::from(u32::MAX),
+            u64::MAX,
+        ] {
             let mut ours = Vec::new();
             push_varint(&mut ours, n);
             assert_eq!(ours, postcard::to_stdvec(&n).unwrap(), "{n}");

@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{check_key, decode_body, open, push_varint, Kind, FORMAT_VERSION, INLINE_MAX, MAX_VALUE_LEN};
+use super::{
+    check_key, decode_body, open, push_varint, Kind, FORMAT_VERSION, INLINE_MAX, MAX_VALUE_LEN,
+};
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
 
@@ -99,7 +101,10 @@ pub struct Node {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Body {
     Leaf(Vec<LeafEntry>),
-    Internal { level: u8, children: Vec<ChildEntry> },
+    Internal {
+        level: u8,
+        children: Vec<ChildEntry>,
+    },
 }
 
 impl Node {
@@ -228,7 +233,10 @@ impl Node {
             Kind::Internal => {
                 let InternalBody { level, children } = decode_body(id, body)?;
                 if level == 0 || level > MAX_LEVEL {
-                    return Err(Error::corrupt(*id, format!("internal node at level {level}")));
+                    return Err(Error::corrupt(
+                        *id,
+                        format!("internal node at level {level}"),
+                    ));
                 }
                 if children.is_empty() {
                     return Err(Error::corrupt(*id, "internal node without children"));
@@ -254,7 +262,10 @@ impl Node {
                     encoded_len: bytes.len(),
                 })
             }
-            other => Err(Error::corrupt(*id, format!("expected a tree node, found {other:?}"))),
+            other => Err(Error::corrupt(
+                *id,
+                format!("expected a tree node, found {other:?}"),
+            )),
         }
     }
 }
@@ -279,12 +290,13 @@ fn check_sorted<'a>(id: &ObjectId, keys: impl Iterator<Item = &'a [u8]>) -> Resu
 
 fn check_value_form(id: &ObjectId, value: &Value) -> Result<()> {
     match value {
-        Value::Inline(v) if v.len() > INLINE_MAX => {
-            Err(Error::corrupt(*id, "inline value longer than the inline limit"))
-        }
-        Value::Blob { len, .. } if *len <= INLINE_MAX as u64 || *len > MAX_VALUE_LEN => {
-            Err(Error::corrupt(*id, format!("blob reference of invalid length {len}")))
-        }
+        Value::Inline(v) if v.len() > INLINE_MAX => Err(Error::corrupt(
+            *id,
+            "inline value longer than the inline limit",
+        )),
+        Value::Blob { len, .. } if *len <= INLINE_MAX as u64 || *len > MAX_VALUE_LEN => Err(
+            Error::corrupt(*id, format!("blob reference of invalid length {len}")),
+        ),
         _ => Ok(()),
     }
 }
@@ -295,7 +307,13 @@ pub(crate) fn encode_leaf_entry(out: &mut Vec<u8>, key: &[u8], value: &Value) {
 }
 
 /// Appends one child entry's encoding to `out`.
-pub(crate) fn encode_child_entry(out: &mut Vec<u8>, key: &[u8], id: &ObjectId, count: u64, bytes: u64) {
+pub(crate) fn encode_child_entry(
+    out: &mut Vec<u8>,
+    key: &[u8],
+    id: &ObjectId,
+    count: u64,
+    bytes: u64,
+) {
     postcard::to_io(
         &ChildEntryRef {
             key,

@@ -71,7 +71,12 @@ impl Backend for MemoryBackend {
         Ok(self.refs.read().get(name).copied())
     }
 
-    fn cas_ref(&self, name: &str, expected: Option<&ObjectId>, new: Option<&ObjectId>) -> Result<CasOutcome> {
+    fn cas_ref(
+        &self,
+        name: &str,
+        expected: Option<&ObjectId>,
+        new: Option<&ObjectId>,
+    ) -> Result<CasOutcome> {
         let mut refs = self.refs.write();
         let actual = refs.get(name).copied();
         if actual.as_ref() != expected {

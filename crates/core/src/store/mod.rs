@@ -74,7 +74,12 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Sets ref `name` to `new` (or deletes it for `None`) if it currently
     /// holds `expected` (`None`: the ref must not exist).
-    fn cas_ref(&self, name: &str, expected: Option<&ObjectId>, new: Option<&ObjectId>) -> Result<CasOutcome>;
+    fn cas_ref(
+        &self,
+        name: &str,
+        expected: Option<&ObjectId>,
+        new: Option<&ObjectId>,
+    ) -> Result<CasOutcome>;
 
     /// All refs whose names start with `prefix`, sorted by name.
     fn list_refs(&self, prefix: &str) -> Result<Vec<(String, ObjectId)>>;

@@ -53,7 +53,12 @@ impl Backend for SledBackend {
     fn get_ref(&self, _name: &str) -> Result<Option<ObjectId>> {
         todo!()
     }
-    fn cas_ref(&self, _name: &str, _expected: Option<&ObjectId>, _new: Option<&ObjectId>) -> Result<CasOutcome> {
+    fn cas_ref(
+        &self,
+        _name: &str,
+        _expected: Option<&ObjectId>,
+        _new: Option<&ObjectId>,
+    ) -> Result<CasOutcome> {
         todo!()
     }
     fn list_refs(&self, _prefix: &str) -> Result<Vec<(String, ObjectId)>> {

@@ -75,7 +75,11 @@ impl Repo {
     /// Applies sorted, unique leaf-level edits whose values are already in
     /// stored form (merge uses this to apply a diff without reloading
     /// blobs).
-    pub fn apply_values(&self, tree: &Tree, edits: Vec<(Vec<u8>, Option<crate::Value>)>) -> Result<Tree> {
+    pub fn apply_values(
+        &self,
+        tree: &Tree,
+        edits: Vec<(Vec<u8>, Option<crate::Value>)>,
+    ) -> Result<Tree> {
         for pair in edits.windows(2) {
             if pair[0].0 >= pair[1].0 {
                 return Err(Error::Unsorted { index: 1 });
@@ -97,7 +101,12 @@ impl Repo {
         Ok(tree)
     }
 
-    fn apply_entries(&self, tree: &Tree, edits: Edits<LeafEntry>, w: &mut Writer<'_>) -> Result<Tree> {
+    fn apply_entries(
+        &self,
+        tree: &Tree,
+        edits: Edits<LeafEntry>,
+        w: &mut Writer<'_>,
+    ) -> Result<Tree> {
         if edits.is_empty() {
             return Ok(*tree);
         }
@@ -157,7 +166,8 @@ impl Repo {
             let mut new: Vec<ChildEntry> = Vec::new();
             loop {
                 let node = cur.node.clone();
-                let items = I::items(&node).ok_or_else(|| Error::corrupt(cur.node_id, "node at the wrong level"))?;
+                let items = I::items(&node)
+                    .ok_or_else(|| Error::corrupt(cur.node_id, "node at the wrong level"))?;
                 if let Some(first) = node.first_key() {
                     old.push((first.to_vec(), cur.node_id));
                 }
@@ -190,7 +200,8 @@ impl Repo {
                     break;
                 }
             }
-            let unchanged = old.len() == new.len() && old.iter().zip(&new).all(|((_, id), n)| *id == n.id);
+            let unchanged =
+                old.len() == new.len() && old.iter().zip(&new).all(|((_, id), n)| *id == n.id);
             if !unchanged {
                 for (key, _) in old {
                     up.insert(key, None);
@@ -216,13 +227,23 @@ struct LevelCursor {
 impl LevelCursor {
     /// The node at `level` that holds `key`'s position (the first node for
     /// a key before every other).
-    fn seek(repo: &Repo, root: &Arc<Node>, root_id: ObjectId, level: u8, key: &[u8]) -> Result<Self> {
+    fn seek(
+        repo: &Repo,
+        root: &Arc<Node>,
+        root_id: ObjectId,
+        level: u8,
+        key: &[u8],
+    ) -> Result<Self> {
         let mut path = Vec::new();
         let mut node = root.clone();
         let mut node_id = root_id;
         while node.level() > level {
-            let children = node.children().ok_or_else(|| Error::corrupt(node_id, "leaf above level 0"))?;
-            let idx = children.partition_point(|c| c.key.as_slice() <= key).saturating_sub(1);
+            let children = node
+                .children()
+                .ok_or_else(|| Error::corrupt(node_id, "leaf above level 0"))?;
+            let idx = children
+                .partition_point(|c| c.key.as_slice() <= key)
+                .saturating_sub(1);
             let child = repo.child(&node, idx)?;
             node_id = children[idx].id;
             path.push((node, idx));

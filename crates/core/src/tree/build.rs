@@ -49,7 +49,11 @@ impl Repo {
 
 /// Builds the levels above a complete, sorted list of nodes at
 /// `level - 1` until one node remains; returns its entry and level.
-pub(super) fn build_up(mut items: Vec<ChildEntry>, mut level: u8, w: &mut Writer<'_>) -> Result<Option<(ChildEntry, u8)>> {
+pub(super) fn build_up(
+    mut items: Vec<ChildEntry>,
+    mut level: u8,
+    w: &mut Writer<'_>,
+) -> Result<Option<(ChildEntry, u8)>> {
     loop {
         if items.len() <= 1 {
             return Ok(items.pop().map(|root| (root, level - 1)));

@@ -104,8 +104,18 @@ impl<I: Item> Chunker<I> {
         let before = self.buf.len();
         item.encode(&mut self.buf);
         self.items.push(item);
-        let key = self.items.last().map(I::key).expect("an entry was just pushed");
-        let boundary = is_boundary(self.level, key, before, self.buf.len() - before, self.items.len());
+        let key = self
+            .items
+            .last()
+            .map(I::key)
+            .expect("an entry was just pushed");
+        let boundary = is_boundary(
+            self.level,
+            key,
+            before,
+            self.buf.len() - before,
+            self.items.len(),
+        );
         if boundary {
             self.finish(w)
         } else {
@@ -136,9 +146,24 @@ mod tests {
         // change.
         assert_eq!(key_hash(0, b"k00000042"), key_hash(0, b"k00000042"));
         assert_ne!(key_hash(0, b"k00000042"), key_hash(1, b"k00000042"));
-        assert_eq!(key_hash(0, b""), 0x9ca0_66f1_a4ab_2eea, "{:#x}", key_hash(0, b""));
-        assert_eq!(key_hash(0, b"k00000042"), 0x49b4_53d6_f0bf_946f, "{:#x}", key_hash(0, b"k00000042"));
-        assert_eq!(key_hash(3, b"user/alice"), 0xd8a5_9ee6_bebd_b79f, "{:#x}", key_hash(3, b"user/alice"));
+        assert_eq!(
+            key_hash(0, b""),
+            0x9ca0_66f1_a4ab_2eea,
+            "{:#x}",
+            key_hash(0, b"")
+        );
+        assert_eq!(
+            key_hash(0, b"k00000042"),
+            0x49b4_53d6_f0bf_946f,
+            "{:#x}",
+            key_hash(0, b"k00000042")
+        );
+        assert_eq!(
+            key_hash(3, b"user/alice"),
+            0xd8a5_9ee6_bebd_b79f,
+            "{:#x}",
+            key_hash(3, b"user/alice")
+        );
     }
 
     #[test]

@@ -40,7 +40,9 @@ impl Change {
     /// The key that changed.
     pub fn key(&self) -> &[u8] {
         match self {
-            Change::Added { key, .. } | Change::Removed { key, .. } | Change::Modified { key, .. } => key,
+            Change::Added { key, .. }
+            | Change::Removed { key, .. }
+            | Change::Modified { key, .. } => key,
         }
     }
 
@@ -100,7 +102,10 @@ fn head(stack: &mut Vec<(Arc<Node>, usize)>) -> Option<Head<'_>> {
     let (node, idx) = stack.last()?;
     Some(match node.leaf_entries() {
         Some(entries) => Head::Entry(&entries[*idx]),
-        None => Head::Child(&node.children().expect("a node is a leaf or internal")[*idx], node.level()),
+        None => Head::Child(
+            &node.children().expect("a node is a leaf or internal")[*idx],
+            node.level(),
+        ),
     })
 }
 
@@ -112,7 +117,9 @@ fn advance(stack: &mut [(Arc<Node>, usize)]) {
 
 impl Diff {
     fn expand(repo: &Repo, stack: &mut Vec<(Arc<Node>, usize)>) -> Result<()> {
-        let (node, idx) = stack.last_mut().expect("expand is called on a side with a head");
+        let (node, idx) = stack
+            .last_mut()
+            .expect("expand is called on a side with a head");
         let child = repo.child(node, *idx)?;
         *idx += 1;
         stack.push((child, 0));
@@ -138,72 +145,75 @@ impl Diff {
                 ExpandB,
                 ExpandBoth,
             }
-            let act = match (ha, hb) {
-                (None, None) => return Ok(None),
-                (None, Some(Head::Entry(e))) => Act::Emit(
-                    Change::Added {
-                        key: e.key.clone(),
-                        value: e.value.clone(),
-                    },
-                    false,
-                    true,
-                ),
-                (Some(Head::Entry(e)), None) => Act::Emit(
-                    Change::Removed {
-                        key: e.key.clone(),
-                        value: e.value.clone(),
-                    },
-                    true,
-                    false,
-                ),
-                (None, Some(Head::Child(..))) | (Some(Head::Entry(_)), Some(Head::Child(..))) => Act::ExpandB,
-                (Some(Head::Child(..)), None) | (Some(Head::Child(..)), Some(Head::Entry(_))) => Act::ExpandA,
-                (Some(Head::Entry(x)), Some(Head::Entry(y))) => match x.key.cmp(&y.key) {
-                    std::cmp::Ordering::Less => Act::Emit(
-                        Change::Removed {
-                            key: x.key.clone(),
-                            value: x.value.clone(),
-                        },
-                        true,
-                        false,
-                    ),
-                    std::cmp::Ordering::Greater => Act::Emit(
+            let act =
+                match (ha, hb) {
+                    (None, None) => return Ok(None),
+                    (None, Some(Head::Entry(e))) => Act::Emit(
                         Change::Added {
-                            key: y.key.clone(),
-                            value: y.value.clone(),
+                            key: e.key.clone(),
+                            value: e.value.clone(),
                         },
                         false,
                         true,
                     ),
-                    std::cmp::Ordering::Equal if x.value == y.value => Act::Skip,
-                    std::cmp::Ordering::Equal => Act::Emit(
-                        Change::Modified {
-                            key: x.key.clone(),
-                            old: x.value.clone(),
-                            new: y.value.clone(),
+                    (Some(Head::Entry(e)), None) => Act::Emit(
+                        Change::Removed {
+                            key: e.key.clone(),
+                            value: e.value.clone(),
                         },
                         true,
-                        true,
+                        false,
                     ),
-                },
-                (Some(Head::Child(x, lx)), Some(Head::Child(y, ly))) => {
-                    if x.id == y.id {
-                        Act::Skip
-                    } else if lx != ly {
-                        if lx > ly {
-                            Act::ExpandA
+                    (None, Some(Head::Child(..)))
+                    | (Some(Head::Entry(_)), Some(Head::Child(..))) => Act::ExpandB,
+                    (Some(Head::Child(..)), None)
+                    | (Some(Head::Child(..)), Some(Head::Entry(_))) => Act::ExpandA,
+                    (Some(Head::Entry(x)), Some(Head::Entry(y))) => match x.key.cmp(&y.key) {
+                        std::cmp::Ordering::Less => Act::Emit(
+                            Change::Removed {
+                                key: x.key.clone(),
+                                value: x.value.clone(),
+                            },
+                            true,
+                            false,
+                        ),
+                        std::cmp::Ordering::Greater => Act::Emit(
+                            Change::Added {
+                                key: y.key.clone(),
+                                value: y.value.clone(),
+                            },
+                            false,
+                            true,
+                        ),
+                        std::cmp::Ordering::Equal if x.value == y.value => Act::Skip,
+                        std::cmp::Ordering::Equal => Act::Emit(
+                            Change::Modified {
+                                key: x.key.clone(),
+                                old: x.value.clone(),
+                                new: y.value.clone(),
+                            },
+                            true,
+                            true,
+                        ),
+                    },
+                    (Some(Head::Child(x, lx)), Some(Head::Child(y, ly))) => {
+                        if x.id == y.id {
+                            Act::Skip
+                        } else if lx != ly {
+                            if lx > ly {
+                                Act::ExpandA
+                            } else {
+                                Act::ExpandB
+                            }
                         } else {
-                            Act::ExpandB
-                        }
-                    } else {
-                        match x.key.cmp(&y.key) {
-                            std::cmp::Ordering::Less => Act::ExpandA,
-                            std::cmp::Ordering::Greater => Act::ExpandB,
-                            std::cmp::Ordering::Equal => Act::ExpandBoth,
+                            match x.key.cmp(&y.key) {
+                                std::cmp::Ordering::Less => Act::ExpandA,
+                                std::cmp::Ordering::Greater => Act::ExpandB,
+                                std::cmp::Ordering::Equal => Act::ExpandBoth,
+                            }
                         }
                     }
-                }
-            };
+                };
             match act {
                 Act::Emit(change, adv_a, adv_b) => {
                     if adv_a {

@@ -15,13 +15,15 @@ mod diff;
 mod read;
 
 pub use diff::{Change, Diff};
-pub use read::{RawRange, Range};
+pub use read::{Range, RawRange};
 
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
-use crate::object::{self, encode_child_entry, encode_leaf_entry, ChildEntry, LeafEntry, Node, Value, INLINE_MAX};
+use crate::object::{
+    self, encode_child_entry, encode_leaf_entry, ChildEntry, LeafEntry, Node, Value, INLINE_MAX,
+};
 use crate::repo::Repo;
 
 /// A handle on an immutable tree: its root id and the aggregates of its
@@ -104,7 +106,10 @@ impl Repo {
             || node.value_bytes() != entry.bytes
             || node.first_key() != Some(entry.key.as_slice())
         {
-            return Err(Error::corrupt(entry.id, "node does not match its parent's entry for it"));
+            return Err(Error::corrupt(
+                entry.id,
+                "node does not match its parent's entry for it",
+            ));
         }
         Ok(node)
     }
@@ -185,7 +190,9 @@ impl<'r> Writer<'r> {
 
     fn flush(&mut self) -> Result<()> {
         if !self.pending.is_empty() {
-            self.repo.backend().put_objects(std::mem::take(&mut self.pending))?;
+            self.repo
+                .backend()
+                .put_objects(std::mem::take(&mut self.pending))?;
             self.pending_bytes = 0;
         }
         Ok(())

@@ -11,7 +11,9 @@ use crate::repo::Repo;
 impl Repo {
     /// The value of `key`, with a blob value loaded.
     pub fn get(&self, tree: &Tree, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.get_value(tree, key)?.map(|v| self.read_value(&v)).transpose()
+        self.get_value(tree, key)?
+            .map(|v| self.read_value(&v))
+            .transpose()
     }
 
     /// The stored form of `key`'s value (a blob is not loaded).
@@ -109,7 +111,9 @@ impl RawRange {
             let children = node.children().expect("a node is a leaf or internal");
             let idx = match &self.start {
                 Bound::Unbounded => 0,
-                Bound::Included(s) | Bound::Excluded(s) => children.partition_point(|c| c.key <= *s).saturating_sub(1),
+                Bound::Included(s) | Bound::Excluded(s) => {
+                    children.partition_point(|c| c.key <= *s).saturating_sub(1)
+                }
             };
             let child = self.repo.child(&node, idx)?;
             self.stack.push((node, idx + 1));
