@@ -143,13 +143,16 @@ mod tests {
     #[test]
     fn evicts_within_budget() {
         let cache = NodeCache::new(16 * 4096);
+        let entries: Vec<(Vec<u8>, crate::Value)> = (0..10u8)
+            .map(|i| (vec![i], crate::Value::Inline(vec![i; 100])))
+            .collect();
         for i in 0..1000u32 {
-            let node = Arc::new(Node::leaf(Vec::new(), 1000));
+            let node = Arc::new(Node::from_leaf_entries(&entries));
             cache.insert(ObjectId::hash(&i.to_le_bytes()), node);
         }
         assert!(cache.bytes() <= 16 * 4096);
         let id = ObjectId::hash(b"keep");
-        cache.insert(id, Arc::new(Node::leaf(Vec::new(), 10)));
+        cache.insert(id, Arc::new(Node::from_leaf_entries(&[])));
         assert!(cache.get(&id).is_some());
     }
 }

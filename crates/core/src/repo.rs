@@ -126,7 +126,7 @@ impl Repo {
             return Ok(node);
         }
         let bytes = self.object_bytes(id)?;
-        let node = Arc::new(Node::decode(id, &bytes)?);
+        let node = Arc::new(Node::decode_vec(id, bytes)?);
         self.inner.cache.insert(*id, node.clone());
         Ok(node)
     }

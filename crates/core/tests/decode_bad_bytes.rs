@@ -131,7 +131,7 @@ fn corrupt_store_reads_name_the_object() {
         .build_tree((0..5000u32).map(|i| (format!("k{i:05}").into_bytes(), vec![1u8; 50])))
         .expect("build");
     let root = repo.node(&tree.root()).expect("root");
-    let child = root.children().expect("internal root")[1].id;
+    let child = root.child(1).expect("internal root").id;
     // Overwrite a child with bytes of a different, valid node.
     let other = repo
         .build_tree(vec![(b"x".to_vec(), b"y".to_vec())])

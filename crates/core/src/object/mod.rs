@@ -9,8 +9,8 @@ mod commit;
 mod node;
 
 pub use commit::Commit;
-pub(crate) use node::{encode_child_entry, encode_leaf_entry, finish_node};
-pub use node::{ChildEntry, LeafEntry, Node, Value};
+pub(crate) use node::{encode_child_entry, encode_leaf_entry};
+pub use node::{ChildEntry, ChildRef, Node, Value, ValueRef};
 
 use crate::error::{Error, Result};
 use crate::id::ObjectId;

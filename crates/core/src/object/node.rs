@@ -1,11 +1,15 @@
 //! Tree nodes: leaves of `(key, value)` entries and internal nodes of child
 //! entries carrying subtree aggregates.
+//!
+//! A decoded [`Node`] keeps its encoded bytes and the offsets of its
+//! entries, nothing else: reading an entry borrows from those bytes, an edit
+//! copies unchanged entries as byte ranges, and a cached node costs little
+//! more than its encoding. The bytes are parsed by hand (the format is
+//! postcard's, see docs/FORMAT.md); tests check the parser against postcard.
 
 use serde::{Deserialize, Serialize};
 
-use super::{
-    check_key, decode_body, open, push_varint, Kind, FORMAT_VERSION, INLINE_MAX, MAX_VALUE_LEN,
-};
+use super::{push_varint, Kind, FORMAT_VERSION, INLINE_MAX, MAX_KEY_LEN, MAX_VALUE_LEN};
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
 
@@ -40,23 +44,57 @@ impl Value {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// A borrowed view.
+    pub fn as_ref(&self) -> ValueRef<'_> {
+        match self {
+            Value::Inline(v) => ValueRef::Inline(v),
+            Value::Blob { id, len } => ValueRef::Blob { id: *id, len: *len },
+        }
+    }
 }
 
-/// One `(key, value)` entry of a leaf.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
-pub struct LeafEntry {
-    /// The key.
-    #[serde(with = "serde_bytes")]
-    pub key: Vec<u8>,
-    /// The value.
-    pub value: Value,
+/// A value borrowed from a node's bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ValueRef<'a> {
+    /// Inline bytes.
+    Inline(&'a [u8]),
+    /// A blob reference.
+    Blob {
+        /// The blob object's id.
+        id: ObjectId,
+        /// The value's length in bytes.
+        len: u64,
+    },
 }
 
-/// One child entry of an internal node.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+impl ValueRef<'_> {
+    /// The length of the value in bytes.
+    pub fn len(&self) -> u64 {
+        match self {
+            ValueRef::Inline(v) => v.len() as u64,
+            ValueRef::Blob { len, .. } => *len,
+        }
+    }
+
+    /// True for the empty value.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// An owned copy.
+    pub fn to_value(&self) -> Value {
+        match self {
+            ValueRef::Inline(v) => Value::Inline(v.to_vec()),
+            ValueRef::Blob { id, len } => Value::Blob { id: *id, len: *len },
+        }
+    }
+}
+
+/// An owned child entry of an internal node.
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub struct ChildEntry {
     /// The first key of the child's subtree.
-    #[serde(with = "serde_bytes")]
     pub key: Vec<u8>,
     /// The child node's id.
     pub id: ObjectId,
@@ -66,77 +104,50 @@ pub struct ChildEntry {
     pub bytes: u64,
 }
 
-#[derive(Serialize, Deserialize)]
-struct InternalBody {
-    level: u8,
-    children: Vec<ChildEntry>,
+/// A child entry borrowed from a node.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct ChildRef<'a> {
+    /// The first key of the child's subtree.
+    pub key: &'a [u8],
+    /// The child node's id.
+    pub id: ObjectId,
+    /// How many keys the child's subtree holds.
+    pub count: u64,
+    /// The total length of the values in the child's subtree.
+    pub bytes: u64,
 }
 
-#[derive(Serialize)]
-struct LeafEntryRef<'a> {
-    #[serde(with = "serde_bytes")]
-    key: &'a [u8],
-    value: &'a Value,
-}
-
-#[derive(Serialize)]
-struct ChildEntryRef<'a> {
-    #[serde(with = "serde_bytes")]
-    key: &'a [u8],
-    id: &'a ObjectId,
-    count: u64,
-    bytes: u64,
+/// Where one entry sits in a node's bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Span {
+    /// Offset of the entry's first byte (its key's length prefix).
+    start: u32,
+    /// Offset of the key's first byte.
+    key: u32,
+    /// Offset just past the key: the value (leaf) or id (internal) follows.
+    key_end: u32,
 }
 
 /// A decoded tree node. Nodes are immutable once built, so they are shared
 /// through the node cache as `Arc<Node>`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Node {
-    body: Body,
+    bytes: Vec<u8>,
+    spans: Vec<Span>,
+    level: u8,
     count: u64,
-    bytes: u64,
-    encoded_len: usize,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Body {
-    Leaf(Vec<LeafEntry>),
-    Internal {
-        level: u8,
-        children: Vec<ChildEntry>,
-    },
+    value_bytes: u64,
 }
 
 impl Node {
-    /// A leaf node from its entries (assumed sorted and valid).
-    pub(crate) fn leaf(entries: Vec<LeafEntry>, encoded_len: usize) -> Node {
-        let bytes = entries.iter().map(|e| e.value.len()).sum();
-        Node {
-            count: entries.len() as u64,
-            bytes,
-            body: Body::Leaf(entries),
-            encoded_len,
-        }
-    }
-
-    /// An internal node from its children (assumed sorted and valid).
-    pub(crate) fn internal(level: u8, children: Vec<ChildEntry>, encoded_len: usize) -> Node {
-        let count = children.iter().map(|c| c.count).sum();
-        let bytes = children.iter().map(|c| c.bytes).sum();
-        Node {
-            count,
-            bytes,
-            body: Body::Internal { level, children },
-            encoded_len,
-        }
-    }
-
     /// The node's level: 0 for a leaf, 1 + the children's level otherwise.
     pub fn level(&self) -> u8 {
-        match &self.body {
-            Body::Leaf(_) => 0,
-            Body::Internal { level, .. } => *level,
-        }
+        self.level
+    }
+
+    /// True for a leaf.
+    pub fn is_leaf(&self) -> bool {
+        self.level == 0
     }
 
     /// The number of keys in the node's subtree.
@@ -146,49 +157,39 @@ impl Node {
 
     /// The total value bytes in the node's subtree.
     pub fn value_bytes(&self) -> u64 {
-        self.bytes
+        self.value_bytes
+    }
+
+    /// The node's encoding.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
     }
 
     /// The length of the node's encoding in bytes.
     pub fn encoded_len(&self) -> usize {
-        self.encoded_len
-    }
-
-    /// The entries if this is a leaf.
-    pub fn leaf_entries(&self) -> Option<&[LeafEntry]> {
-        match &self.body {
-            Body::Leaf(e) => Some(e),
-            Body::Internal { .. } => None,
-        }
-    }
-
-    /// The children if this is an internal node.
-    pub fn children(&self) -> Option<&[ChildEntry]> {
-        match &self.body {
-            Body::Leaf(_) => None,
-            Body::Internal { children, .. } => Some(children),
-        }
+        self.bytes.len()
     }
 
     /// The number of entries (leaf entries or children) in this node.
     pub fn len(&self) -> usize {
-        match &self.body {
-            Body::Leaf(e) => e.len(),
-            Body::Internal { children, .. } => children.len(),
-        }
+        self.spans.len()
     }
 
     /// True for a node without entries (only the empty tree's root).
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.spans.is_empty()
     }
 
-    /// The key of entry `i` (leaf key or child separator).
+    fn span_end(&self, i: usize) -> usize {
+        self.spans
+            .get(i + 1)
+            .map_or(self.bytes.len(), |s| s.start as usize)
+    }
+
+    /// The key of entry `i` (leaf key or child's first key).
     pub fn key_at(&self, i: usize) -> Option<&[u8]> {
-        match &self.body {
-            Body::Leaf(e) => e.get(i).map(|e| e.key.as_slice()),
-            Body::Internal { children, .. } => children.get(i).map(|c| c.key.as_slice()),
-        }
+        let s = self.spans.get(i)?;
+        Some(&self.bytes[s.key as usize..s.key_end as usize])
     }
 
     /// The first key of the node, if it has entries.
@@ -196,114 +197,313 @@ impl Node {
         self.key_at(0)
     }
 
-    /// Approximate heap footprint, for the cache's byte budget.
-    pub(crate) fn footprint(&self) -> usize {
-        // Encoded size plus per-entry vector and allocation overheads.
-        self.encoded_len + self.len() * 64 + 64
+    /// Entry `i`'s whole encoding (key included).
+    pub(crate) fn entry_bytes(&self, i: usize) -> &[u8] {
+        &self.bytes[self.spans[i].start as usize..self.span_end(i)]
     }
 
-    /// Encodes the node as a whole (the streaming encoder in the chunker
-    /// produces the same bytes entry by entry).
-    pub fn encode(&self) -> Vec<u8> {
-        match &self.body {
-            Body::Leaf(entries) => super::encode(Kind::Leaf, entries),
-            Body::Internal { level, children } => {
-                let mut out = vec![FORMAT_VERSION, Kind::Internal as u8, *level];
-                push_varint(&mut out, children.len() as u64);
-                for c in children {
-                    encode_child_entry(&mut out, &c.key, &c.id, c.count, c.bytes);
-                }
-                out
-            }
+    /// Entry `i`'s encoding after its key: the value of a leaf entry, or
+    /// the id and aggregates of a child entry. Equal exactly when the
+    /// values (or children) are equal.
+    pub(crate) fn entry_tail(&self, i: usize) -> &[u8] {
+        &self.bytes[self.spans[i].key_end as usize..self.span_end(i)]
+    }
+
+    /// Leaf entry `i`: its key and value.
+    pub fn leaf_entry(&self, i: usize) -> Option<(&[u8], ValueRef<'_>)> {
+        if self.level != 0 {
+            return None;
         }
+        let key = self.key_at(i)?;
+        let mut r = Reader::new(self.entry_tail(i));
+        let value = r.value().expect("a parsed node's values are well formed");
+        Some((key, value))
+    }
+
+    /// Child entry `i` of an internal node.
+    pub fn child(&self, i: usize) -> Option<ChildRef<'_>> {
+        if self.level == 0 {
+            return None;
+        }
+        let key = self.key_at(i)?;
+        let mut r = Reader::new(self.entry_tail(i));
+        let (id, count, bytes) = r
+            .child_tail()
+            .expect("a parsed node's children are well formed");
+        Some(ChildRef {
+            key,
+            id,
+            count,
+            bytes,
+        })
+    }
+
+    /// The children of an internal node, in order (empty for a leaf).
+    pub fn children(&self) -> impl ExactSizeIterator<Item = ChildRef<'_>> + '_ {
+        let n = if self.level == 0 { 0 } else { self.len() };
+        (0..n).map(|i| self.child(i).expect("index in range"))
+    }
+
+    /// The entries of a leaf, in order (empty for an internal node).
+    pub fn leaf_entries(&self) -> impl ExactSizeIterator<Item = (&[u8], ValueRef<'_>)> + '_ {
+        let n = if self.level == 0 { self.len() } else { 0 };
+        (0..n).map(|i| self.leaf_entry(i).expect("index in range"))
+    }
+
+    /// The index of the first entry whose key is greater than `key`.
+    pub(crate) fn upper_bound(&self, key: &[u8]) -> usize {
+        self.spans
+            .partition_point(|s| &self.bytes[s.key as usize..s.key_end as usize] <= key)
+    }
+
+    /// The index of the first entry whose key is at least `key`.
+    pub(crate) fn lower_bound(&self, key: &[u8]) -> usize {
+        self.spans
+            .partition_point(|s| &self.bytes[s.key as usize..s.key_end as usize] < key)
+    }
+
+    /// Approximate heap footprint, for the cache's byte budget.
+    pub(crate) fn footprint(&self) -> usize {
+        self.bytes.capacity() + self.spans.capacity() * std::mem::size_of::<Span>() + 96
     }
 
     /// Decodes and validates a node, checking its hash against `id`.
     pub fn decode(id: &ObjectId, bytes: &[u8]) -> Result<Node> {
-        let (kind, body) = open(id, bytes)?;
-        match kind {
-            Kind::Leaf => {
-                let entries: Vec<LeafEntry> = decode_body(id, body)?;
-                check_sorted(id, entries.iter().map(|e| e.key.as_slice()))?;
-                for e in &entries {
-                    check_value_form(id, &e.value)?;
-                }
-                Ok(Node::leaf(entries, bytes.len()))
-            }
-            Kind::Internal => {
-                let InternalBody { level, children } = decode_body(id, body)?;
-                if level == 0 || level > MAX_LEVEL {
-                    return Err(Error::corrupt(
-                        *id,
-                        format!("internal node at level {level}"),
-                    ));
-                }
-                if children.is_empty() {
-                    return Err(Error::corrupt(*id, "internal node without children"));
-                }
-                check_sorted(id, children.iter().map(|c| c.key.as_slice()))?;
-                let mut count = 0u64;
-                let mut total = 0u64;
-                for c in &children {
-                    if c.count == 0 {
-                        return Err(Error::corrupt(*id, "child entry with an empty subtree"));
-                    }
-                    count = count
-                        .checked_add(c.count)
-                        .ok_or_else(|| Error::corrupt(*id, "key count overflows"))?;
-                    total = total
-                        .checked_add(c.bytes)
-                        .ok_or_else(|| Error::corrupt(*id, "value bytes overflow"))?;
-                }
-                Ok(Node {
-                    body: Body::Internal { level, children },
-                    count,
-                    bytes: total,
-                    encoded_len: bytes.len(),
-                })
-            }
-            other => Err(Error::corrupt(
-                *id,
-                format!("expected a tree node, found {other:?}"),
-            )),
+        Node::decode_vec(id, bytes.to_vec())
+    }
+
+    /// Like [`Node::decode`], taking the bytes by value (no copy).
+    pub fn decode_vec(id: &ObjectId, bytes: Vec<u8>) -> Result<Node> {
+        if ObjectId::hash(&bytes) != *id {
+            return Err(Error::corrupt(*id, "bytes do not hash to the object id"));
         }
+        Node::parse(bytes).map_err(|reason| Error::corrupt(*id, reason))
+    }
+
+    /// The node's encoding, by value.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+
+    /// Parses and validates a node's encoding (without a hash check).
+    pub(crate) fn parse(bytes: Vec<u8>) -> std::result::Result<Node, String> {
+        let mut r = Reader::new(&bytes);
+        let version = r.u8()?;
+        if version != FORMAT_VERSION {
+            return Err(format!("unknown format version {version}"));
+        }
+        let kind = r.u8()?;
+        let level = match Kind::from_byte(kind) {
+            Some(Kind::Leaf) => 0,
+            Some(Kind::Internal) => {
+                let level = r.u8()?;
+                if level == 0 || level > MAX_LEVEL {
+                    return Err(format!("internal node at level {level}"));
+                }
+                level
+            }
+            Some(other) => return Err(format!("expected a tree node, found {other:?}")),
+            None => return Err(format!("unknown object kind {kind}")),
+        };
+        let n = r.varint()?;
+        // Every entry takes at least two bytes: never trust a count beyond.
+        if n > (r.remaining() / 2) as u64 {
+            return Err(format!("entry count {n} exceeds the node's size"));
+        }
+        if level > 0 && n == 0 {
+            return Err("internal node without children".into());
+        }
+        let mut spans = Vec::with_capacity(n as usize);
+        let mut count = 0u64;
+        let mut value_bytes = 0u64;
+        let mut prev: Option<(usize, usize)> = None;
+        for _ in 0..n {
+            let start = r.pos;
+            let key_len = r.varint()?;
+            if key_len == 0 || key_len > MAX_KEY_LEN as u64 {
+                return Err(format!("key of invalid length {key_len}"));
+            }
+            let key = r.pos;
+            r.skip(key_len as usize)?;
+            let key_end = r.pos;
+            if let Some((ps, pe)) = prev {
+                if bytes[ps..pe] >= bytes[key..key_end] {
+                    return Err("keys are not strictly sorted".into());
+                }
+            }
+            prev = Some((key, key_end));
+            if level == 0 {
+                let v = r.value()?;
+                count += 1;
+                value_bytes = value_bytes
+                    .checked_add(v.len())
+                    .ok_or("value bytes overflow")?;
+            } else {
+                let (_, c, b) = r.child_tail()?;
+                if c == 0 {
+                    return Err("child entry with an empty subtree".into());
+                }
+                count = count.checked_add(c).ok_or("key count overflows")?;
+                value_bytes = value_bytes.checked_add(b).ok_or("value bytes overflow")?;
+            }
+            let to_u32 =
+                |x: usize| u32::try_from(x).map_err(|_| "node larger than 4 GiB".to_string());
+            spans.push(Span {
+                start: to_u32(start)?,
+                key: to_u32(key)?,
+                key_end: to_u32(key_end)?,
+            });
+        }
+        if r.remaining() != 0 {
+            return Err(format!("{} trailing bytes after the body", r.remaining()));
+        }
+        Ok(Node {
+            bytes,
+            spans,
+            level,
+            count,
+            value_bytes,
+        })
+    }
+
+    /// Builds a node from `n` encoded entries at `level`, produced by this
+    /// crate's encoders (so valid by construction).
+    pub(crate) fn assemble(level: u8, n: usize, entries: &[u8]) -> Node {
+        let mut out = Vec::with_capacity(entries.len() + 12);
+        out.push(FORMAT_VERSION);
+        if level == 0 {
+            out.push(Kind::Leaf as u8);
+        } else {
+            out.push(Kind::Internal as u8);
+            out.push(level);
+        }
+        push_varint(&mut out, n as u64);
+        out.extend_from_slice(entries);
+        Node::parse(out).expect("entries encoded by kvgit-core parse")
+    }
+
+    /// A node from owned leaf entries (sorted, valid), for tests and tools.
+    pub fn from_leaf_entries(entries: &[(Vec<u8>, Value)]) -> Node {
+        let mut buf = Vec::new();
+        for (k, v) in entries {
+            encode_leaf_entry(&mut buf, k, v.as_ref());
+        }
+        Node::assemble(0, entries.len(), &buf)
+    }
+
+    /// A node from owned child entries (sorted, valid), for tests and tools.
+    pub fn from_children(level: u8, children: &[ChildEntry]) -> Node {
+        let mut buf = Vec::new();
+        for c in children {
+            encode_child_entry(&mut buf, &c.key, &c.id, c.count, c.bytes);
+        }
+        Node::assemble(level, children.len(), &buf)
     }
 }
 
-/// The deepest level a valid tree can reach. With at least two entries per
-/// node below the root, 64 levels hold more keys than can exist.
+/// The deepest level a valid tree can reach. Every node but a level's last
+/// holds at least two entries, so 64 levels hold more keys than can exist.
 pub(crate) const MAX_LEVEL: u8 = 64;
 
-fn check_sorted<'a>(id: &ObjectId, keys: impl Iterator<Item = &'a [u8]>) -> Result<()> {
-    let mut prev: Option<&[u8]> = None;
-    for key in keys {
-        check_key(key).map_err(|e| Error::corrupt(*id, e.to_string()))?;
-        if let Some(p) = prev {
-            if p >= key {
-                return Err(Error::corrupt(*id, "keys are not strictly sorted"));
-            }
-        }
-        prev = Some(key);
-    }
-    Ok(())
+/// A cursor over postcard-encoded bytes.
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
 }
 
-fn check_value_form(id: &ObjectId, value: &Value) -> Result<()> {
-    match value {
-        Value::Inline(v) if v.len() > INLINE_MAX => Err(Error::corrupt(
-            *id,
-            "inline value longer than the inline limit",
-        )),
-        Value::Blob { len, .. } if *len <= INLINE_MAX as u64 || *len > MAX_VALUE_LEN => Err(
-            Error::corrupt(*id, format!("blob reference of invalid length {len}")),
-        ),
-        _ => Ok(()),
+impl<'a> Reader<'a> {
+    fn new(buf: &'a [u8]) -> Self {
+        Reader { buf, pos: 0 }
+    }
+
+    fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    fn u8(&mut self) -> std::result::Result<u8, String> {
+        let b = *self.buf.get(self.pos).ok_or("truncated")?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    fn skip(&mut self, n: usize) -> std::result::Result<&'a [u8], String> {
+        if n > self.remaining() {
+            return Err("truncated".into());
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    /// An unsigned LEB128 varint of at most 64 bits, in its shortest form.
+    fn varint(&mut self) -> std::result::Result<u64, String> {
+        let mut n = 0u64;
+        for i in 0..10 {
+            let b = self.u8()?;
+            let bits = u64::from(b & 0x7f);
+            if i == 9 && b > 1 {
+                return Err("varint overflows 64 bits".into());
+            }
+            n |= bits << (7 * i);
+            if b & 0x80 == 0 {
+                if b == 0 && i > 0 {
+                    return Err("varint not in its shortest form".into());
+                }
+                return Ok(n);
+            }
+        }
+        Err("varint longer than 10 bytes".into())
+    }
+
+    fn id(&mut self) -> std::result::Result<ObjectId, String> {
+        Ok(ObjectId::from_slice(self.skip(32)?).expect("32 bytes were taken"))
+    }
+
+    fn value(&mut self) -> std::result::Result<ValueRef<'a>, String> {
+        match self.varint()? {
+            0 => {
+                let len = self.varint()?;
+                if len > INLINE_MAX as u64 {
+                    return Err("inline value longer than the inline limit".into());
+                }
+                Ok(ValueRef::Inline(self.skip(len as usize)?))
+            }
+            1 => {
+                let id = self.id()?;
+                let len = self.varint()?;
+                if len <= INLINE_MAX as u64 || len > MAX_VALUE_LEN {
+                    return Err(format!("blob reference of invalid length {len}"));
+                }
+                Ok(ValueRef::Blob { id, len })
+            }
+            tag => Err(format!("unknown value tag {tag}")),
+        }
+    }
+
+    fn child_tail(&mut self) -> std::result::Result<(ObjectId, u64, u64), String> {
+        let id = self.id()?;
+        let count = self.varint()?;
+        let bytes = self.varint()?;
+        Ok((id, count, bytes))
     }
 }
 
 /// Appends one leaf entry's encoding to `out`.
-pub(crate) fn encode_leaf_entry(out: &mut Vec<u8>, key: &[u8], value: &Value) {
-    postcard::to_io(&LeafEntryRef { key, value }, out).expect("serialising into a Vec cannot fail");
+pub(crate) fn encode_leaf_entry(out: &mut Vec<u8>, key: &[u8], value: ValueRef<'_>) {
+    push_varint(out, key.len() as u64);
+    out.extend_from_slice(key);
+    match value {
+        ValueRef::Inline(v) => {
+            out.push(0);
+            push_varint(out, v.len() as u64);
+            out.extend_from_slice(v);
+        }
+        ValueRef::Blob { id, len } => {
+            out.push(1);
+            out.extend_from_slice(id.as_bytes());
+            push_varint(out, len);
+        }
+    }
 }
 
 /// Appends one child entry's encoding to `out`.
@@ -314,60 +514,81 @@ pub(crate) fn encode_child_entry(
     count: u64,
     bytes: u64,
 ) {
-    postcard::to_io(
-        &ChildEntryRef {
-            key,
-            id,
-            count,
-            bytes,
-        },
-        out,
-    )
-    .expect("serialising into a Vec cannot fail");
-}
-
-/// Assembles a whole node from `n` already encoded entries at `level`.
-pub(crate) fn finish_node(level: u8, n: usize, entries: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(entries.len() + 12);
-    out.push(FORMAT_VERSION);
-    if level == 0 {
-        out.push(Kind::Leaf as u8);
-    } else {
-        out.push(Kind::Internal as u8);
-        out.push(level);
-    }
-    push_varint(&mut out, n as u64);
-    out.extend_from_slice(entries);
-    out
+    push_varint(out, key.len() as u64);
+    out.extend_from_slice(key);
+    out.extend_from_slice(id.as_bytes());
+    push_varint(out, count);
+    push_varint(out, bytes);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn leaf(n: usize) -> Vec<LeafEntry> {
+    // The serde mirror of the format: the hand-written encoder and parser
+    // must agree with postcard byte for byte.
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    struct LeafEntry {
+        #[serde(with = "serde_bytes")]
+        key: Vec<u8>,
+        value: Value,
+    }
+
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    struct Child {
+        #[serde(with = "serde_bytes")]
+        key: Vec<u8>,
+        id: ObjectId,
+        count: u64,
+        bytes: u64,
+    }
+
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    struct Internal {
+        level: u8,
+        children: Vec<Child>,
+    }
+
+    fn leaf(n: usize) -> Vec<(Vec<u8>, Value)> {
         (0..n)
-            .map(|i| LeafEntry {
-                key: format!("k{i:08}").into_bytes(),
-                value: Value::Inline(vec![i as u8; 100]),
+            .map(|i| {
+                let v = if i % 7 == 3 {
+                    Value::Blob {
+                        id: ObjectId::hash(&[i as u8]),
+                        len: 1000 + i as u64,
+                    }
+                } else {
+                    Value::Inline(vec![i as u8; i * 3])
+                };
+                (format!("k{i:08}").into_bytes(), v)
             })
             .collect()
     }
 
     #[test]
-    fn streaming_encoding_equals_whole_encoding() {
-        let entries = leaf(40);
-        let mut buf = Vec::new();
-        for e in &entries {
-            encode_leaf_entry(&mut buf, &e.key, &e.value);
-        }
-        let streamed = finish_node(0, entries.len(), &buf);
-        let node = Node::leaf(entries, streamed.len());
-        assert_eq!(streamed, node.encode());
-        let id = ObjectId::hash(&streamed);
-        assert_eq!(Node::decode(&id, &streamed).unwrap(), node);
+    fn encoding_equals_postcard() {
+        let entries = leaf(60);
+        let node = Node::from_leaf_entries(&entries);
+        let serde_entries: Vec<LeafEntry> = entries
+            .iter()
+            .map(|(k, v)| LeafEntry {
+                key: k.clone(),
+                value: v.clone(),
+            })
+            .collect();
+        let whole = crate::object::encode(Kind::Leaf, &serde_entries);
+        assert_eq!(node.bytes(), whole.as_slice());
+        let id = ObjectId::hash(&whole);
+        let decoded = Node::decode(&id, &whole).unwrap();
+        assert_eq!(decoded, node);
+        let read: Vec<(Vec<u8>, Value)> = decoded
+            .leaf_entries()
+            .map(|(k, v)| (k.to_vec(), v.to_value()))
+            .collect();
+        assert_eq!(read, entries);
+        assert_eq!(decoded.count(), 60);
 
-        let children: Vec<ChildEntry> = (0..5)
+        let children: Vec<ChildEntry> = (0..5u8)
             .map(|i| ChildEntry {
                 key: vec![b'a' + i],
                 id: ObjectId::hash(&[i]),
@@ -375,50 +596,66 @@ mod tests {
                 bytes: 1000,
             })
             .collect();
-        let mut buf = Vec::new();
-        for c in &children {
-            encode_child_entry(&mut buf, &c.key, &c.id, c.count, c.bytes);
-        }
-        let streamed = finish_node(3, children.len(), &buf);
+        let node = Node::from_children(3, &children);
         let whole = crate::object::encode(
             Kind::Internal,
-            &InternalBody {
+            &Internal {
                 level: 3,
-                children: children.clone(),
+                children: children
+                    .iter()
+                    .map(|c| Child {
+                        key: c.key.clone(),
+                        id: c.id,
+                        count: c.count,
+                        bytes: c.bytes,
+                    })
+                    .collect(),
             },
         );
-        assert_eq!(streamed, whole);
+        assert_eq!(node.bytes(), whole.as_slice());
         let node = Node::decode(&ObjectId::hash(&whole), &whole).unwrap();
         assert_eq!(node.level(), 3);
         assert_eq!(node.count(), 15);
         assert_eq!(node.value_bytes(), 5000);
+        assert_eq!(node.child(4).unwrap().key, b"e");
     }
 
     #[test]
     fn unsorted_leaf_is_corrupt() {
         let mut entries = leaf(3);
         entries.swap(0, 2);
-        let bytes = crate::object::encode(Kind::Leaf, &entries);
-        let err = Node::decode(&ObjectId::hash(&bytes), &bytes).unwrap_err();
+        let node_bytes = {
+            let mut buf = Vec::new();
+            for (k, v) in &entries {
+                encode_leaf_entry(&mut buf, k, v.as_ref());
+            }
+            let mut out = vec![FORMAT_VERSION, Kind::Leaf as u8];
+            push_varint(&mut out, 3);
+            out.extend(buf);
+            out
+        };
+        let err = Node::decode(&ObjectId::hash(&node_bytes), &node_bytes).unwrap_err();
         assert!(err.to_string().contains("sorted"), "{err}");
     }
 
     #[test]
-    fn non_canonical_values_are_corrupt() {
-        let entries = vec![LeafEntry {
-            key: b"a".to_vec(),
-            value: Value::Inline(vec![0; INLINE_MAX + 1]),
-        }];
-        let bytes = crate::object::encode(Kind::Leaf, &entries);
-        assert!(Node::decode(&ObjectId::hash(&bytes), &bytes).is_err());
-        let entries = vec![LeafEntry {
-            key: b"a".to_vec(),
-            value: Value::Blob {
-                id: ObjectId::hash(b"x"),
-                len: 3,
-            },
-        }];
-        let bytes = crate::object::encode(Kind::Leaf, &entries);
-        assert!(Node::decode(&ObjectId::hash(&bytes), &bytes).is_err());
+    fn non_canonical_forms_are_corrupt() {
+        let check = |body: &[u8]| {
+            let mut bytes = vec![FORMAT_VERSION, Kind::Leaf as u8];
+            bytes.extend_from_slice(body);
+            Node::decode(&ObjectId::hash(&bytes), &bytes).unwrap_err()
+        };
+        // An inline value over the limit.
+        let mut body = vec![1, 1, b'a', 0];
+        push_varint(&mut body, INLINE_MAX as u64 + 1);
+        body.extend(vec![0; INLINE_MAX + 1]);
+        check(&body);
+        // A blob small enough to be inline.
+        let mut body = vec![1, 1, b'a', 1];
+        body.extend([0; 32]);
+        body.push(3);
+        check(&body);
+        // A varint with a redundant zero byte.
+        check(&[0x81, 0x00]);
     }
 }

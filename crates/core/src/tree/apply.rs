@@ -11,20 +11,26 @@
 //! levels are added above while there is more than one node, and removed
 //! while the root has a single child. The result is exactly the tree a bulk
 //! build of the new content would give (the property tests check this).
+//!
+//! Unchanged entries are copied as encoded bytes, never decoded.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::build::build_up;
 use super::chunker::Chunker;
-use super::{Item, Tree, Writer};
+use super::{Tree, Writer};
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
-use crate::object::{check_key, ChildEntry, LeafEntry, Node};
+use crate::object::{check_key, encode_child_entry, encode_leaf_entry, ChildEntry, Node, Value};
 use crate::repo::Repo;
 
-/// One level's edits: key -> new entry, or `None` to delete.
-type Edits<I> = Vec<(Vec<u8>, Option<I>)>;
+/// One level's edits, sorted by key: key -> the new entry's encoding, or
+/// `None` to delete.
+type Edits = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
+/// The edits one level up that a level's rewrite produces.
+type ParentEdits = Vec<(Vec<u8>, Option<ChildEntry>)>;
 
 impl Repo {
     /// A new tree: `tree` with `edits` applied (`Some(value)` puts,
@@ -59,10 +65,7 @@ impl Repo {
         let mut level0 = Vec::with_capacity(deduped.len());
         for (key, value) in deduped {
             let entry = match value {
-                Some(v) => Some(LeafEntry {
-                    key: key.clone(),
-                    value: w.value(v)?,
-                }),
+                Some(v) => Some(leaf_entry(&key, &w.value(v)?)),
                 None => None,
             };
             level0.push((key, entry));
@@ -72,27 +75,23 @@ impl Repo {
         Ok((tree, written))
     }
 
-    /// Applies sorted, unique leaf-level edits whose values are already in
-    /// stored form (merge uses this to apply a diff without reloading
+    /// Applies edits whose values are already in stored form, sorted by key
+    /// without duplicates (merge uses this to apply a diff without loading
     /// blobs).
-    pub fn apply_values(
-        &self,
-        tree: &Tree,
-        edits: Vec<(Vec<u8>, Option<crate::Value>)>,
-    ) -> Result<Tree> {
-        for pair in edits.windows(2) {
+    pub fn apply_values(&self, tree: &Tree, edits: Vec<(Vec<u8>, Option<Value>)>) -> Result<Tree> {
+        for (index, pair) in edits.windows(2).enumerate() {
             if pair[0].0 >= pair[1].0 {
-                return Err(Error::Unsorted { index: 1 });
+                return Err(Error::Unsorted { index: index + 1 });
             }
+        }
+        for (key, _) in &edits {
+            check_key(key)?;
         }
         let mut w = Writer::new(self, true);
         let level0 = edits
             .into_iter()
             .map(|(key, value)| {
-                let entry = value.map(|value| LeafEntry {
-                    key: key.clone(),
-                    value,
-                });
+                let entry = value.map(|value| leaf_entry(&key, &value));
                 (key, entry)
             })
             .collect();
@@ -101,12 +100,7 @@ impl Repo {
         Ok(tree)
     }
 
-    fn apply_entries(
-        &self,
-        tree: &Tree,
-        edits: Edits<LeafEntry>,
-        w: &mut Writer<'_>,
-    ) -> Result<Tree> {
+    fn apply_entries(&self, tree: &Tree, edits: Edits, w: &mut Writer<'_>) -> Result<Tree> {
         if edits.is_empty() {
             return Ok(*tree);
         }
@@ -117,27 +111,35 @@ impl Repo {
             if up.is_empty() {
                 return Ok(*tree);
             }
-            up = self.apply_level(&root, tree.root, level, up, w)?;
+            let encoded = up
+                .into_iter()
+                .map(|(key, child)| (key, child.map(|c| child_entry(&c))))
+                .collect();
+            up = self.apply_level(&root, tree.root, level, encoded, w)?;
         }
         if up.is_empty() {
             return Ok(*tree);
         }
-        // `up` now replaces the single root node: its puts are the whole
+        // `up` replaces the single old root node: its puts are the whole
         // new root level.
         let nodes: Vec<ChildEntry> = up.into_iter().filter_map(|(_, e)| e).collect();
         let Some((mut top, mut level)) = build_up(nodes, root_level + 1, w)? else {
             return self.empty_tree();
         };
-        // Remove levels above a root with a single child.
+        // A root never has a single child.
         while level > 0 {
             let node = self.node(&top.id)?;
-            match node.children() {
-                Some([only]) => {
-                    top = only.clone();
-                    level -= 1;
-                }
-                _ => break,
+            if node.len() != 1 {
+                break;
             }
+            let only = node.child(0).expect("an internal node has a child");
+            top = ChildEntry {
+                key: only.key.to_vec(),
+                id: only.id,
+                count: only.count,
+                bytes: only.bytes,
+            };
+            level -= 1;
         }
         Ok(Tree {
             root: top.id,
@@ -149,25 +151,26 @@ impl Repo {
 
     /// Applies sorted, unique `edits` to the entries at `level`; returns the
     /// resulting edits one level up (empty if nothing changed).
-    fn apply_level<I: Item>(
+    fn apply_level(
         &self,
         root: &Arc<Node>,
         root_id: ObjectId,
         level: u8,
-        mut edits: Edits<I>,
+        edits: Edits,
         w: &mut Writer<'_>,
-    ) -> Result<Edits<ChildEntry>> {
+    ) -> Result<ParentEdits> {
         let mut up: BTreeMap<Vec<u8>, Option<ChildEntry>> = BTreeMap::new();
         let mut i = 0;
         while i < edits.len() {
             let mut cur = LevelCursor::seek(self, root, root_id, level, &edits[i].0)?;
-            let mut chunker = Chunker::<I>::new(level);
+            let mut chunker = Chunker::new(level);
             let mut old: Vec<(Vec<u8>, ObjectId)> = Vec::new();
             let mut new: Vec<ChildEntry> = Vec::new();
             loop {
                 let node = cur.node.clone();
-                let items = I::items(&node)
-                    .ok_or_else(|| Error::corrupt(cur.node_id, "node at the wrong level"))?;
+                if node.level() != level {
+                    return Err(Error::corrupt(cur.node_id, "node at the wrong level"));
+                }
                 if let Some(first) = node.first_key() {
                     old.push((first.to_vec(), cur.node_id));
                 }
@@ -176,20 +179,23 @@ impl Repo {
                 let mut j = 0;
                 loop {
                     let edit_here = i < edits.len() && in_node(&edits[i].0);
-                    let item_here = j < items.len();
-                    if edit_here && (!item_here || edits[i].0.as_slice() <= items[j].key()) {
-                        if item_here && edits[i].0.as_slice() == items[j].key() {
+                    let item_key = node.key_at(j);
+                    match item_key {
+                        item if edit_here && item.is_none_or(|k| edits[i].0.as_slice() <= k) => {
+                            if item == Some(edits[i].0.as_slice()) {
+                                j += 1;
+                            }
+                            let (key, entry) = &edits[i];
+                            if let Some(entry) = entry {
+                                new.extend(chunker.push(key, entry, w)?);
+                            }
+                            i += 1;
+                        }
+                        Some(key) => {
+                            new.extend(chunker.push(key, node.entry_bytes(j), w)?);
                             j += 1;
                         }
-                        if let Some(item) = edits[i].1.take() {
-                            new.extend(chunker.push(item, w)?);
-                        }
-                        i += 1;
-                    } else if item_here {
-                        new.extend(chunker.push(items[j].clone(), w)?);
-                        j += 1;
-                    } else {
-                        break;
+                        None => break,
                     }
                 }
                 if chunker.is_empty() {
@@ -215,6 +221,20 @@ impl Repo {
     }
 }
 
+/// The encoding of a leaf entry.
+fn leaf_entry(key: &[u8], value: &Value) -> Vec<u8> {
+    let mut e = Vec::with_capacity(key.len() + value.len().min(300) as usize + 8);
+    encode_leaf_entry(&mut e, key, value.as_ref());
+    e
+}
+
+/// The encoding of a child entry.
+fn child_entry(c: &ChildEntry) -> Vec<u8> {
+    let mut e = Vec::with_capacity(c.key.len() + 56);
+    encode_child_entry(&mut e, &c.key, &c.id, c.count, c.bytes);
+    e
+}
+
 /// A position on one node of a level, with the path from the root.
 struct LevelCursor {
     /// Internal nodes above, each with the index of the child on the path.
@@ -238,14 +258,9 @@ impl LevelCursor {
         let mut node = root.clone();
         let mut node_id = root_id;
         while node.level() > level {
-            let children = node
-                .children()
-                .ok_or_else(|| Error::corrupt(node_id, "leaf above level 0"))?;
-            let idx = children
-                .partition_point(|c| c.key.as_slice() <= key)
-                .saturating_sub(1);
+            let idx = node.upper_bound(key).saturating_sub(1);
             let child = repo.child(&node, idx)?;
-            node_id = children[idx].id;
+            node_id = node.child(idx).expect("index in range").id;
             path.push((node, idx));
             node = child;
         }
@@ -280,7 +295,7 @@ impl LevelCursor {
         loop {
             let (parent, idx) = self.path.last().expect("a frame was just found");
             let child = repo.child(parent, *idx)?;
-            let child_id = parent.children().expect("path frames are internal nodes")[*idx].id;
+            let child_id = parent.child(*idx).expect("index in range").id;
             if child.level() == self.level {
                 self.node = child;
                 self.node_id = child_id;

@@ -3,7 +3,7 @@
 use super::chunker::Chunker;
 use super::{Tree, Writer};
 use crate::error::{Error, Result};
-use crate::object::{check_key, ChildEntry, LeafEntry};
+use crate::object::{check_key, encode_child_entry, encode_leaf_entry, ChildEntry};
 use crate::repo::Repo;
 
 impl Repo {
@@ -14,20 +14,20 @@ impl Repo {
         I: IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
     {
         let mut w = Writer::new(self, false);
-        let mut chunker = Chunker::<LeafEntry>::new(0);
+        let mut chunker = Chunker::new(0);
         let mut parents = Vec::new();
         let mut last_key: Vec<u8> = Vec::new();
+        let mut entry = Vec::with_capacity(512);
         for (index, (key, value)) in entries.into_iter().enumerate() {
             check_key(&key)?;
             if index > 0 && key <= last_key {
                 return Err(Error::Unsorted { index });
             }
-            last_key.clear();
-            last_key.extend_from_slice(&key);
             let value = w.value(value)?;
-            if let Some(parent) = chunker.push(LeafEntry { key, value }, &mut w)? {
-                parents.push(parent);
-            }
+            entry.clear();
+            encode_leaf_entry(&mut entry, &key, value.as_ref());
+            parents.extend(chunker.push(&key, &entry, &mut w)?);
+            last_key = key;
         }
         parents.extend(chunker.finish(&mut w)?);
         let tree = match build_up(parents, 1, &mut w)? {
@@ -54,14 +54,17 @@ pub(super) fn build_up(
     mut level: u8,
     w: &mut Writer<'_>,
 ) -> Result<Option<(ChildEntry, u8)>> {
+    let mut entry = Vec::with_capacity(128);
     loop {
         if items.len() <= 1 {
             return Ok(items.pop().map(|root| (root, level - 1)));
         }
-        let mut chunker = Chunker::<ChildEntry>::new(level);
+        let mut chunker = Chunker::new(level);
         let mut next = Vec::with_capacity(items.len() / 32 + 1);
-        for item in items {
-            next.extend(chunker.push(item, w)?);
+        for c in items {
+            entry.clear();
+            encode_child_entry(&mut entry, &c.key, &c.id, c.count, c.bytes);
+            next.extend(chunker.push(&c.key, &entry, w)?);
         }
         next.extend(chunker.finish(w)?);
         items = next;

@@ -17,9 +17,9 @@
 //! integer arithmetic only, identical on every platform. With shape 4 and
 //! scale 4400 bytes, node sizes concentrate around 4 KiB.
 
-use super::{Item, Writer};
+use super::Writer;
 use crate::error::Result;
-use crate::object::{finish_node, ChildEntry};
+use crate::object::{ChildEntry, Node};
 
 /// No boundary before a node holds this many bytes of entries.
 pub const MIN_NODE: usize = 1024;
@@ -71,52 +71,49 @@ pub fn is_boundary(level: u8, key: &[u8], before: usize, entry_len: usize, entri
     if size < MIN_NODE {
         return false;
     }
+    // hash / 2^64 < (size^4 - before^4) / SCALE^4, in integers: the
+    // hash is below floor(hazard * 2^64) exactly when (hash + 1) * SCALE^4
+    // <= (size^4 - before^4) * 2^64. Both sides fit in 128 bits.
     let s1 = size as u128;
     let s0 = before as u128;
     let scale4 = u128::from(SCALE).pow(4);
-    let hazard = ((s1.pow(4) - s0.pow(4)) << 64) / scale4;
-    u128::from(key_hash(level, key)) < hazard
+    (u128::from(key_hash(level, key)) + 1) * scale4
+        <= (s1.saturating_pow(4) - s0.saturating_pow(4)) << 64
 }
 
-/// Packs a stream of entries at one level into nodes.
-pub(crate) struct Chunker<I: Item> {
+/// Packs a stream of encoded entries at one level into nodes.
+pub(crate) struct Chunker {
     level: u8,
     buf: Vec<u8>,
-    items: Vec<I>,
+    n: usize,
 }
 
-impl<I: Item> Chunker<I> {
+impl Chunker {
     pub(crate) fn new(level: u8) -> Self {
         Chunker {
             level,
-            buf: Vec::with_capacity(MAX_NODE / 2),
-            items: Vec::with_capacity(64),
+            buf: Vec::with_capacity(8 * 1024),
+            n: 0,
         }
     }
 
     /// True when the last entry pushed ended a node (or none was pushed).
     pub(crate) fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.n == 0
     }
 
-    /// Appends an entry; returns the parent entry of the node it completed.
-    pub(crate) fn push(&mut self, item: I, w: &mut Writer<'_>) -> Result<Option<ChildEntry>> {
+    /// Appends an encoded entry whose key is `key`; returns the parent
+    /// entry of the node it completed, if it completed one.
+    pub(crate) fn push(
+        &mut self,
+        key: &[u8],
+        entry: &[u8],
+        w: &mut Writer<'_>,
+    ) -> Result<Option<ChildEntry>> {
         let before = self.buf.len();
-        item.encode(&mut self.buf);
-        self.items.push(item);
-        let key = self
-            .items
-            .last()
-            .map(I::key)
-            .expect("an entry was just pushed");
-        let boundary = is_boundary(
-            self.level,
-            key,
-            before,
-            self.buf.len() - before,
-            self.items.len(),
-        );
-        if boundary {
+        self.buf.extend_from_slice(entry);
+        self.n += 1;
+        if is_boundary(self.level, key, before, entry.len(), self.n) {
             self.finish(w)
         } else {
             Ok(None)
@@ -125,14 +122,13 @@ impl<I: Item> Chunker<I> {
 
     /// Ends the current node, if it has entries.
     pub(crate) fn finish(&mut self, w: &mut Writer<'_>) -> Result<Option<ChildEntry>> {
-        if self.items.is_empty() {
+        if self.n == 0 {
             return Ok(None);
         }
-        let bytes = finish_node(self.level, self.items.len(), &self.buf);
+        let node = Node::assemble(self.level, self.n, &self.buf);
         self.buf.clear();
-        let items = std::mem::replace(&mut self.items, Vec::with_capacity(64));
-        let node = I::make_node(self.level, items, bytes.len());
-        w.put_node(bytes, node).map(Some)
+        self.n = 0;
+        w.put_node(node).map(Some)
     }
 }
 

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use super::Tree;
 use crate::error::Result;
-use crate::object::{ChildEntry, LeafEntry, Node, Value};
+use crate::id::ObjectId;
+use crate::object::{Node, Value};
 use crate::repo::Repo;
 
 /// One difference between two trees, from the old (`a`) to the new (`b`).
@@ -87,9 +88,12 @@ pub struct Diff {
     done: bool,
 }
 
+/// The next unconsumed item of one side.
 enum Head<'a> {
-    Entry(&'a LeafEntry),
-    Child(&'a ChildEntry, u8),
+    /// A leaf entry: its node and index.
+    Entry(&'a Node, usize),
+    /// A subtree: its first key, id and the level of the node holding it.
+    Child(&'a [u8], ObjectId, u8),
 }
 
 fn head(stack: &mut Vec<(Arc<Node>, usize)>) -> Option<Head<'_>> {
@@ -100,19 +104,89 @@ fn head(stack: &mut Vec<(Arc<Node>, usize)>) -> Option<Head<'_>> {
         stack.pop();
     }
     let (node, idx) = stack.last()?;
-    Some(match node.leaf_entries() {
-        Some(entries) => Head::Entry(&entries[*idx]),
-        None => Head::Child(
-            &node.children().expect("a node is a leaf or internal")[*idx],
-            node.level(),
-        ),
+    Some(if node.is_leaf() {
+        Head::Entry(node, *idx)
+    } else {
+        let c = node.child(*idx).expect("index in range");
+        Head::Child(c.key, c.id, node.level())
     })
+}
+
+fn entry_value(node: &Node, idx: usize) -> (Vec<u8>, Value) {
+    let (k, v) = node.leaf_entry(idx).expect("index in range");
+    (k.to_vec(), v.to_value())
+}
+
+fn added(node: &Node, idx: usize) -> Change {
+    let (key, value) = entry_value(node, idx);
+    Change::Added { key, value }
+}
+
+fn removed(node: &Node, idx: usize) -> Change {
+    let (key, value) = entry_value(node, idx);
+    Change::Removed { key, value }
 }
 
 fn advance(stack: &mut [(Arc<Node>, usize)]) {
     if let Some((_, idx)) = stack.last_mut() {
         *idx += 1;
     }
+}
+
+/// What to do next, decided while the heads are borrowed.
+enum Act {
+    Emit(Change, bool, bool),
+    Skip,
+    ExpandA,
+    ExpandB,
+    ExpandBoth,
+}
+
+fn decide(ha: Option<Head<'_>>, hb: Option<Head<'_>>) -> Option<Act> {
+    use std::cmp::Ordering::{Equal, Greater, Less};
+    Some(match (ha, hb) {
+        (None, None) => return None,
+        (None, Some(Head::Entry(n, i))) => Act::Emit(added(n, i), false, true),
+        (Some(Head::Entry(n, i)), None) => Act::Emit(removed(n, i), true, false),
+        (None, Some(Head::Child(..))) | (Some(Head::Entry(..)), Some(Head::Child(..))) => {
+            Act::ExpandB
+        }
+        (Some(Head::Child(..)), None) | (Some(Head::Child(..)), Some(Head::Entry(..))) => {
+            Act::ExpandA
+        }
+        (Some(Head::Entry(x, i)), Some(Head::Entry(y, j))) => {
+            let kx = x.key_at(i).expect("index in range");
+            let ky = y.key_at(j).expect("index in range");
+            match kx.cmp(ky) {
+                Less => Act::Emit(removed(x, i), true, false),
+                Greater => Act::Emit(added(y, j), false, true),
+                // Encodings are canonical: equal bytes, equal values.
+                Equal if x.entry_tail(i) == y.entry_tail(j) => Act::Skip,
+                Equal => {
+                    let (key, old) = entry_value(x, i);
+                    let (_, new) = entry_value(y, j);
+                    Act::Emit(Change::Modified { key, old, new }, true, true)
+                }
+            }
+        }
+        (Some(Head::Child(kx, x, lx)), Some(Head::Child(ky, y, ly))) => {
+            if x == y {
+                Act::Skip
+            } else if lx != ly {
+                if lx > ly {
+                    Act::ExpandA
+                } else {
+                    Act::ExpandB
+                }
+            } else {
+                match kx.cmp(ky) {
+                    Less => Act::ExpandA,
+                    Greater => Act::ExpandB,
+                    Equal => Act::ExpandBoth,
+                }
+            }
+        }
+    })
 }
 
 impl Diff {
@@ -135,85 +209,9 @@ impl Diff {
             self.b.push((self.repo.node(&rb)?, 0));
         }
         loop {
-            let ha = head(&mut self.a);
-            let hb = head(&mut self.b);
-            // What to do, decided while the heads are borrowed.
-            enum Act {
-                Emit(Change, bool, bool),
-                Skip,
-                ExpandA,
-                ExpandB,
-                ExpandBoth,
-            }
-            let act =
-                match (ha, hb) {
-                    (None, None) => return Ok(None),
-                    (None, Some(Head::Entry(e))) => Act::Emit(
-                        Change::Added {
-                            key: e.key.clone(),
-                            value: e.value.clone(),
-                        },
-                        false,
-                        true,
-                    ),
-                    (Some(Head::Entry(e)), None) => Act::Emit(
-                        Change::Removed {
-                            key: e.key.clone(),
-                            value: e.value.clone(),
-                        },
-                        true,
-                        false,
-                    ),
-                    (None, Some(Head::Child(..)))
-                    | (Some(Head::Entry(_)), Some(Head::Child(..))) => Act::ExpandB,
-                    (Some(Head::Child(..)), None)
-                    | (Some(Head::Child(..)), Some(Head::Entry(_))) => Act::ExpandA,
-                    (Some(Head::Entry(x)), Some(Head::Entry(y))) => match x.key.cmp(&y.key) {
-                        std::cmp::Ordering::Less => Act::Emit(
-                            Change::Removed {
-                                key: x.key.clone(),
-                                value: x.value.clone(),
-                            },
-                            true,
-                            false,
-                        ),
-                        std::cmp::Ordering::Greater => Act::Emit(
-                            Change::Added {
-                                key: y.key.clone(),
-                                value: y.value.clone(),
-                            },
-                            false,
-                            true,
-                        ),
-                        std::cmp::Ordering::Equal if x.value == y.value => Act::Skip,
-                        std::cmp::Ordering::Equal => Act::Emit(
-                            Change::Modified {
-                                key: x.key.clone(),
-                                old: x.value.clone(),
-                                new: y.value.clone(),
-                            },
-                            true,
-                            true,
-                        ),
-                    },
-                    (Some(Head::Child(x, lx)), Some(Head::Child(y, ly))) => {
-                        if x.id == y.id {
-                            Act::Skip
-                        } else if lx != ly {
-                            if lx > ly {
-                                Act::ExpandA
-                            } else {
-                                Act::ExpandB
-                            }
-                        } else {
-                            match x.key.cmp(&y.key) {
-                                std::cmp::Ordering::Less => Act::ExpandA,
-                                std::cmp::Ordering::Greater => Act::ExpandB,
-                                std::cmp::Ordering::Equal => Act::ExpandBoth,
-                            }
-                        }
-                    }
-                };
+            let Some(act) = decide(head(&mut self.a), head(&mut self.b)) else {
+                return Ok(None);
+            };
             match act {
                 Act::Emit(change, adv_a, adv_b) => {
                     if adv_a {

@@ -21,9 +21,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
-use crate::object::{
-    self, encode_child_entry, encode_leaf_entry, ChildEntry, LeafEntry, Node, Value, INLINE_MAX,
-};
+use crate::object::{self, ChildEntry, Node, Value, INLINE_MAX};
 use crate::repo::Repo;
 
 /// A handle on an immutable tree: its root id and the aggregates of its
@@ -83,7 +81,7 @@ impl Repo {
     /// The empty tree (its root, an empty leaf, is written if missing).
     pub fn empty_tree(&self) -> Result<Tree> {
         let mut w = Writer::new(self, true);
-        let entry = w.put_node(object::finish_node(0, 0, &[]), Node::leaf(Vec::new(), 3))?;
+        let entry = w.put_node(Node::assemble(0, 0, &[]))?;
         w.finish()?;
         Ok(Tree {
             root: entry.id,
@@ -97,14 +95,13 @@ impl Repo {
     /// with its parent entry (level, first key and aggregates).
     pub(crate) fn child(&self, parent: &Node, idx: usize) -> Result<Arc<Node>> {
         let entry = parent
-            .children()
-            .and_then(|c| c.get(idx))
+            .child(idx)
             .expect("callers pass an index of an internal node's child");
         let node = self.node(&entry.id)?;
         if node.level() + 1 != parent.level()
             || node.count() != entry.count
             || node.value_bytes() != entry.bytes
-            || node.first_key() != Some(entry.key.as_slice())
+            || node.first_key() != Some(entry.key)
         {
             return Err(Error::corrupt(
                 entry.id,
@@ -112,44 +109,6 @@ impl Repo {
             ));
         }
         Ok(node)
-    }
-}
-
-/// An entry at some level of the tree: a leaf entry or a child entry.
-pub(crate) trait Item: Clone + PartialEq {
-    fn key(&self) -> &[u8];
-    fn encode(&self, out: &mut Vec<u8>);
-    fn items(node: &Node) -> Option<&[Self]>;
-    fn make_node(level: u8, items: Vec<Self>, encoded_len: usize) -> Node;
-}
-
-impl Item for LeafEntry {
-    fn key(&self) -> &[u8] {
-        &self.key
-    }
-    fn encode(&self, out: &mut Vec<u8>) {
-        encode_leaf_entry(out, &self.key, &self.value);
-    }
-    fn items(node: &Node) -> Option<&[Self]> {
-        node.leaf_entries()
-    }
-    fn make_node(_level: u8, items: Vec<Self>, encoded_len: usize) -> Node {
-        Node::leaf(items, encoded_len)
-    }
-}
-
-impl Item for ChildEntry {
-    fn key(&self) -> &[u8] {
-        &self.key
-    }
-    fn encode(&self, out: &mut Vec<u8>) {
-        encode_child_entry(out, &self.key, &self.id, self.count, self.bytes);
-    }
-    fn items(node: &Node) -> Option<&[Self]> {
-        node.children()
-    }
-    fn make_node(level: u8, items: Vec<Self>, encoded_len: usize) -> Node {
-        Node::internal(level, items, encoded_len)
     }
 }
 
@@ -199,17 +158,21 @@ impl<'r> Writer<'r> {
     }
 
     /// Stores a node and returns its entry in the parent level.
-    pub(crate) fn put_node(&mut self, bytes: Vec<u8>, node: Node) -> Result<ChildEntry> {
-        let id = ObjectId::hash(&bytes);
+    pub(crate) fn put_node(&mut self, node: Node) -> Result<ChildEntry> {
+        let id = ObjectId::hash(node.bytes());
         let entry = ChildEntry {
             key: node.first_key().map(<[u8]>::to_vec).unwrap_or_default(),
             id,
             count: node.count(),
             bytes: node.value_bytes(),
         };
-        if self.cache_new {
+        let bytes = if self.cache_new {
+            let bytes = node.bytes().to_vec();
             self.repo.cache().insert(id, Arc::new(node));
-        }
+            bytes
+        } else {
+            node.into_bytes()
+        };
         self.put(id, bytes)?;
         Ok(entry)
     }

@@ -20,14 +20,14 @@ impl Repo {
     pub fn get_value(&self, tree: &Tree, key: &[u8]) -> Result<Option<Value>> {
         let mut node = self.node(&tree.root())?;
         loop {
-            if let Some(entries) = node.leaf_entries() {
-                return Ok(entries
-                    .binary_search_by(|e| e.key.as_slice().cmp(key))
-                    .ok()
-                    .map(|i| entries[i].value.clone()));
+            if node.is_leaf() {
+                let i = node.lower_bound(key);
+                return Ok(match node.leaf_entry(i) {
+                    Some((k, v)) if k == key => Some(v.to_value()),
+                    _ => None,
+                });
             }
-            let children = node.children().expect("a node is a leaf or internal");
-            let idx = children.partition_point(|c| c.key.as_slice() <= key);
+            let idx = node.upper_bound(key);
             if idx == 0 {
                 return Ok(None);
             }
@@ -99,21 +99,18 @@ impl RawRange {
     fn seek(&mut self) -> Result<()> {
         let mut node = self.repo.node(&self.root)?;
         loop {
-            if let Some(entries) = node.leaf_entries() {
+            if node.is_leaf() {
                 let idx = match &self.start {
                     Bound::Unbounded => 0,
-                    Bound::Included(s) => entries.partition_point(|e| e.key < *s),
-                    Bound::Excluded(s) => entries.partition_point(|e| e.key <= *s),
+                    Bound::Included(s) => node.lower_bound(s),
+                    Bound::Excluded(s) => node.upper_bound(s),
                 };
                 self.stack.push((node, idx));
                 return Ok(());
             }
-            let children = node.children().expect("a node is a leaf or internal");
             let idx = match &self.start {
                 Bound::Unbounded => 0,
-                Bound::Included(s) | Bound::Excluded(s) => {
-                    children.partition_point(|c| c.key <= *s).saturating_sub(1)
-                }
+                Bound::Included(s) | Bound::Excluded(s) => node.upper_bound(s).saturating_sub(1),
             };
             let child = self.repo.child(&node, idx)?;
             self.stack.push((node, idx + 1));
@@ -130,22 +127,22 @@ impl RawRange {
             let Some((node, idx)) = self.stack.last_mut() else {
                 return Ok(None);
             };
-            if let Some(entries) = node.leaf_entries() {
-                let Some(entry) = entries.get(*idx) else {
+            if node.is_leaf() {
+                let Some((key, value)) = node.leaf_entry(*idx) else {
                     self.stack.pop();
                     continue;
                 };
                 *idx += 1;
                 let past_end = match &self.end {
                     Bound::Unbounded => false,
-                    Bound::Included(e) => entry.key > *e,
-                    Bound::Excluded(e) => entry.key >= *e,
+                    Bound::Included(e) => key > e.as_slice(),
+                    Bound::Excluded(e) => key >= e.as_slice(),
                 };
                 if past_end {
                     self.stack.clear();
                     return Ok(None);
                 }
-                return Ok(Some((entry.key.clone(), entry.value.clone())));
+                return Ok(Some((key.to_vec(), value.to_value())));
             }
             if *idx >= node.len() {
                 self.stack.pop();
