@@ -29,6 +29,23 @@ pub enum Error {
         /// How many objects matched.
         candidates: usize,
     },
+    /// A ref that must not exist exists.
+    #[error("{0} already exists")]
+    RefExists(String),
+    /// A ref that must exist does not.
+    #[error("{0} does not exist")]
+    UnknownRef(String),
+    /// A ref did not hold the value an update expected (another writer
+    /// moved it first).
+    #[error("{name} was moved concurrently: expected {expected:?}, found {actual:?}")]
+    RefMoved {
+        /// The ref.
+        name: String,
+        /// What the update expected.
+        expected: Option<ObjectId>,
+        /// What the ref held.
+        actual: Option<ObjectId>,
+    },
     /// A string is not a valid object id.
     #[error("invalid object id {0:?}")]
     InvalidId(String),

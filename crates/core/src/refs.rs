@@ -5,6 +5,9 @@
 //! stricter form (see [`validate_name`]).
 
 use crate::error::{Error, Result};
+use crate::id::ObjectId;
+use crate::repo::Repo;
+use crate::store::CasOutcome;
 
 /// The prefix of branch refs.
 pub const HEADS: &str = "heads/";
@@ -61,6 +64,81 @@ pub fn tag_ref(name: &str) -> Result<String> {
     Ok(format!("{TAGS}{name}"))
 }
 
+impl Repo {
+    /// Creates ref `full_name` (e.g. `heads/dev`) at commit `target`; an
+    /// [`Error::RefExists`] if it exists, [`Error::UnknownCommit`] if the
+    /// commit does not.
+    pub fn create_ref(&self, full_name: &str, target: &ObjectId) -> Result<()> {
+        check_full_name(full_name)?;
+        self.read_commit(target)?;
+        match self.move_ref(full_name, None, Some(target))? {
+            CasOutcome::Swapped => Ok(()),
+            CasOutcome::Mismatch { .. } => Err(Error::RefExists(full_name.to_string())),
+        }
+    }
+
+    /// Points ref `full_name` at `target` if it still holds `expected`
+    /// (`None`: it must not exist); [`Error::RefMoved`] otherwise.
+    pub fn set_ref(
+        &self,
+        full_name: &str,
+        expected: Option<&ObjectId>,
+        target: &ObjectId,
+    ) -> Result<()> {
+        check_full_name(full_name)?;
+        self.read_commit(target)?;
+        match self.move_ref(full_name, expected, Some(target))? {
+            CasOutcome::Swapped => Ok(()),
+            CasOutcome::Mismatch { actual } => Err(Error::RefMoved {
+                name: full_name.to_string(),
+                expected: expected.copied(),
+                actual,
+            }),
+        }
+    }
+
+    /// Deletes ref `full_name`, which must exist; if `expected` is given
+    /// the ref must still hold it. Returns the commit it pointed at.
+    pub fn delete_ref(&self, full_name: &str, expected: Option<&ObjectId>) -> Result<ObjectId> {
+        check_full_name(full_name)?;
+        let current = self
+            .get_ref(full_name)?
+            .ok_or_else(|| Error::UnknownRef(full_name.to_string()))?;
+        let expected = expected.copied().unwrap_or(current);
+        match self.move_ref(full_name, Some(&expected), None)? {
+            CasOutcome::Swapped => Ok(expected),
+            CasOutcome::Mismatch { actual: None } => Err(Error::UnknownRef(full_name.to_string())),
+            CasOutcome::Mismatch { actual } => Err(Error::RefMoved {
+                name: full_name.to_string(),
+                expected: Some(expected),
+                actual,
+            }),
+        }
+    }
+
+    /// The refs under `prefix` (e.g. [`HEADS`]) as (short name, commit),
+    /// sorted by name.
+    pub fn list_refs(&self, prefix: &str) -> Result<Vec<(String, ObjectId)>> {
+        Ok(self
+            .backend()
+            .list_refs(prefix)?
+            .into_iter()
+            .map(|(name, id)| (name[prefix.len()..].to_string(), id))
+            .collect())
+    }
+}
+
+/// Checks a full ref name: a known namespace and a valid short name.
+fn check_full_name(full_name: &str) -> Result<()> {
+    match full_name.split_once('/') {
+        Some((ns, short)) if ns == "heads" || ns == "tags" => validate_name(short),
+        _ => Err(Error::InvalidRefName {
+            name: full_name.chars().take(MAX_NAME_LEN + 20).collect(),
+            reason: "a full ref name starts with heads/ or tags/",
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,5 +154,54 @@ mod tests {
             assert!(validate_name(bad).is_err(), "{bad}");
         }
         assert!(validate_name(&"a".repeat(201)).is_err());
+    }
+
+    #[test]
+    fn ref_lifecycle() {
+        let repo = Repo::memory();
+        let tree = repo.empty_tree().unwrap();
+        let c = repo
+            .write_commit(&tree, &crate::CommitSpec::default())
+            .unwrap();
+        repo.create_ref("heads/dev", &c).unwrap();
+        assert!(matches!(
+            repo.create_ref("heads/dev", &c),
+            Err(Error::RefExists(_))
+        ));
+        assert!(matches!(
+            repo.create_ref("heads/../x", &c),
+            Err(Error::InvalidRefName { .. })
+        ));
+        assert!(matches!(
+            repo.create_ref("other/x", &c),
+            Err(Error::InvalidRefName { .. })
+        ));
+        let missing = ObjectId::hash(b"none");
+        assert!(matches!(
+            repo.create_ref("heads/y", &missing),
+            Err(Error::UnknownCommit(_))
+        ));
+        repo.create_ref("tags/v1", &c).unwrap();
+        assert_eq!(repo.list_refs(HEADS).unwrap(), vec![("dev".to_string(), c)]);
+        assert_eq!(repo.list_refs(TAGS).unwrap(), vec![("v1".to_string(), c)]);
+        let c2 = repo
+            .write_commit(
+                &tree,
+                &crate::CommitSpec {
+                    parents: vec![c],
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert!(matches!(
+            repo.set_ref("heads/dev", Some(&c2), &c2),
+            Err(Error::RefMoved { .. })
+        ));
+        repo.set_ref("heads/dev", Some(&c), &c2).unwrap();
+        assert_eq!(repo.delete_ref("heads/dev", None).unwrap(), c2);
+        assert!(matches!(
+            repo.delete_ref("heads/dev", None),
+            Err(Error::UnknownRef(_))
+        ));
     }
 }
