@@ -287,6 +287,12 @@ impl Node {
 
     /// Parses and validates a node's encoding (without a hash check).
     pub(crate) fn parse(bytes: Vec<u8>) -> std::result::Result<Node, String> {
+        Node::parse_checked(bytes, true)
+    }
+
+    /// Parses a node's encoding; `check_order` false skips the key order
+    /// check, for bytes this crate just encoded in order.
+    fn parse_checked(bytes: Vec<u8>, check_order: bool) -> std::result::Result<Node, String> {
         let mut r = Reader::new(&bytes);
         let version = r.u8()?;
         if version != FORMAT_VERSION {
@@ -326,12 +332,14 @@ impl Node {
             let key = r.pos;
             r.skip(key_len as usize)?;
             let key_end = r.pos;
-            if let Some((ps, pe)) = prev {
-                if bytes[ps..pe] >= bytes[key..key_end] {
-                    return Err("keys are not strictly sorted".into());
+            if check_order {
+                if let Some((ps, pe)) = prev {
+                    if bytes[ps..pe] >= bytes[key..key_end] {
+                        return Err("keys are not strictly sorted".into());
+                    }
                 }
+                prev = Some((key, key_end));
             }
-            prev = Some((key, key_end));
             if level == 0 {
                 let v = r.value()?;
                 count += 1;
@@ -379,7 +387,8 @@ impl Node {
         }
         push_varint(&mut out, n as u64);
         out.extend_from_slice(entries);
-        Node::parse(out).expect("entries encoded by kvgit-core parse")
+        let node = Node::parse_checked(out, cfg!(debug_assertions));
+        node.expect("entries encoded by kvgit-core in key order parse")
     }
 
     /// A node from owned leaf entries (sorted, valid), for tests and tools.

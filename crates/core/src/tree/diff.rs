@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use super::Tree;
 use crate::error::Result;
-use crate::id::ObjectId;
 use crate::object::{Node, Value};
 use crate::repo::Repo;
 
@@ -92,8 +91,8 @@ pub struct Diff {
 enum Head<'a> {
     /// A leaf entry: its node and index.
     Entry(&'a Node, usize),
-    /// A subtree: its first key, id and the level of the node holding it.
-    Child(&'a [u8], ObjectId, u8),
+    /// A subtree: the internal node holding its entry, and the index.
+    Child(&'a Node, usize),
 }
 
 fn head(stack: &mut Vec<(Arc<Node>, usize)>) -> Option<Head<'_>> {
@@ -107,8 +106,7 @@ fn head(stack: &mut Vec<(Arc<Node>, usize)>) -> Option<Head<'_>> {
     Some(if node.is_leaf() {
         Head::Entry(node, *idx)
     } else {
-        let c = node.child(*idx).expect("index in range");
-        Head::Child(c.key, c.id, node.level())
+        Head::Child(node, *idx)
     })
 }
 
@@ -169,8 +167,11 @@ fn decide(ha: Option<Head<'_>>, hb: Option<Head<'_>>) -> Option<Act> {
                 }
             }
         }
-        (Some(Head::Child(kx, x, lx)), Some(Head::Child(ky, y, ly))) => {
-            if x == y {
+        (Some(Head::Child(x, i)), Some(Head::Child(y, j))) => {
+            // A child entry's tail is its id and aggregates: equal tails
+            // are the same subtree.
+            let (lx, ly) = (x.level(), y.level());
+            if lx == ly && x.entry_tail(i) == y.entry_tail(j) {
                 Act::Skip
             } else if lx != ly {
                 if lx > ly {
@@ -179,6 +180,8 @@ fn decide(ha: Option<Head<'_>>, hb: Option<Head<'_>>) -> Option<Act> {
                     Act::ExpandB
                 }
             } else {
+                let kx = x.key_at(i).expect("index in range");
+                let ky = y.key_at(j).expect("index in range");
                 match kx.cmp(ky) {
                     Less => Act::ExpandA,
                     Greater => Act::ExpandB,
