@@ -61,7 +61,7 @@ pub struct Log {
 impl Log {
     fn enqueue(&mut self, id: ObjectId) -> Result<()> {
         if self.seen.insert(id) {
-            let c = self.repo.read_commit(&id)?;
+            let c = self.repo.commit_ref(&id)?;
             self.queue.push((c.height, c.time_micros, id));
         }
         Ok(())

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::collections::HashMap;
+
+use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::cache::NodeCache;
 use crate::error::{Error, Result};
@@ -13,6 +15,9 @@ use crate::id::ObjectId;
 use crate::object::{self, Commit, Node, Value};
 use crate::store::{Backend, CasOutcome, Durability, MemoryBackend, SledBackend, SledOptions};
 use crate::tree::Tree;
+
+/// How many decoded commits [`Repo::commit_ref`] keeps.
+const COMMIT_CACHE_ENTRIES: usize = 16 * 1024;
 
 /// Options for a [`Repo`].
 #[derive(Clone, Debug)]
@@ -43,6 +48,7 @@ pub struct Repo {
 struct Inner {
     backend: Arc<dyn Backend>,
     cache: NodeCache,
+    commits: Mutex<HashMap<ObjectId, Arc<Commit>>>,
     fence: RwLock<()>,
     options: RepoOptions,
 }
@@ -67,6 +73,7 @@ impl Repo {
             inner: Arc::new(Inner {
                 backend,
                 cache: NodeCache::new(options.cache_bytes),
+                commits: Mutex::new(HashMap::new()),
                 fence: RwLock::new(()),
                 options,
             }),
@@ -112,6 +119,13 @@ impl Repo {
         self.inner.fence.write()
     }
 
+    /// Forgets any decoded copy of object `id` (node or commit): garbage
+    /// collection calls this for every object it deletes.
+    pub fn evict_cached(&self, id: &ObjectId) {
+        self.inner.cache.remove(id);
+        self.inner.commits.lock().remove(id);
+    }
+
     /// Raw object bytes; [`Error::MissingObject`] if absent.
     pub fn object_bytes(&self, id: &ObjectId) -> Result<Vec<u8>> {
         self.inner
@@ -134,6 +148,26 @@ impl Repo {
     /// A commit; [`Error::UnknownCommit`] if there is no such object or it
     /// is not a commit.
     pub fn read_commit(&self, id: &ObjectId) -> Result<Commit> {
+        self.commit_ref(id).map(|c| (*c).clone())
+    }
+
+    /// Like [`Repo::read_commit`], shared from the decoded-commit cache.
+    pub fn commit_ref(&self, id: &ObjectId) -> Result<Arc<Commit>> {
+        if let Some(c) = self.inner.commits.lock().get(id) {
+            return Ok(c.clone());
+        }
+        let commit = Arc::new(self.decode_commit(id)?);
+        let mut commits = self.inner.commits.lock();
+        if commits.len() >= COMMIT_CACHE_ENTRIES {
+            // Commits are small and immutable: forgetting them all now and
+            // then is simpler than tracking recency, and cheap to refill.
+            commits.clear();
+        }
+        commits.insert(*id, commit.clone());
+        Ok(commit)
+    }
+
+    fn decode_commit(&self, id: &ObjectId) -> Result<Commit> {
         let bytes = self
             .inner
             .backend
@@ -170,7 +204,7 @@ impl Repo {
     pub fn write_commit(&self, tree: &Tree, spec: &CommitSpec) -> Result<ObjectId> {
         let mut height = 0;
         for p in &spec.parents {
-            height = height.max(self.read_commit(p)?.height);
+            height = height.max(self.commit_ref(p)?.height);
         }
         let commit = Commit {
             root: tree.root(),
