@@ -29,6 +29,10 @@ pub enum Error {
         /// How many objects matched.
         candidates: usize,
     },
+    /// A commit that cannot be written (too many or repeated parents, or
+    /// too large).
+    #[error("invalid commit: {0}")]
+    InvalidCommit(String),
     /// A ref that must not exist exists.
     #[error("{0} already exists")]
     RefExists(String),

@@ -129,7 +129,7 @@ impl Repo {
 }
 
 /// Checks a full ref name: a known namespace and a valid short name.
-fn check_full_name(full_name: &str) -> Result<()> {
+pub fn check_full_name(full_name: &str) -> Result<()> {
     match full_name.split_once('/') {
         Some((ns, short)) if ns == "heads" || ns == "tags" => validate_name(short),
         _ => Err(Error::InvalidRefName {

@@ -173,9 +173,12 @@ impl Repo {
             .backend
             .get_object(id)?
             .ok_or_else(|| Error::UnknownCommit(id.to_hex()))?;
-        match object::open(id, &bytes)? {
-            (object::Kind::Commit, _) => Commit::decode(id, &bytes),
-            (kind, _) => Err(Error::UnknownCommit(format!(
+        // The id names some object. If its kind byte says it is not a
+        // commit, the caller named the wrong object; otherwise decoding
+        // checks the hash and everything else.
+        match bytes.get(1).copied().and_then(object::Kind::from_byte) {
+            Some(object::Kind::Commit) | None => Commit::decode(id, &bytes),
+            Some(kind) => Err(Error::UnknownCommit(format!(
                 "{id} is a {kind:?}, not a commit"
             ))),
         }
@@ -214,7 +217,15 @@ impl Repo {
             message: spec.message.clone(),
             metadata: spec.metadata.clone(),
         };
+        commit.check().map_err(Error::InvalidCommit)?;
         let bytes = commit.encode();
+        if bytes.len() > object::MAX_COMMIT_LEN {
+            return Err(Error::InvalidCommit(format!(
+                "message and metadata make a commit of {} bytes; the limit is {}",
+                bytes.len(),
+                object::MAX_COMMIT_LEN
+            )));
+        }
         let id = ObjectId::hash(&bytes);
         self.inner.backend.put_objects(vec![(id, bytes)])?;
         Ok(id)
@@ -229,6 +240,7 @@ impl Repo {
         expected: Option<&ObjectId>,
         new: Option<&ObjectId>,
     ) -> Result<CasOutcome> {
+        crate::refs::check_full_name(ref_name)?;
         let outcome = self.inner.backend.cas_ref(ref_name, expected, new)?;
         if outcome == CasOutcome::Swapped {
             self.inner.backend.flush(self.inner.options.durability)?;

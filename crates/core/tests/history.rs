@@ -141,3 +141,44 @@ fn blobs_are_shared_across_keys() {
     assert_eq!(repo.get(&t, b"b").unwrap(), Some(big));
     assert_eq!(t.value_bytes(), 20_000);
 }
+
+#[test]
+fn invalid_commits_are_refused_on_write() {
+    let repo = Repo::memory();
+    let t = repo.empty_tree().unwrap();
+    let a = commit(&repo, &t, &[], "a", 1);
+    let b = commit(&repo, &t, &[], "b", 2);
+    let c = commit(&repo, &t, &[], "c", 3);
+    let spec = |parents: Vec<ObjectId>| CommitSpec {
+        parents,
+        ..CommitSpec::default()
+    };
+    let err = repo.write_commit(&t, &spec(vec![a, b, c])).unwrap_err();
+    assert!(matches!(err, Error::InvalidCommit(_)), "{err}");
+    let err = repo.write_commit(&t, &spec(vec![a, a])).unwrap_err();
+    assert!(matches!(err, Error::InvalidCommit(_)), "{err}");
+    let err = repo
+        .write_commit(&t, &spec(vec![ObjectId::hash(b"x")]))
+        .unwrap_err();
+    assert!(matches!(err, Error::UnknownCommit(_)), "{err}");
+    let err = repo
+        .commit("bad name", None, &t, &CommitSpec::default())
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidRefName { .. }), "{err}");
+}
+
+#[test]
+fn non_canonical_commit_bytes_are_corrupt() {
+    let repo = Repo::memory();
+    let t = repo.empty_tree().unwrap();
+    let c = commit(&repo, &t, &[], "m", 5);
+    let bytes = repo.object_bytes(&c).unwrap();
+    // Re-encode the height (1, one byte after root and parent count) as
+    // the two-byte varint 0x81 0x00: same value, other bytes.
+    let mut odd = bytes[..2 + 32 + 1].to_vec();
+    odd.extend([0x81, 0x00]);
+    odd.extend(&bytes[2 + 32 + 2..]);
+    let id = ObjectId::hash(&odd);
+    let err = kvgit_core::Commit::decode(&id, &odd).unwrap_err();
+    assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+}

@@ -11,6 +11,8 @@ use proptest::prelude::*;
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 type Batch = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+/// (key, old value, new value) for each changed key.
+type Diffs = Vec<(Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>)>;
 
 fn key() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
@@ -113,7 +115,7 @@ fn check_range(repo: &Repo, tree: &Tree, model: &Model, lo: &[u8], hi: &[u8], pr
 }
 
 /// The model's diff from `a` to `b`, as (key, old, new).
-fn model_diff(a: &Model, b: &Model) -> Vec<(Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>)> {
+fn model_diff(a: &Model, b: &Model) -> Diffs {
     let mut keys: Vec<&Vec<u8>> = a.keys().chain(b.keys()).collect();
     keys.sort();
     keys.dedup();
@@ -123,7 +125,7 @@ fn model_diff(a: &Model, b: &Model) -> Vec<(Vec<u8>, Option<Vec<u8>>, Option<Vec
         .collect()
 }
 
-fn tree_diff(repo: &Repo, a: &Tree, b: &Tree) -> Vec<(Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>)> {
+fn tree_diff(repo: &Repo, a: &Tree, b: &Tree) -> Diffs {
     let load = |v: Option<&kvgit_core::Value>| v.map(|v| repo.read_value(v).expect("value"));
     repo.diff(a, b)
         .map(|c| {

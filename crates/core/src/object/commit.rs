@@ -8,6 +8,9 @@ use super::{decode_body, encode, open, Kind};
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
 
+/// The largest encoded commit accepted (message and metadata included).
+pub const MAX_COMMIT_LEN: usize = 16 << 20;
+
 /// A commit: one immutable state of a branch.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Commit {
@@ -34,7 +37,16 @@ impl Commit {
     }
 
     /// Decodes and validates a commit, checking its hash against `id`.
+    ///
+    /// Only the canonical encoding is accepted: the bytes must be exactly
+    /// what [`Commit::encode`] gives for the decoded commit.
     pub fn decode(id: &ObjectId, bytes: &[u8]) -> Result<Commit> {
+        if bytes.len() > MAX_COMMIT_LEN {
+            return Err(Error::corrupt(
+                *id,
+                format!("commit of {} bytes is over the limit", bytes.len()),
+            ));
+        }
         let (kind, body) = open(id, bytes)?;
         if kind != Kind::Commit {
             return Err(Error::corrupt(
@@ -43,22 +55,33 @@ impl Commit {
             ));
         }
         let commit: Commit = decode_body(id, body)?;
-        if commit.parents.len() > 2 {
-            return Err(Error::corrupt(*id, "commit with more than two parents"));
-        }
-        if commit.parents.len() == 2 && commit.parents[0] == commit.parents[1] {
+        commit
+            .check()
+            .map_err(|reason| Error::corrupt(*id, reason))?;
+        if commit.encode() != bytes {
             return Err(Error::corrupt(
                 *id,
-                "merge commit with twice the same parent",
-            ));
-        }
-        if commit.height == 0 || (commit.parents.is_empty() && commit.height != 1) {
-            return Err(Error::corrupt(
-                *id,
-                format!("invalid height {}", commit.height),
+                "commit is not in its canonical encoding",
             ));
         }
         Ok(commit)
+    }
+
+    /// The structural rules every commit obeys (checked on write and read).
+    pub fn check(&self) -> std::result::Result<(), String> {
+        if self.parents.len() > 2 {
+            return Err(format!(
+                "a commit has at most two parents, not {}",
+                self.parents.len()
+            ));
+        }
+        if self.parents.len() == 2 && self.parents[0] == self.parents[1] {
+            return Err("a merge commit needs two different parents".into());
+        }
+        if self.height == 0 || (self.parents.is_empty() && self.height != 1) {
+            return Err(format!("invalid height {}", self.height));
+        }
+        Ok(())
     }
 
     /// The current time in microseconds since the Unix epoch.

@@ -8,7 +8,7 @@
 mod commit;
 mod node;
 
-pub use commit::Commit;
+pub use commit::{Commit, MAX_COMMIT_LEN};
 pub(crate) use node::{encode_child_entry, encode_leaf_entry};
 pub use node::{ChildEntry, ChildRef, Node, Value, ValueRef};
 
@@ -122,6 +122,18 @@ pub fn decode_blob(id: &ObjectId, bytes: &[u8]) -> Result<Vec<u8>> {
     let value: &[u8] = decode_body::<&serde_bytes::Bytes>(id, body)?;
     if value.len() <= INLINE_MAX {
         return Err(Error::corrupt(*id, "blob small enough to be stored inline"));
+    }
+    if value.len() as u64 > MAX_VALUE_LEN {
+        return Err(Error::corrupt(*id, "blob larger than the value limit"));
+    }
+    // Canonical form: the length prefix is the shortest varint.
+    let mut prefix = Vec::with_capacity(10);
+    push_varint(&mut prefix, value.len() as u64);
+    if body.len() != prefix.len() + value.len() {
+        return Err(Error::corrupt(
+            *id,
+            "blob length is not in its shortest form",
+        ));
     }
     Ok(value.to_vec())
 }

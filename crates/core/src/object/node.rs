@@ -293,6 +293,9 @@ impl Node {
     /// Parses a node's encoding; `check_order` false skips the key order
     /// check, for bytes this crate just encoded in order.
     fn parse_checked(bytes: Vec<u8>, check_order: bool) -> std::result::Result<Node, String> {
+        if bytes.len() > MAX_NODE_LEN {
+            return Err(format!("node of {} bytes is over the limit", bytes.len()));
+        }
         let mut r = Reader::new(&bytes);
         let version = r.u8()?;
         if version != FORMAT_VERSION {
@@ -409,6 +412,10 @@ impl Node {
         Node::assemble(level, children.len(), &buf)
     }
 }
+
+/// The largest encoded node accepted: a node ends once its entries reach
+/// 16 KiB, and one entry is under 4.5 KiB.
+pub const MAX_NODE_LEN: usize = 32 * 1024;
 
 /// The deepest level a valid tree can reach. Every node but a level's last
 /// holds at least two entries, so 64 levels hold more keys than can exist.

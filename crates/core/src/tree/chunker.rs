@@ -3,9 +3,9 @@
 //! This rule decides tree shape, so it is part of the format and fixed
 //! forever (docs/FORMAT.md). A node ends after an entry when
 //!
-//! - the node holds at least two entries (so every level at least halves
-//!   the one below and the tree's height stays logarithmic whatever the
-//!   keys), and
+//! - the node holds at least two entries (so every node but a level's last
+//!   has two, each level at most about halves the count below, and the
+//!   height stays logarithmic whatever the keys), and
 //! - the node's encoded entries reach [`MAX_NODE`] bytes, or they have
 //!   reached [`MIN_NODE`] bytes and `key_hash(level, key)`, read as
 //!   a fraction of 2^64, falls below the Weibull-shaped hazard of growing
