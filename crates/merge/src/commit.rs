@@ -121,7 +121,9 @@ pub struct RefOutcome {
 /// A missing ref is created at theirs. If another writer moves the ref
 /// meanwhile, the merge is redone against its new commit, up to
 /// [`RefOptions::max_attempts`] times. Holds [`Repo::write_fence`] while
-/// it writes, as the commit protocol requires.
+/// it writes, as the commit protocol requires, so it must not be called
+/// by a thread that already holds the fence (a second shared lock taken
+/// while garbage collection waits for the exclusive one would deadlock).
 ///
 /// ```
 /// use kvgit_core::{CommitSpec, ObjectId, Repo, Tree};

@@ -90,6 +90,18 @@ fn fast_forward_moves_the_ref_without_a_commit() {
 }
 
 #[test]
+fn fast_forward_key_listing_is_optional() {
+    let (repo, t, base) = start();
+    let dev = commit(&repo, &put(&repo, &t, &[("b", "2")]), &[base]);
+    let mut options = kvgit_merge::commit::Options::default();
+    options.tree.list_fast_forward_keys = false;
+    let out = merge_commits(&repo, &base, &dev, &Registry::new(), &options).unwrap();
+    assert_eq!(out.merge.strategy, Strategy::FastForward);
+    assert!(out.merge.from_theirs.is_empty());
+    assert_eq!(out.merge.tree, tree_of(&repo, &dev));
+}
+
+#[test]
 fn fast_forward_can_be_refused() {
     let (repo, t, base) = start();
     let dev = commit(&repo, &put(&repo, &t, &[("b", "2")]), &[base]);
