@@ -126,6 +126,18 @@ struct Span {
     key: u32,
     /// Offset just past the key: the value (leaf) or id (internal) follows.
     key_end: u32,
+    /// The key's first eight bytes, big-endian, zero-padded: most key
+    /// comparisons are decided by this one integer comparison.
+    prefix: u64,
+}
+
+/// A key's first eight bytes as a big-endian integer, zero-padded. If two
+/// keys' prefixes differ, they order as their prefixes do.
+fn key_prefix(key: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    let n = key.len().min(8);
+    w[..n].copy_from_slice(&key[..n]);
+    u64::from_be_bytes(w)
 }
 
 /// A decoded tree node. Nodes are immutable once built, so they are shared
@@ -252,14 +264,27 @@ impl Node {
 
     /// The index of the first entry whose key is greater than `key`.
     pub(crate) fn upper_bound(&self, key: &[u8]) -> usize {
+        let p = key_prefix(key);
         self.spans
-            .partition_point(|s| &self.bytes[s.key as usize..s.key_end as usize] <= key)
+            .partition_point(|s| self.cmp_span(s, key, p).is_le())
     }
 
     /// The index of the first entry whose key is at least `key`.
     pub(crate) fn lower_bound(&self, key: &[u8]) -> usize {
+        let p = key_prefix(key);
         self.spans
-            .partition_point(|s| &self.bytes[s.key as usize..s.key_end as usize] < key)
+            .partition_point(|s| self.cmp_span(s, key, p).is_lt())
+    }
+
+    /// Orders the key of `span` against `key`, whose prefix is `prefix`.
+    #[inline]
+    fn cmp_span(&self, span: &Span, key: &[u8], prefix: u64) -> std::cmp::Ordering {
+        match span.prefix.cmp(&prefix) {
+            std::cmp::Ordering::Equal => {
+                self.bytes[span.key as usize..span.key_end as usize].cmp(key)
+            }
+            unequal => unequal,
+        }
     }
 
     /// Approximate heap footprint, for the cache's byte budget.
@@ -297,6 +322,7 @@ impl Node {
             return Err(format!("node of {} bytes is over the limit", bytes.len()));
         }
         let mut r = Reader::new(&bytes);
+        // The size check above keeps every offset within u32.
         let version = r.u8()?;
         if version != FORMAT_VERSION {
             return Err(format!("unknown format version {version}"));
@@ -323,48 +349,8 @@ impl Node {
             return Err("internal node without children".into());
         }
         let mut spans = Vec::with_capacity(n as usize);
-        let mut count = 0u64;
-        let mut value_bytes = 0u64;
-        let mut prev: Option<(usize, usize)> = None;
-        for _ in 0..n {
-            let start = r.pos;
-            let key_len = r.varint()?;
-            if key_len == 0 || key_len > MAX_KEY_LEN as u64 {
-                return Err(format!("key of invalid length {key_len}"));
-            }
-            let key = r.pos;
-            r.skip(key_len as usize)?;
-            let key_end = r.pos;
-            if check_order {
-                if let Some((ps, pe)) = prev {
-                    if bytes[ps..pe] >= bytes[key..key_end] {
-                        return Err("keys are not strictly sorted".into());
-                    }
-                }
-                prev = Some((key, key_end));
-            }
-            if level == 0 {
-                let v = r.value()?;
-                count += 1;
-                value_bytes = value_bytes
-                    .checked_add(v.len())
-                    .ok_or("value bytes overflow")?;
-            } else {
-                let (_, c, b) = r.child_tail()?;
-                if c == 0 {
-                    return Err("child entry with an empty subtree".into());
-                }
-                count = count.checked_add(c).ok_or("key count overflows")?;
-                value_bytes = value_bytes.checked_add(b).ok_or("value bytes overflow")?;
-            }
-            let to_u32 =
-                |x: usize| u32::try_from(x).map_err(|_| "node larger than 4 GiB".to_string());
-            spans.push(Span {
-                start: to_u32(start)?,
-                key: to_u32(key)?,
-                key_end: to_u32(key_end)?,
-            });
-        }
+        let (count, value_bytes) =
+            parse_entries(&mut r, &bytes, level, n, check_order, &mut spans)?;
         if r.remaining() != 0 {
             return Err(format!("{} trailing bytes after the body", r.remaining()));
         }
@@ -413,6 +399,56 @@ impl Node {
     }
 }
 
+/// Parses `n` entries at `level`, filling `spans`; returns the subtree's
+/// key count and value bytes. `bytes` is at most [`MAX_NODE_LEN`] long.
+fn parse_entries(
+    r: &mut Reader<'_>,
+    bytes: &[u8],
+    level: u8,
+    n: u64,
+    check_order: bool,
+    spans: &mut Vec<Span>,
+) -> ParseResult<(u64, u64)> {
+    let mut count = 0u64;
+    let mut value_bytes = 0u64;
+    let mut prev: &[u8] = &[];
+    for _ in 0..n {
+        let start = r.pos;
+        let key_len = r.varint()?;
+        if key_len == 0 || key_len > MAX_KEY_LEN as u64 {
+            return Err("key of invalid length");
+        }
+        let key_at = r.pos;
+        let key = r.skip(key_len as usize)?;
+        if check_order && !spans.is_empty() && prev >= key {
+            return Err("keys are not strictly sorted");
+        }
+        prev = key;
+        if level == 0 {
+            let v = r.value()?;
+            count += 1;
+            value_bytes = value_bytes
+                .checked_add(v.len())
+                .ok_or("value bytes overflow")?;
+        } else {
+            let (_, c, b) = r.child_tail()?;
+            if c == 0 {
+                return Err("child entry with an empty subtree");
+            }
+            count = count.checked_add(c).ok_or("key count overflows")?;
+            value_bytes = value_bytes.checked_add(b).ok_or("value bytes overflow")?;
+        }
+        spans.push(Span {
+            start: start as u32,
+            key: key_at as u32,
+            key_end: (key_at + key.len()) as u32,
+            prefix: key_prefix(key),
+        });
+    }
+    debug_assert!(bytes.len() <= MAX_NODE_LEN);
+    Ok((count, value_bytes))
+}
+
 /// The largest encoded node accepted: a node ends once its entries reach
 /// 16 KiB, and one entry is under 4.5 KiB.
 pub const MAX_NODE_LEN: usize = 32 * 1024;
@@ -427,6 +463,9 @@ struct Reader<'a> {
     pos: usize,
 }
 
+/// A parse failure: what was wrong, as a fixed message.
+type ParseResult<T> = std::result::Result<T, &'static str>;
+
 impl<'a> Reader<'a> {
     fn new(buf: &'a [u8]) -> Self {
         Reader { buf, pos: 0 }
@@ -436,51 +475,65 @@ impl<'a> Reader<'a> {
         self.buf.len() - self.pos
     }
 
-    fn u8(&mut self) -> std::result::Result<u8, String> {
+    #[inline]
+    fn u8(&mut self) -> ParseResult<u8> {
         let b = *self.buf.get(self.pos).ok_or("truncated")?;
         self.pos += 1;
         Ok(b)
     }
 
-    fn skip(&mut self, n: usize) -> std::result::Result<&'a [u8], String> {
-        if n > self.remaining() {
-            return Err("truncated".into());
-        }
-        let s = &self.buf[self.pos..self.pos + n];
+    #[inline]
+    fn skip(&mut self, n: usize) -> ParseResult<&'a [u8]> {
+        let s = self
+            .buf
+            .get(self.pos..self.pos.saturating_add(n))
+            .ok_or("truncated")?;
         self.pos += n;
         Ok(s)
     }
 
     /// An unsigned LEB128 varint of at most 64 bits, in its shortest form.
-    fn varint(&mut self) -> std::result::Result<u64, String> {
+    #[inline]
+    fn varint(&mut self) -> ParseResult<u64> {
+        match self.buf.get(self.pos) {
+            Some(&b) if b < 0x80 => {
+                self.pos += 1;
+                Ok(u64::from(b))
+            }
+            _ => self.varint_long(),
+        }
+    }
+
+    fn varint_long(&mut self) -> ParseResult<u64> {
         let mut n = 0u64;
         for i in 0..10 {
             let b = self.u8()?;
-            let bits = u64::from(b & 0x7f);
             if i == 9 && b > 1 {
-                return Err("varint overflows 64 bits".into());
+                return Err("varint overflows 64 bits");
             }
-            n |= bits << (7 * i);
+            n |= u64::from(b & 0x7f) << (7 * i);
             if b & 0x80 == 0 {
                 if b == 0 && i > 0 {
-                    return Err("varint not in its shortest form".into());
+                    return Err("varint not in its shortest form");
                 }
                 return Ok(n);
             }
         }
-        Err("varint longer than 10 bytes".into())
+        Err("varint longer than 10 bytes")
     }
 
-    fn id(&mut self) -> std::result::Result<ObjectId, String> {
+    #[inline]
+    fn id(&mut self) -> ParseResult<ObjectId> {
         Ok(ObjectId::from_slice(self.skip(32)?).expect("32 bytes were taken"))
     }
 
-    fn value(&mut self) -> std::result::Result<ValueRef<'a>, String> {
+    #[inline]
+    fn value(&mut self) -> ParseResult<ValueRef<'a>> {
         match self.varint()? {
             0 => {
                 let len = self.varint()?;
                 if len > INLINE_MAX as u64 {
-                    return Err("inline value longer than the inline limit".into());
+                    return Err("inline value longer than the inline limit");
                 }
                 Ok(ValueRef::Inline(self.skip(len as usize)?))
             }
@@ -488,15 +541,16 @@ impl<'a> Reader<'a> {
                 let id = self.id()?;
                 let len = self.varint()?;
                 if len <= INLINE_MAX as u64 || len > MAX_VALUE_LEN {
-                    return Err(format!("blob reference of invalid length {len}"));
+                    return Err("blob reference of invalid length");
                 }
                 Ok(ValueRef::Blob { id, len })
             }
-            tag => Err(format!("unknown value tag {tag}")),
+            _ => Err("unknown value tag"),
         }
     }
 
-    fn child_tail(&mut self) -> std::result::Result<(ObjectId, u64, u64), String> {
+    #[inline]
+    fn child_tail(&mut self) -> ParseResult<(ObjectId, u64, u64)> {
         let id = self.id()?;
         let count = self.varint()?;
         let bytes = self.varint()?;
@@ -634,6 +688,35 @@ mod tests {
         assert_eq!(node.count(), 15);
         assert_eq!(node.value_bytes(), 5000);
         assert_eq!(node.child(4).unwrap().key, b"e");
+    }
+
+    #[test]
+    fn prefix_order_agrees_with_byte_order() {
+        let keys: Vec<&[u8]> = vec![
+            b"a",
+            b"a\0",
+            b"a\0\0\0\0\0\0\0",
+            b"a\0\0\0\0\0\0\0\0",
+            b"ab",
+            b"abcdefgh",
+            b"abcdefgh\0",
+            b"abcdefghi",
+            b"abcdefgi",
+            b"b",
+            b"\xff\xff\xff\xff\xff\xff\xff\xff\xff",
+        ];
+        let entries: Vec<(Vec<u8>, Value)> = keys
+            .iter()
+            .map(|k| (k.to_vec(), Value::Inline(Vec::new())))
+            .collect();
+        let node = Node::from_leaf_entries(&entries);
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(node.lower_bound(k), i, "{k:?}");
+            assert_eq!(node.upper_bound(k), i + 1, "{k:?}");
+        }
+        assert_eq!(node.lower_bound(b""), 0);
+        assert_eq!(node.lower_bound(b"a\0\0"), 2);
+        assert_eq!(node.upper_bound(b"abcdefgh\0\0"), 7);
     }
 
     #[test]

@@ -161,9 +161,10 @@ impl Repo {
     ) -> Result<ParentEdits> {
         let mut up: BTreeMap<Vec<u8>, Option<ChildEntry>> = BTreeMap::new();
         let mut i = 0;
+        // Every region ends with the chunker empty, so one serves them all.
+        let mut chunker = Chunker::new(level, w);
         while i < edits.len() {
             let mut cur = LevelCursor::seek(self, root, root_id, level, &edits[i].0)?;
-            let mut chunker = Chunker::new(level);
             let mut old: Vec<(Vec<u8>, ObjectId)> = Vec::new();
             let mut new: Vec<ChildEntry> = Vec::new();
             loop {
@@ -217,6 +218,7 @@ impl Repo {
                 }
             }
         }
+        chunker.release(w);
         Ok(up.into_iter().collect())
     }
 }

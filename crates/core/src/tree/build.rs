@@ -14,7 +14,7 @@ impl Repo {
         I: IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
     {
         let mut w = Writer::new(self, false);
-        let mut chunker = Chunker::new(0);
+        let mut chunker = Chunker::new(0, &mut w);
         let mut parents = Vec::new();
         let mut last_key: Vec<u8> = Vec::new();
         let mut entry = Vec::with_capacity(512);
@@ -30,6 +30,7 @@ impl Repo {
             last_key = key;
         }
         parents.extend(chunker.finish(&mut w)?);
+        chunker.release(&mut w);
         let tree = match build_up(parents, 1, &mut w)? {
             Some((root, level)) => Tree {
                 root: root.id,
@@ -59,7 +60,7 @@ pub(super) fn build_up(
         if items.len() <= 1 {
             return Ok(items.pop().map(|root| (root, level - 1)));
         }
-        let mut chunker = Chunker::new(level);
+        let mut chunker = Chunker::new(level, w);
         let mut next = Vec::with_capacity(items.len() / 32 + 1);
         for c in items {
             entry.clear();
@@ -67,6 +68,7 @@ pub(super) fn build_up(
             next.extend(chunker.push(&c.key, &entry, w)?);
         }
         next.extend(chunker.finish(w)?);
+        chunker.release(w);
         items = next;
         level += 1;
     }

@@ -73,13 +73,15 @@ pub fn is_boundary(level: u8, key: &[u8], before: usize, entry_len: usize, entri
     }
     // hash / 2^64 < (size^4 - before^4) / SCALE^4, in integers: the
     // hash is below floor(hazard * 2^64) exactly when (hash + 1) * SCALE^4
-    // <= (size^4 - before^4) * 2^64. Both sides fit in 128 bits.
-    let s1 = size as u128;
-    let s0 = before as u128;
-    let scale4 = u128::from(SCALE).pow(4);
-    (u128::from(key_hash(level, key)) + 1) * scale4
-        <= (s1.saturating_pow(4) - s0.saturating_pow(4)) << 64
+    // <= (size^4 - before^4) * 2^64. Here size < MAX_NODE = 2^14, so the
+    // fourth powers fit in 64 bits and the products in 128.
+    let (s1, s0) = (size as u64, before as u64);
+    let grown = s1 * s1 * s1 * s1 - s0 * s0 * s0 * s0;
+    (u128::from(key_hash(level, key)) + 1) * SCALE4 <= u128::from(grown) << 64
 }
+
+/// `SCALE` to the fourth power.
+const SCALE4: u128 = (SCALE as u128) * (SCALE as u128) * (SCALE as u128) * (SCALE as u128);
 
 /// Packs a stream of encoded entries at one level into nodes.
 pub(crate) struct Chunker {
@@ -89,12 +91,20 @@ pub(crate) struct Chunker {
 }
 
 impl Chunker {
-    pub(crate) fn new(level: u8) -> Self {
+    /// A chunker at `level` whose buffer comes from (and on drop of the
+    /// chunker should go back to) the writer, so one allocation serves a
+    /// whole tree operation.
+    pub(crate) fn new(level: u8, w: &mut Writer<'_>) -> Self {
         Chunker {
             level,
-            buf: Vec::with_capacity(8 * 1024),
+            buf: w.take_buffer(),
             n: 0,
         }
+    }
+
+    /// Hands the buffer back to the writer.
+    pub(crate) fn release(self, w: &mut Writer<'_>) {
+        w.return_buffer(self.buf);
     }
 
     /// True when the last entry pushed ended a node (or none was pushed).

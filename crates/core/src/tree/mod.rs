@@ -120,6 +120,7 @@ pub(crate) struct Writer<'r> {
     pending_bytes: usize,
     cache_new: bool,
     written: usize,
+    spare: Vec<u8>,
 }
 
 const WRITE_BATCH_BYTES: usize = 8 << 20;
@@ -134,6 +135,7 @@ impl<'r> Writer<'r> {
             pending_bytes: 0,
             cache_new,
             written: 0,
+            spare: Vec::new(),
         }
     }
 
@@ -155,6 +157,23 @@ impl<'r> Writer<'r> {
             self.pending_bytes = 0;
         }
         Ok(())
+    }
+
+    /// A cleared buffer for a chunker (reused across the operation).
+    pub(crate) fn take_buffer(&mut self) -> Vec<u8> {
+        let mut buf = std::mem::take(&mut self.spare);
+        buf.clear();
+        if buf.capacity() == 0 {
+            buf.reserve(chunker::MAX_NODE + 8 * 1024);
+        }
+        buf
+    }
+
+    /// Returns a chunker's buffer for reuse.
+    pub(crate) fn return_buffer(&mut self, buf: Vec<u8>) {
+        if buf.capacity() > self.spare.capacity() {
+            self.spare = buf;
+        }
     }
 
     /// Stores a node and returns its entry in the parent level.
