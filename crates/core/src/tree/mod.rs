@@ -15,7 +15,7 @@ mod diff;
 mod read;
 
 pub use diff::{Change, Diff};
-pub use read::{Range, RawRange};
+pub use read::{prefix_successor, Range, RawRange};
 
 use std::sync::Arc;
 

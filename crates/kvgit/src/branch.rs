@@ -1,0 +1,421 @@
+//! [`Branch`]: a named, moving head, and everything done through it.
+
+use std::ops::RangeBounds;
+use std::sync::mpsc::Receiver;
+
+use kvgit_core::{CasOutcome, CommitSpec, Value};
+use kvgit_merge::{merge_commits, Strategy};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::codec::Codec;
+use crate::db::{CommitCheck, CommitId, Db};
+use crate::error::{Error, Result};
+use crate::namespace::Namespace;
+use crate::snapshot::{diff_trees, CommitInfo, Snapshot};
+use crate::tx::{CommitOutcome, Transaction};
+
+/// What merging another branch in did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MergeOutcome {
+    /// The branch head afterwards.
+    pub head: CommitId,
+    /// The two-parent merge commit, if one was written (`None` when
+    /// already up to date or fast-forwarded).
+    pub merge_commit: Option<CommitId>,
+    /// The merge base (`None`: unrelated histories, merged against the
+    /// empty tree).
+    pub base: Option<CommitId>,
+    /// `NoOp` (already up to date), `FastForward` (moved to theirs) or
+    /// `ThreeWay`.
+    pub strategy: Strategy,
+    /// Keys a merge function decided.
+    pub resolved: Vec<Vec<u8>>,
+    /// Keys whose value came from the other branch.
+    pub from_theirs: Vec<Vec<u8>>,
+}
+
+/// A branch: a name whose head moves, by compare-and-swap only, from
+/// commit to commit. Cheap to clone; reads always see the current head.
+///
+/// ```
+/// let db = kvgit::Db::memory();
+/// let main = db.branch("main")?;
+/// main.update(|tx| {
+///     let n: u64 = tx.get_as("hits")?.unwrap_or(0);
+///     tx.put_as("hits", &(n + 1))
+/// })?;
+/// let dev = main.fork("dev")?;
+/// dev.put("feature", "on")?;
+/// main.merge_from(&dev)?;
+/// assert_eq!(main.get_as::<u64>("hits")?, Some(1));
+/// assert!(main.contains("feature")?);
+/// # Ok::<(), kvgit::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Branch {
+    pub(crate) db: Db,
+    pub(crate) name: String,
+    pub(crate) ref_name: String,
+}
+
+impl Branch {
+    pub(crate) fn new(db: Db, name: String, ref_name: String) -> Branch {
+        Branch { db, name, ref_name }
+    }
+
+    /// The branch's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The store.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The current head commit.
+    pub fn head(&self) -> Result<CommitId> {
+        self.db
+            .inner
+            .repo
+            .get_ref(&self.ref_name)?
+            .ok_or_else(|| Error::NoSuchBranch(self.name.clone()))
+    }
+
+    /// A read-only snapshot of the current head.
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        Snapshot::at(self.db.clone(), self.head()?)
+    }
+
+    /// The value of `key` at the head.
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
+        self.snapshot()?.get(key)
+    }
+
+    /// The value of `key` at the head, decoded with the store's codec.
+    pub fn get_as<T: DeserializeOwned>(&self, key: impl AsRef<[u8]>) -> Result<Option<T>> {
+        self.snapshot()?.get_as(key)
+    }
+
+    /// The value of `key` at the head, decoded with `codec`.
+    pub fn get_with<C: Codec, T: DeserializeOwned>(
+        &self,
+        codec: &C,
+        key: impl AsRef<[u8]>,
+    ) -> Result<Option<T>> {
+        self.snapshot()?.get_with(codec, key)
+    }
+
+    /// True if `key` has a value at the head.
+    pub fn contains(&self, key: impl AsRef<[u8]>) -> Result<bool> {
+        self.snapshot()?.contains(key)
+    }
+
+    /// The number of keys at the head, in O(1).
+    pub fn len(&self) -> Result<u64> {
+        Ok(self.snapshot()?.len())
+    }
+
+    /// True if the head has no keys.
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.snapshot()?.is_empty())
+    }
+
+    /// The entries with keys in `range` at the head, in order, lazily.
+    pub fn range<R: RangeBounds<[u8]>>(
+        &self,
+        range: R,
+    ) -> Result<impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>>> {
+        Ok(self.snapshot()?.range(range))
+    }
+
+    /// The entries whose keys start with `prefix` at the head, lazily.
+    pub fn scan_prefix(
+        &self,
+        prefix: impl AsRef<[u8]>,
+    ) -> Result<impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>>> {
+        Ok(self.snapshot()?.scan_prefix(prefix))
+    }
+
+    /// The value of `key` on another branch's head (without creating it).
+    pub fn peek(&self, branch: &str, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
+        match self.db.get_branch(branch)? {
+            Some(b) => b.get(key),
+            None => Err(Error::NoSuchBranch(branch.to_string())),
+        }
+    }
+
+    /// A transaction on the current head.
+    pub fn transaction(&self) -> Result<Transaction> {
+        Transaction::new(self.clone())
+    }
+
+    /// Commits `key = value` alone; returns the new head.
+    pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<CommitId> {
+        let mut tx = self.transaction()?;
+        tx.put(key, value);
+        head_of(tx.commit()?)
+    }
+
+    /// Commits `key = value` encoded with the store's codec.
+    pub fn put_as<T: Serialize + ?Sized>(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: &T,
+    ) -> Result<CommitId> {
+        let mut tx = self.transaction()?;
+        tx.put_as(key, value)?;
+        head_of(tx.commit()?)
+    }
+
+    /// Commits the deletion of `key`; returns the head.
+    pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<CommitId> {
+        let mut tx = self.transaction()?;
+        tx.delete(key);
+        head_of(tx.commit()?)
+    }
+
+    /// Runs `f` in a transaction and commits what it staged, only if it
+    /// returns `Ok` (gitkv's atomic with-block). If another writer moves
+    /// the branch first, `f` runs again on the new head (no merge: it
+    /// re-reads what it depends on), up to the store's `max_retries`.
+    pub fn update<R, E, F>(&self, mut f: F) -> Result<R, E>
+    where
+        F: FnMut(&mut Transaction) -> Result<R, E>,
+        E: From<Error>,
+    {
+        let attempts = self.db.inner.options.max_retries.saturating_add(1);
+        for attempt in 0..attempts {
+            let mut tx = self.transaction()?;
+            let result = f(&mut tx)?;
+            if tx.commit_once()?.is_some() {
+                return Ok(result);
+            }
+            // Lost the race: back off a little more each time.
+            for _ in 0..attempt.min(16) {
+                std::thread::yield_now();
+            }
+        }
+        Err(Error::Contended {
+            branch: self.name.clone(),
+            attempts,
+        }
+        .into())
+    }
+
+    /// A new branch `name` at this branch's head.
+    pub fn fork(&self, name: &str) -> Result<Branch> {
+        self.db.create_branch(name, &self.head()?)
+    }
+
+    /// Merges `other`'s head into this branch (see
+    /// [`Branch::merge_commit`]).
+    pub fn merge_from(&self, other: &Branch) -> Result<MergeOutcome> {
+        self.merge_commit(&other.head()?)
+    }
+
+    /// Merges commit `theirs` into this branch: nothing if it is already
+    /// included, a fast-forward if this branch's head is its ancestor, else
+    /// a three-way merge against the merge base, recorded as a commit with
+    /// two parents (this head, then theirs). Keys changed differently on
+    /// both sides go to the merge functions; unresolved ones fail the merge
+    /// with [`Error::Conflicts`] listing them all.
+    pub fn merge_commit(&self, theirs: &CommitId) -> Result<MergeOutcome> {
+        let db = &self.db;
+        let repo = &db.inner.repo;
+        let attempts = db.inner.options.max_retries.saturating_add(1);
+        for _ in 0..attempts {
+            let _fence = repo.write_fence();
+            let ours = self.head()?;
+            let m = merge_commits(
+                repo,
+                &ours,
+                theirs,
+                &db.inner.merge_fns,
+                &kvgit_merge::commit::Options::default(),
+            )?;
+            let head_tree = repo.tree(repo.commit_ref(&ours)?.root)?;
+            let mut outcome = MergeOutcome {
+                head: ours,
+                merge_commit: None,
+                base: m.base,
+                strategy: m.merge.strategy,
+                resolved: m.merge.resolved,
+                from_theirs: m.merge.from_theirs,
+            };
+            if m.merge.tree.root() == head_tree.root() && m.base == Some(*theirs) {
+                outcome.strategy = Strategy::NoOp;
+                return Ok(outcome);
+            }
+            let fast_forward =
+                m.base == Some(ours) && m.merge.tree.root() == repo.commit_ref(theirs)?.root;
+            if db.has_validators() {
+                let changes = diff_trees(db, &head_tree, &m.merge.tree)?;
+                db.validate(&CommitCheck {
+                    branch: &self.name,
+                    message: "merge",
+                    changes: &changes,
+                })?;
+            }
+            let (new_head, merge_commit) = if fast_forward {
+                (*theirs, None)
+            } else {
+                let spec = CommitSpec {
+                    parents: vec![ours, *theirs],
+                    message: format!("merge {} into {}", theirs.short(12), self.name),
+                    ..CommitSpec::default()
+                };
+                let id = repo.write_commit(&m.merge.tree, &spec)?;
+                (id, Some(id))
+            };
+            match repo.move_ref(&self.ref_name, Some(&ours), Some(&new_head))? {
+                CasOutcome::Swapped => {
+                    db.notify(&self.ref_name, new_head);
+                    outcome.head = new_head;
+                    outcome.merge_commit = merge_commit;
+                    outcome.strategy = if fast_forward {
+                        Strategy::FastForward
+                    } else {
+                        Strategy::ThreeWay
+                    };
+                    return Ok(outcome);
+                }
+                CasOutcome::Mismatch { actual: None } => {
+                    return Err(Error::BranchDeleted(self.name.clone()))
+                }
+                CasOutcome::Mismatch { .. } => continue,
+            }
+        }
+        Err(Error::Contended {
+            branch: self.name.clone(),
+            attempts,
+        })
+    }
+
+    /// Moves the branch to commit `to`, whatever it held (history after
+    /// `to` is no longer on the branch; its commits stay until a sweep).
+    pub fn reset_to(&self, to: &CommitId) -> Result<()> {
+        let repo = &self.db.inner.repo;
+        repo.read_commit(to)
+            .map_err(|_| Error::unknown_commit(to))?;
+        loop {
+            let current = self.head()?;
+            match repo.move_ref(&self.ref_name, Some(&current), Some(to))? {
+                CasOutcome::Swapped => {
+                    self.db.notify(&self.ref_name, *to);
+                    return Ok(());
+                }
+                CasOutcome::Mismatch { actual: None } => {
+                    return Err(Error::BranchDeleted(self.name.clone()))
+                }
+                CasOutcome::Mismatch { .. } => continue,
+            }
+        }
+    }
+
+    /// Deletes the branch (its commits stay until a sweep).
+    pub fn delete_branch(self) -> Result<()> {
+        self.db.delete_branch(&self.name)
+    }
+
+    /// The head and its first parents, newest first (a branch's own line
+    /// of history; see [`Branch::log_all`] for every ancestor).
+    pub fn log(&self) -> Result<impl Iterator<Item = Result<CommitInfo>>> {
+        Ok(self.db.inner.repo.first_parent_log(self.head()?).map(|r| {
+            r.map(|(id, commit)| CommitInfo { id, commit })
+                .map_err(Into::into)
+        }))
+    }
+
+    /// Every commit reachable from the head, each once, newest first.
+    pub fn log_all(&self) -> Result<impl Iterator<Item = Result<CommitInfo>>> {
+        Ok(self.db.inner.repo.log(&[self.head()?]).map(|r| {
+            r.map(|(id, commit)| CommitInfo { id, commit })
+                .map_err(Into::into)
+        }))
+    }
+
+    /// The commits (first-parent line, newest first) where `key` changed,
+    /// each with its value then (`None`: deleted there).
+    pub fn key_history(
+        &self,
+        key: impl AsRef<[u8]>,
+    ) -> Result<impl Iterator<Item = Result<(CommitInfo, Option<Vec<u8>>)>>> {
+        Ok(KeyHistory {
+            db: self.db.clone(),
+            key: key.as_ref().to_vec(),
+            next: Some(self.head()?),
+            current: None,
+        })
+    }
+
+    /// A view of the keys under `prefix/` (see [`Namespace`]).
+    pub fn namespace(&self, prefix: &str) -> Namespace {
+        Namespace::new(self.clone(), prefix)
+    }
+
+    /// Every new head of this branch (see [`Db::subscribe`]).
+    pub fn subscribe(&self) -> Result<Receiver<CommitId>> {
+        self.db.subscribe(&self.name)
+    }
+}
+
+fn head_of(outcome: CommitOutcome) -> Result<CommitId> {
+    Ok(outcome.commit.expect("a committed outcome names the head"))
+}
+
+/// See [`Branch::key_history`].
+struct KeyHistory {
+    db: Db,
+    key: Vec<u8>,
+    next: Option<CommitId>,
+    /// The key's stored value in `next`, once known.
+    current: Option<Option<Value>>,
+}
+
+impl KeyHistory {
+    fn value_at(&self, id: &CommitId) -> Result<Option<Value>> {
+        let repo = &self.db.inner.repo;
+        let tree = repo.tree(repo.commit_ref(id)?.root)?;
+        Ok(repo.get_value(&tree, &self.key)?)
+    }
+
+    fn step(&mut self) -> Result<Option<(CommitInfo, Option<Vec<u8>>)>> {
+        let repo = &self.db.inner.repo;
+        while let Some(id) = self.next {
+            let here = match self.current.take() {
+                Some(v) => v,
+                None => self.value_at(&id)?,
+            };
+            let commit = repo.read_commit(&id)?;
+            let before = match commit.parents.first() {
+                Some(p) => self.value_at(p)?,
+                None => None,
+            };
+            self.next = commit.parents.first().copied();
+            let changed = here != before;
+            self.current = Some(before);
+            if changed {
+                let value = here.map(|v| repo.read_value(&v)).transpose()?;
+                return Ok(Some((CommitInfo { id, commit }, value)));
+            }
+        }
+        Ok(None)
+    }
+}
+
+impl Iterator for KeyHistory {
+    type Item = Result<(CommitInfo, Option<Vec<u8>>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.step() {
+            Ok(Some(x)) => Some(Ok(x)),
+            Ok(None) => None,
+            Err(e) => {
+                self.next = None;
+                Some(Err(e))
+            }
+        }
+    }
+}

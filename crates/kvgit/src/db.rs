@@ -1,0 +1,408 @@
+//! [`Db`]: a store and everything shared by its branches.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
+
+use kvgit_core::refs::{self, HEADS, TAGS};
+use kvgit_core::{
+    Backend, CommitSpec, Durability, MemoryBackend, ObjectId, Repo, RepoOptions, SledBackend,
+    SledOptions,
+};
+use kvgit_merge::Registry;
+use parking_lot::{Mutex, RwLock};
+
+use crate::branch::Branch;
+use crate::codec::DefaultCodec;
+use crate::error::{Error, Result};
+use crate::snapshot::{Change, Snapshot};
+
+/// A commit id (the blake3 hash of the commit object).
+pub type CommitId = ObjectId;
+
+/// Settings for a [`Db`], made with [`Db::builder`].
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// What a commit waits for before it returns (default: durable).
+    pub durability: Durability,
+    /// Byte budget of the decoded-node cache (default: 256 MiB).
+    pub cache_bytes: usize,
+    /// How many times a commit merges onto a moved head and tries again
+    /// before giving up with [`Error::Contended`] (default: 100).
+    pub max_retries: u32,
+    /// The codec of `get_as` / `put_as` (default: postcard).
+    pub codec: DefaultCodec,
+    /// sled options for [`Db::open`].
+    pub sled: SledOptions,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            durability: Durability::Durable,
+            cache_bytes: 256 << 20,
+            max_retries: 100,
+            codec: DefaultCodec::Postcard,
+            sled: SledOptions::default(),
+        }
+    }
+}
+
+/// Builds a [`Db`] with non-default [`Options`].
+///
+/// ```
+/// use kvgit::{Db, Durability};
+/// let db = Db::builder().durability(Durability::Eventual).max_retries(10).memory();
+/// assert_eq!(db.options().max_retries, 10);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct DbBuilder {
+    options: Options,
+}
+
+impl DbBuilder {
+    /// Durable (the default: a commit survives a power loss once it
+    /// returns) or eventual (survives a process crash; a power loss may
+    /// lose the last commits, never consistency).
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.options.durability = durability;
+        self
+    }
+
+    /// The byte budget of the decoded-node cache.
+    pub fn cache_bytes(mut self, bytes: usize) -> Self {
+        self.options.cache_bytes = bytes;
+        self
+    }
+
+    /// How many merge-and-retry rounds a commit makes when other writers
+    /// keep moving the branch.
+    pub fn max_retries(mut self, retries: u32) -> Self {
+        self.options.max_retries = retries;
+        self
+    }
+
+    /// The codec of the typed accessors.
+    pub fn codec(mut self, codec: DefaultCodec) -> Self {
+        self.options.codec = codec;
+        self
+    }
+
+    /// sled's own options (cache size, flush interval).
+    pub fn sled_options(mut self, sled: SledOptions) -> Self {
+        self.options.sled = sled;
+        self
+    }
+
+    /// Opens (creating if missing) a sled store at `path`.
+    pub fn open(self, path: impl AsRef<Path>) -> Result<Db> {
+        let backend = SledBackend::open(path, self.options.sled.clone())?;
+        Ok(Db::with_backend(Arc::new(backend), self.options))
+    }
+
+    /// A store in memory (nothing survives the process).
+    pub fn memory(self) -> Db {
+        Db::with_backend(Arc::new(MemoryBackend::new()), self.options)
+    }
+
+    /// A store on any backend.
+    pub fn backend(self, backend: Arc<dyn Backend>) -> Db {
+        Db::with_backend(backend, self.options)
+    }
+}
+
+/// What a validation hook sees of a commit before it lands.
+#[derive(Debug)]
+pub struct CommitCheck<'a> {
+    /// The branch being committed to.
+    pub branch: &'a str,
+    /// The commit message.
+    pub message: &'a str,
+    /// The changes from the current head to the commit, in key order.
+    pub changes: &'a [Change],
+}
+
+type Validator = Arc<dyn Fn(&CommitCheck<'_>) -> std::result::Result<(), String> + Send + Sync>;
+
+pub(crate) struct Inner {
+    pub(crate) repo: Repo,
+    pub(crate) options: Options,
+    pub(crate) merge_fns: Registry,
+    validators: RwLock<Vec<(String, Validator)>>,
+    subscribers: Mutex<HashMap<String, Vec<Sender<CommitId>>>>,
+}
+
+/// A kvgit store: branches of versioned key-value data.
+///
+/// `Db` is cheap to clone and shared across threads: clones share the
+/// store, the node cache, the merge functions, the hooks and the
+/// subscriptions.
+///
+/// ```
+/// let db = kvgit::Db::memory();
+/// let main = db.branch("main")?;
+/// main.put("greeting", "hello")?;
+/// assert_eq!(main.get("greeting")?.as_deref(), Some(&b"hello"[..]));
+/// # Ok::<(), kvgit::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Db {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("options", &self.inner.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Db {
+    /// Opens (creating if missing) the sled store at `path`, with default
+    /// options. A store held by another process gives
+    /// [`kvgit_core::Error::Locked`] at once.
+    pub fn open(path: impl AsRef<Path>) -> Result<Db> {
+        DbBuilder::default().open(path)
+    }
+
+    /// A store in memory, with default options.
+    pub fn memory() -> Db {
+        DbBuilder::default().memory()
+    }
+
+    /// A builder for non-default options.
+    pub fn builder() -> DbBuilder {
+        DbBuilder::default()
+    }
+
+    fn with_backend(backend: Arc<dyn Backend>, options: Options) -> Db {
+        let repo = Repo::new(
+            backend,
+            RepoOptions {
+                cache_bytes: options.cache_bytes,
+                durability: options.durability,
+            },
+        );
+        Db {
+            inner: Arc::new(Inner {
+                repo,
+                options,
+                merge_fns: Registry::new(),
+                validators: RwLock::new(Vec::new()),
+                subscribers: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The options the store was opened with.
+    pub fn options(&self) -> &Options {
+        &self.inner.options
+    }
+
+    /// The low-level handle (trees, objects, refs) for what the facade
+    /// does not cover.
+    pub fn repo(&self) -> &Repo {
+        &self.inner.repo
+    }
+
+    /// The merge functions used when concurrent commits or merged branches
+    /// change the same key: exact key, then longest prefix, then default.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// db.merge_fns().set("hits", kvgit::merge::Counter);
+    /// db.merge_fns().set_prefix("cache/", kvgit::merge::LastWriterWins);
+    /// ```
+    pub fn merge_fns(&self) -> &Registry {
+        &self.inner.merge_fns
+    }
+
+    /// The branch `name`, created (with an empty root commit) if missing.
+    pub fn branch(&self, name: &str) -> Result<Branch> {
+        let ref_name = refs::branch_ref(name)?;
+        if self.inner.repo.get_ref(&ref_name)?.is_none() {
+            let _fence = self.inner.repo.write_fence();
+            let empty = self.inner.repo.empty_tree()?;
+            let spec = CommitSpec {
+                message: format!("create branch {name}"),
+                ..CommitSpec::default()
+            };
+            let (id, outcome) = self.inner.repo.commit(&ref_name, None, &empty, &spec)?;
+            // Losing the race means another writer created it: fine.
+            if outcome == kvgit_core::CasOutcome::Swapped {
+                self.notify(&ref_name, id);
+            }
+        }
+        Ok(Branch::new(self.clone(), name.to_string(), ref_name))
+    }
+
+    /// The branch `name` if it exists.
+    pub fn get_branch(&self, name: &str) -> Result<Option<Branch>> {
+        let ref_name = refs::branch_ref(name)?;
+        Ok(self
+            .inner
+            .repo
+            .get_ref(&ref_name)?
+            .map(|_| Branch::new(self.clone(), name.to_string(), ref_name)))
+    }
+
+    /// Creates branch `name` at commit `at`; an error if it exists.
+    pub fn create_branch(&self, name: &str, at: &CommitId) -> Result<Branch> {
+        let ref_name = refs::branch_ref(name)?;
+        self.inner.repo.create_ref(&ref_name, at)?;
+        self.notify(&ref_name, *at);
+        Ok(Branch::new(self.clone(), name.to_string(), ref_name))
+    }
+
+    /// The names of all branches, sorted.
+    pub fn branches(&self) -> Result<Vec<String>> {
+        Ok(self
+            .inner
+            .repo
+            .list_refs(HEADS)?
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect())
+    }
+
+    /// Deletes branch `name` (its commits stay until a sweep).
+    pub fn delete_branch(&self, name: &str) -> Result<()> {
+        let ref_name = refs::branch_ref(name)?;
+        match self.inner.repo.delete_ref(&ref_name, None) {
+            Ok(_) => Ok(()),
+            Err(kvgit_core::Error::UnknownRef(_)) => Err(Error::NoSuchBranch(name.to_string())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Tags commit `at` as `name`: an immutable name, never moved by
+    /// commits. An error if the tag exists.
+    pub fn tag(&self, name: &str, at: &CommitId) -> Result<()> {
+        self.inner.repo.create_ref(&refs::tag_ref(name)?, at)?;
+        Ok(())
+    }
+
+    /// All tags and their commits, sorted by name.
+    pub fn tags(&self) -> Result<Vec<(String, CommitId)>> {
+        Ok(self.inner.repo.list_refs(TAGS)?)
+    }
+
+    /// Deletes tag `name`.
+    pub fn delete_tag(&self, name: &str) -> Result<()> {
+        match self.inner.repo.delete_ref(&refs::tag_ref(name)?, None) {
+            Ok(_) => Ok(()),
+            Err(kvgit_core::Error::UnknownRef(_)) => Err(Error::NoSuchTag(name.to_string())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Resolves a revision: a branch name, a tag name, or a commit id in
+    /// full or as a unique prefix of at least 4 hex digits.
+    pub fn resolve(&self, rev: &str) -> Result<CommitId> {
+        let repo = &self.inner.repo;
+        if refs::validate_name(rev).is_ok() {
+            if let Some(id) = repo.get_ref(&format!("{HEADS}{rev}"))? {
+                return Ok(id);
+            }
+            if let Some(id) = repo.get_ref(&format!("{TAGS}{rev}"))? {
+                return Ok(id);
+            }
+        }
+        match repo.resolve_commit_prefix(rev) {
+            Ok(id) => Ok(id),
+            Err(kvgit_core::Error::InvalidId(_)) | Err(kvgit_core::Error::UnknownCommit(_)) => {
+                Err(Error::UnknownRevision(rev.to_string()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A read-only snapshot of commit `id`.
+    pub fn checkout(&self, id: &CommitId) -> Result<Snapshot> {
+        Snapshot::at(self.clone(), *id)
+    }
+
+    /// The changes from commit `a` to commit `b`, in key order, with values
+    /// loaded.
+    pub fn diff(&self, a: &CommitId, b: &CommitId) -> Result<Vec<Change>> {
+        let a = self.checkout(a)?;
+        let b = self.checkout(b)?;
+        a.diff_to(&b)
+    }
+
+    /// Adds a validation hook, run before every commit lands on any branch
+    /// (gitkv's pre-receive). It sees the changes from the current head and
+    /// rejects the commit by returning `Err(message)`; the commit then
+    /// fails with [`Error::Rejected`] and nothing is written to the branch.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// db.add_validator("no-secrets", |c| {
+    ///     match c.changes.iter().any(|ch| ch.key.starts_with(b"secret/")) {
+    ///         true => Err("secrets stay out of the store".into()),
+    ///         false => Ok(()),
+    ///     }
+    /// });
+    /// let main = db.branch("main")?;
+    /// assert!(main.put("secret/key", "x").is_err());
+    /// assert!(main.put("public/key", "x").is_ok());
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
+    pub fn add_validator<F>(&self, name: &str, hook: F)
+    where
+        F: Fn(&CommitCheck<'_>) -> std::result::Result<(), String> + Send + Sync + 'static,
+    {
+        self.inner
+            .validators
+            .write()
+            .push((name.to_string(), Arc::new(hook)));
+    }
+
+    /// Removes the validation hooks named `name`.
+    pub fn remove_validator(&self, name: &str) {
+        self.inner.validators.write().retain(|(n, _)| n != name);
+    }
+
+    pub(crate) fn has_validators(&self) -> bool {
+        !self.inner.validators.read().is_empty()
+    }
+
+    pub(crate) fn validate(&self, check: &CommitCheck<'_>) -> Result<()> {
+        let hooks: Vec<(String, Validator)> = self.inner.validators.read().clone();
+        for (name, hook) in hooks {
+            if let Err(message) = hook(check) {
+                return Err(Error::Rejected {
+                    branch: check.branch.to_string(),
+                    hook: name,
+                    message,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Subscribes to the heads of branch `name`: the receiver gets every new
+    /// head this `Db` (or a clone) moves the branch to, in order. Dropping
+    /// the receiver ends the subscription. Moves made by other processes
+    /// are not seen.
+    pub fn subscribe(&self, name: &str) -> Result<Receiver<CommitId>> {
+        let ref_name = refs::branch_ref(name)?;
+        let (tx, rx) = channel();
+        self.inner
+            .subscribers
+            .lock()
+            .entry(ref_name)
+            .or_default()
+            .push(tx);
+        Ok(rx)
+    }
+
+    pub(crate) fn notify(&self, ref_name: &str, head: CommitId) {
+        let mut subs = self.inner.subscribers.lock();
+        if let Some(list) = subs.get_mut(ref_name) {
+            list.retain(|tx| tx.send(head).is_ok());
+        }
+    }
+}

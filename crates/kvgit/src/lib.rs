@@ -1,0 +1,83 @@
+//! # kvgit
+//!
+//! A versioned key-value store with git's model and none of git's
+//! machinery. Every state of the store is an immutable, content-addressed
+//! commit; branches are names whose heads move only by compare-and-swap;
+//! concurrent writers are reconciled by three-way merge with per-key merge
+//! functions.
+//!
+//! - [`Db`] is the store (on disk with sled, or in memory): shared, cheap
+//!   to clone, `Send + Sync`. It holds the merge functions, validation
+//!   hooks and subscriptions.
+//! - [`Branch`] is a named head. Read it, write single keys, fork it,
+//!   merge other branches in, walk its history.
+//! - [`Transaction`] stages writes on a snapshot of a branch and commits
+//!   them atomically; if another writer moved the branch meanwhile, it
+//!   merges (base: its snapshot) and commits on top. [`Branch::update`]
+//!   runs a closure and commits only if it succeeds, re-running it on a
+//!   lost race.
+//! - [`Snapshot`] is a read-only view of any commit; [`Namespace`] a
+//!   `/`-separated prefix view; [`KeyFile`] one key as a file.
+//!
+//! ```
+//! use kvgit::{Db, merge::Counter};
+//!
+//! let db = Db::memory(); // Db::open("data.kvgit") for a store on disk
+//! let main = db.branch("main")?;
+//! main.put("hits", "100")?;
+//!
+//! // Two writers start from the same head...
+//! let mut a = main.transaction()?;
+//! let mut b = main.transaction()?;
+//! a.put("hits", "115");
+//! b.put("hits", "120");
+//! a.commit()?;
+//! // ...the second one merges; a counter adds both increments up.
+//! db.merge_fns().set("hits", Counter);
+//! let outcome = b.commit()?;
+//! assert_eq!(main.get("hits")?.as_deref(), Some(&b"135"[..]));
+//! assert_eq!(outcome.resolved, vec![b"hits".to_vec()]);
+//!
+//! // Every commit stays readable.
+//! for entry in main.log()? {
+//!     let info = entry?;
+//!     println!("{} {}", info.id.short(12), info.message());
+//! }
+//! # Ok::<(), kvgit::Error>(())
+//! ```
+
+#![deny(missing_docs)]
+
+mod branch;
+mod codec;
+mod db;
+mod error;
+mod file;
+mod namespace;
+mod snapshot;
+mod tx;
+
+pub use branch::{Branch, MergeOutcome};
+#[cfg(feature = "json")]
+pub use codec::Json;
+pub use codec::{Codec, DefaultCodec, Postcard};
+pub use db::{CommitCheck, CommitId, Db, DbBuilder, Options};
+pub use error::{Conflict, Error, Result};
+pub use file::{KeyFile, OpenMode};
+pub use kvgit_core::{Durability, ObjectId, SledOptions};
+pub use namespace::{Namespace, TxNamespace};
+pub use snapshot::{Change, ChangeKind, CommitInfo, Snapshot};
+pub use tx::{CommitOutcome, Transaction};
+
+/// Merge functions: how keys changed on both sides are reconciled.
+pub mod merge {
+    pub use kvgit_merge::{
+        Counter, LastWriterWins, Max, MergeFn, Min, Ours, Policy, Registry, Resolution, SetUnion,
+        Strategy, TextMerge, Theirs,
+    };
+}
+
+/// The lower layers, for what the facade does not cover.
+pub mod core {
+    pub use kvgit_core::*;
+}

@@ -1,0 +1,233 @@
+//! [`Snapshot`]: a read-only view of one commit.
+
+use std::ops::{Bound, RangeBounds};
+
+use kvgit_core::{Commit, Tree};
+use serde::de::DeserializeOwned;
+
+use crate::codec::{decode_for, Codec};
+use crate::db::{CommitId, Db};
+use crate::error::Result;
+
+/// What happened to a key between two commits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// The key is new.
+    Added,
+    /// The key is gone.
+    Removed,
+    /// The key's value changed.
+    Modified,
+}
+
+/// One key's change between two commits, with both values loaded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    /// The key.
+    pub key: Vec<u8>,
+    /// Added, removed or modified.
+    pub kind: ChangeKind,
+    /// The value before (`None` if added).
+    pub old: Option<Vec<u8>>,
+    /// The value after (`None` if removed).
+    pub new: Option<Vec<u8>>,
+}
+
+/// A commit's metadata, as listed by [`Branch::log`](crate::Branch::log).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommitInfo {
+    /// The commit id.
+    pub id: CommitId,
+    /// The commit itself: root tree, parents, height, time, message and
+    /// metadata.
+    pub commit: Commit,
+}
+
+impl CommitInfo {
+    /// The parents (none for a root commit, two for a merge).
+    pub fn parents(&self) -> &[CommitId] {
+        &self.commit.parents
+    }
+
+    /// The commit message.
+    pub fn message(&self) -> &str {
+        &self.commit.message
+    }
+
+    /// The commit time.
+    pub fn time(&self) -> std::time::SystemTime {
+        std::time::UNIX_EPOCH + std::time::Duration::from_micros(self.commit.time_micros)
+    }
+
+    /// The user metadata.
+    pub fn metadata(&self) -> &std::collections::BTreeMap<String, String> {
+        &self.commit.metadata
+    }
+}
+
+/// A read-only view of one commit: the state of a branch at some point.
+///
+/// ```
+/// let db = kvgit::Db::memory();
+/// let main = db.branch("main")?;
+/// let first = main.put("k", "v1")?;
+/// main.put("k", "v2")?;
+/// let old = db.checkout(&first)?;
+/// assert_eq!(old.get("k")?.as_deref(), Some(&b"v1"[..]));
+/// # Ok::<(), kvgit::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    pub(crate) db: Db,
+    pub(crate) id: CommitId,
+    pub(crate) tree: Tree,
+}
+
+impl Snapshot {
+    pub(crate) fn at(db: Db, id: CommitId) -> Result<Snapshot> {
+        let repo = &db.inner.repo;
+        let root = repo.commit_ref(&id)?.root;
+        let tree = repo.tree(root)?;
+        Ok(Snapshot { db, id, tree })
+    }
+
+    /// The commit this snapshot shows.
+    pub fn commit_id(&self) -> CommitId {
+        self.id
+    }
+
+    /// The commit's metadata.
+    pub fn info(&self) -> Result<CommitInfo> {
+        Ok(CommitInfo {
+            id: self.id,
+            commit: self.db.inner.repo.read_commit(&self.id)?,
+        })
+    }
+
+    /// The tree (for the low-level API of [`Db::repo`]).
+    pub fn tree(&self) -> Tree {
+        self.tree
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.inner.repo.get(&self.tree, key.as_ref())?)
+    }
+
+    /// The value of `key`, decoded with the store's codec.
+    pub fn get_as<T: DeserializeOwned>(&self, key: impl AsRef<[u8]>) -> Result<Option<T>> {
+        self.get_with(&self.db.inner.options.codec, key)
+    }
+
+    /// The value of `key`, decoded with `codec`.
+    pub fn get_with<C: Codec, T: DeserializeOwned>(
+        &self,
+        codec: &C,
+        key: impl AsRef<[u8]>,
+    ) -> Result<Option<T>> {
+        let key = key.as_ref();
+        self.get(key)?
+            .map(|bytes| decode_for(codec, key, &bytes))
+            .transpose()
+    }
+
+    /// True if `key` has a value.
+    pub fn contains(&self, key: impl AsRef<[u8]>) -> Result<bool> {
+        Ok(self
+            .db
+            .inner
+            .repo
+            .get_value(&self.tree, key.as_ref())?
+            .is_some())
+    }
+
+    /// The number of keys, in O(1).
+    pub fn len(&self) -> u64 {
+        self.tree.len()
+    }
+
+    /// True if there are no keys.
+    pub fn is_empty(&self) -> bool {
+        self.tree.is_empty()
+    }
+
+    /// The total size of all values in bytes, in O(1).
+    pub fn value_bytes(&self) -> u64 {
+        self.tree.value_bytes()
+    }
+
+    /// The entries with keys in `range`, in key order, lazily.
+    pub fn range<R: RangeBounds<[u8]>>(
+        &self,
+        range: R,
+    ) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> {
+        self.db
+            .inner
+            .repo
+            .range(&self.tree, range)
+            .map(|r| r.map_err(Into::into))
+    }
+
+    /// The entries whose keys start with `prefix`, in key order, lazily.
+    pub fn scan_prefix(
+        &self,
+        prefix: impl AsRef<[u8]>,
+    ) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> {
+        self.db
+            .inner
+            .repo
+            .prefix(&self.tree, prefix.as_ref())
+            .map(|r| r.map_err(Into::into))
+    }
+
+    /// All keys in order, lazily (values are not loaded).
+    pub fn keys(&self) -> impl Iterator<Item = Result<Vec<u8>>> {
+        self.db
+            .inner
+            .repo
+            .range_raw(&self.tree, (Bound::<&[u8]>::Unbounded, Bound::Unbounded))
+            .map(|r| r.map(|(k, _)| k).map_err(Into::into))
+    }
+
+    /// The keys starting with `prefix`, in order, lazily (values are not
+    /// loaded).
+    pub fn keys_with_prefix(&self, prefix: &[u8]) -> impl Iterator<Item = Result<Vec<u8>>> {
+        let end = kvgit_core::tree::prefix_successor(prefix);
+        let upper = match &end {
+            Some(e) => Bound::Excluded(e.as_slice()),
+            None => Bound::Unbounded,
+        };
+        self.db
+            .inner
+            .repo
+            .range_raw(&self.tree, (Bound::Included(prefix), upper))
+            .map(|r| r.map(|(k, _)| k).map_err(Into::into))
+    }
+
+    /// The changes from this snapshot to `other`, in key order.
+    pub fn diff_to(&self, other: &Snapshot) -> Result<Vec<Change>> {
+        diff_trees(&self.db, &self.tree, &other.tree)
+    }
+}
+
+/// The changes from tree `a` to tree `b`, values loaded.
+pub(crate) fn diff_trees(db: &Db, a: &Tree, b: &Tree) -> Result<Vec<Change>> {
+    let repo = &db.inner.repo;
+    let mut out = Vec::new();
+    for change in repo.diff(a, b) {
+        let change = change?;
+        let load = |v: Option<&kvgit_core::Value>| v.map(|v| repo.read_value(v)).transpose();
+        let kind = match &change {
+            kvgit_core::Change::Added { .. } => ChangeKind::Added,
+            kvgit_core::Change::Removed { .. } => ChangeKind::Removed,
+            kvgit_core::Change::Modified { .. } => ChangeKind::Modified,
+        };
+        out.push(Change {
+            key: change.key().to_vec(),
+            kind,
+            old: load(change.old())?,
+            new: load(change.new_value())?,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,418 @@
+//! [`Transaction`]: a snapshot plus staged writes, and the commit protocol.
+//!
+//! Committing (see `DESIGN.md`, "Commits, branches, merge"):
+//!
+//! 1. Under the write fence (so garbage collection keeps every object this
+//!    commit writes or references), apply the staged writes to the
+//!    snapshot's tree.
+//! 2. Run the validation hooks on the changes from the current head.
+//! 3. Write the commit (parent: the head it replaces) and compare-and-swap
+//!    the branch from that head to it; the durability barrier follows.
+//! 4. If another writer moved the branch, three-way merge: base = the
+//!    snapshot, ours = the transaction's tree, theirs = the new head; keys
+//!    both changed go to the merge functions. Commit the merged tree on top
+//!    of the new head and go back to 2, at most `max_retries` times.
+
+use std::collections::BTreeMap;
+use std::ops::RangeBounds;
+
+use kvgit_core::{CasOutcome, CommitSpec, Tree};
+use kvgit_merge::{merge_trees, Conflict, Strategy};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::branch::Branch;
+use crate::codec::{decode_for, encode_for, Codec};
+use crate::db::{CommitCheck, CommitId};
+use crate::error::{Error, Result};
+use crate::snapshot::{diff_trees, Snapshot};
+
+/// What a commit did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommitOutcome {
+    /// False only from [`Transaction::try_commit`] when conflicts stopped
+    /// it (then [`CommitOutcome::conflicts`] lists them).
+    pub committed: bool,
+    /// The branch head after the commit (the new commit, or the unchanged
+    /// head for a no-op); `None` if not committed.
+    pub commit: Option<CommitId>,
+    /// `NoOp`: nothing to change; `FastForward`: committed straight on the
+    /// snapshot; `ThreeWay`: merged with commits made meanwhile.
+    pub strategy: Strategy,
+    /// Keys a merge function (or side policy) decided.
+    pub resolved: Vec<Vec<u8>>,
+    /// Keys whose value came from the commits made meanwhile.
+    pub from_theirs: Vec<Vec<u8>>,
+    /// How many compare-and-swaps were tried.
+    pub attempts: u32,
+    /// The conflicts that stopped a [`Transaction::try_commit`].
+    pub conflicts: Vec<Conflict>,
+}
+
+impl CommitOutcome {
+    fn no_op(head: CommitId) -> Self {
+        CommitOutcome {
+            committed: true,
+            commit: Some(head),
+            strategy: Strategy::NoOp,
+            resolved: Vec::new(),
+            from_theirs: Vec::new(),
+            attempts: 0,
+            conflicts: Vec::new(),
+        }
+    }
+}
+
+/// Staged writes on top of a snapshot of a branch; reads see the writes.
+/// Nothing reaches the branch until [`Transaction::commit`]; dropping the
+/// transaction discards it.
+///
+/// ```
+/// let db = kvgit::Db::memory();
+/// let main = db.branch("main")?;
+/// let mut tx = main.transaction()?;
+/// tx.put("user/alice", "admin");
+/// tx.delete("user/bob");
+/// assert_eq!(tx.get("user/alice")?.as_deref(), Some(&b"admin"[..]));
+/// let outcome = tx.message("add alice").commit()?;
+/// assert_eq!(main.head()?, outcome.commit.unwrap());
+/// # Ok::<(), kvgit::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Transaction {
+    branch: Branch,
+    base: Snapshot,
+    staged: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    message: String,
+    metadata: BTreeMap<String, String>,
+}
+
+/// How a commit handles conflicts and lost races.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Merge onto moved heads; conflicts are errors.
+    Merge,
+    /// Merge onto moved heads; conflicts give a not-committed outcome.
+    MergeOrAbandon,
+    /// One attempt, no merge: a lost race gives `None` (for `update`).
+    Once,
+}
+
+impl Transaction {
+    pub(crate) fn new(branch: Branch) -> Result<Transaction> {
+        let base = branch.snapshot()?;
+        Ok(Transaction {
+            branch,
+            base,
+            staged: BTreeMap::new(),
+            message: String::new(),
+            metadata: BTreeMap::new(),
+        })
+    }
+
+    /// The snapshot the transaction reads (the head when it began).
+    pub fn base(&self) -> &Snapshot {
+        &self.base
+    }
+
+    /// The branch the transaction commits to.
+    pub fn branch(&self) -> &Branch {
+        &self.branch
+    }
+
+    /// The value of `key`: a staged write, else the snapshot's.
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
+        let key = key.as_ref();
+        match self.staged.get(key) {
+            Some(staged) => Ok(staged.clone()),
+            None => self.base.get(key),
+        }
+    }
+
+    /// The value of `key` decoded with the store's codec.
+    pub fn get_as<T: DeserializeOwned>(&self, key: impl AsRef<[u8]>) -> Result<Option<T>> {
+        let codec = self.branch.db.inner.options.codec;
+        self.get_with(&codec, key)
+    }
+
+    /// The value of `key` decoded with `codec`.
+    pub fn get_with<C: Codec, T: DeserializeOwned>(
+        &self,
+        codec: &C,
+        key: impl AsRef<[u8]>,
+    ) -> Result<Option<T>> {
+        let key = key.as_ref();
+        self.get(key)?
+            .map(|bytes| decode_for(codec, key, &bytes))
+            .transpose()
+    }
+
+    /// True if `key` has a value (staged or in the snapshot).
+    pub fn contains(&self, key: impl AsRef<[u8]>) -> Result<bool> {
+        let key = key.as_ref();
+        match self.staged.get(key) {
+            Some(staged) => Ok(staged.is_some()),
+            None => self.base.contains(key),
+        }
+    }
+
+    /// Stages `key = value`. Limits (keys up to 4 KiB, values up to
+    /// 256 MiB) are checked at commit.
+    pub fn put(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> &mut Self {
+        self.staged
+            .insert(key.as_ref().to_vec(), Some(value.as_ref().to_vec()));
+        self
+    }
+
+    /// Stages `key = value` encoded with the store's codec.
+    pub fn put_as<T: Serialize + ?Sized>(
+        &mut self,
+        key: impl AsRef<[u8]>,
+        value: &T,
+    ) -> Result<()> {
+        let codec = self.branch.db.inner.options.codec;
+        self.put_with(&codec, key, value)
+    }
+
+    /// Stages `key = value` encoded with `codec`.
+    pub fn put_with<C: Codec, T: Serialize + ?Sized>(
+        &mut self,
+        codec: &C,
+        key: impl AsRef<[u8]>,
+        value: &T,
+    ) -> Result<()> {
+        let key = key.as_ref();
+        let bytes = encode_for(codec, key, value)?;
+        self.staged.insert(key.to_vec(), Some(bytes));
+        Ok(())
+    }
+
+    /// Stages the deletion of `key`.
+    pub fn delete(&mut self, key: impl AsRef<[u8]>) -> &mut Self {
+        self.staged.insert(key.as_ref().to_vec(), None);
+        self
+    }
+
+    /// Forgets the staged write to `key`, if any.
+    pub fn unstage(&mut self, key: impl AsRef<[u8]>) -> &mut Self {
+        self.staged.remove(key.as_ref());
+        self
+    }
+
+    /// True if `key` has a staged write.
+    pub fn is_staged(&self, key: impl AsRef<[u8]>) -> bool {
+        self.staged.contains_key(key.as_ref())
+    }
+
+    /// True if anything is staged.
+    pub fn has_changes(&self) -> bool {
+        !self.staged.is_empty()
+    }
+
+    /// The staged writes in key order (`None`: a deletion).
+    pub fn staged(&self) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
+        self.staged
+            .iter()
+            .map(|(k, v)| (k.as_slice(), v.as_deref()))
+    }
+
+    pub(crate) fn staged_mut(&mut self) -> &mut BTreeMap<Vec<u8>, Option<Vec<u8>>> {
+        &mut self.staged
+    }
+
+    /// The entries with keys in `range` as the transaction sees them
+    /// (snapshot plus staged writes), in key order.
+    pub fn range<R: RangeBounds<[u8]> + Clone>(&self, range: R) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        for entry in self.base.range(range.clone()) {
+            let (k, v) = entry?;
+            merged.insert(k, v);
+        }
+        for (k, v) in self.staged.range::<[u8], _>(range) {
+            match v {
+                Some(v) => merged.insert(k.clone(), v.clone()),
+                None => merged.remove(k),
+            };
+        }
+        Ok(merged.into_iter().collect())
+    }
+
+    /// The entries whose keys start with `prefix`, as the transaction sees
+    /// them, in key order.
+    pub fn scan_prefix(&self, prefix: impl AsRef<[u8]>) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let prefix = prefix.as_ref();
+        let end = kvgit_core::tree::prefix_successor(prefix);
+        let upper = match &end {
+            Some(e) => std::ops::Bound::Excluded(e.as_slice()),
+            None => std::ops::Bound::Unbounded,
+        };
+        self.range((std::ops::Bound::Included(prefix), upper))
+    }
+
+    /// Sets the commit message.
+    pub fn message(mut self, message: impl Into<String>) -> Self {
+        self.message = message.into();
+        self
+    }
+
+    /// Sets the commit message (in place).
+    pub fn set_message(&mut self, message: impl Into<String>) -> &mut Self {
+        self.message = message.into();
+        self
+    }
+
+    /// Adds a metadata entry to the commit.
+    pub fn metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.metadata.insert(key.into(), value.into());
+        self
+    }
+
+    /// Adds a metadata entry to the commit (in place).
+    pub fn set_metadata(&mut self, key: impl Into<String>, value: impl Into<String>) -> &mut Self {
+        self.metadata.insert(key.into(), value.into());
+        self
+    }
+
+    /// Commits every staged write (see the module docs for the protocol).
+    /// Conflicts with commits made meanwhile that no merge function
+    /// resolves fail with [`Error::Conflicts`], listing every key.
+    pub fn commit(mut self) -> Result<CommitOutcome> {
+        let edits = std::mem::take(&mut self.staged).into_iter().collect();
+        self.run(edits, Mode::Merge)
+            .map(|o| o.expect("merge mode always decides"))
+    }
+
+    /// Like [`Transaction::commit`], but conflicts give an outcome with
+    /// `committed: false` listing them, instead of an error.
+    pub fn try_commit(mut self) -> Result<CommitOutcome> {
+        let edits = std::mem::take(&mut self.staged).into_iter().collect();
+        self.run(edits, Mode::MergeOrAbandon)
+            .map(|o| o.expect("merge mode always decides"))
+    }
+
+    /// Commits only the staged writes to `keys`; the others stay staged and
+    /// the transaction goes on from the new head (reads see it).
+    pub fn commit_keys<I, K>(&mut self, keys: I) -> Result<CommitOutcome>
+    where
+        I: IntoIterator<Item = K>,
+        K: AsRef<[u8]>,
+    {
+        let mut edits = Vec::new();
+        for key in keys {
+            if let Some((k, v)) = self.staged.remove_entry(key.as_ref()) {
+                edits.push((k, v));
+            }
+        }
+        edits.sort_by(|a, b| a.0.cmp(&b.0));
+        let outcome = self
+            .run(edits, Mode::Merge)?
+            .expect("merge mode always decides");
+        if let Some(head) = outcome.commit {
+            self.base = Snapshot::at(self.branch.db.clone(), head)?;
+        }
+        Ok(outcome)
+    }
+
+    /// One attempt without merging, for [`Branch::update`]: `None` if
+    /// another writer moved the branch first.
+    pub(crate) fn commit_once(mut self) -> Result<Option<CommitOutcome>> {
+        let edits = std::mem::take(&mut self.staged).into_iter().collect();
+        self.run(edits, Mode::Once)
+    }
+
+    fn run(
+        &self,
+        edits: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+        mode: Mode,
+    ) -> Result<Option<CommitOutcome>> {
+        let db = &self.branch.db;
+        let repo = &db.inner.repo;
+        if edits.is_empty() {
+            return Ok(Some(CommitOutcome::no_op(self.base.id)));
+        }
+        let _fence = repo.write_fence();
+        let ours = repo.apply(&self.base.tree, edits)?;
+        if ours.root() == self.base.tree.root() {
+            return Ok(Some(CommitOutcome::no_op(self.base.id)));
+        }
+        let mut head = self.base.id;
+        let mut head_tree = self.base.tree;
+        let mut tree = ours;
+        let mut outcome = CommitOutcome::no_op(head);
+        outcome.strategy = Strategy::FastForward;
+        let attempts = db.inner.options.max_retries.saturating_add(1);
+        for attempt in 1..=attempts {
+            outcome.attempts = attempt;
+            if tree.root() == head_tree.root() {
+                // The merge gave exactly the head: nothing to add.
+                outcome.commit = Some(head);
+                return Ok(Some(outcome));
+            }
+            self.validate(&head_tree, &tree)?;
+            let spec = CommitSpec {
+                parents: vec![head],
+                message: self.message.clone(),
+                metadata: self.metadata.clone(),
+                time_micros: None,
+            };
+            let (id, cas) = repo.commit(&self.branch.ref_name, Some(&head), &tree, &spec)?;
+            let new_head = match cas {
+                CasOutcome::Swapped => {
+                    db.notify(&self.branch.ref_name, id);
+                    outcome.commit = Some(id);
+                    return Ok(Some(outcome));
+                }
+                CasOutcome::Mismatch { actual: None } => {
+                    return Err(Error::BranchDeleted(self.branch.name.clone()))
+                }
+                CasOutcome::Mismatch { actual: Some(h) } => h,
+            };
+            if mode == Mode::Once {
+                return Ok(None);
+            }
+            head = new_head;
+            head_tree = repo.tree(repo.commit_ref(&head)?.root)?;
+            let merged = merge_trees(
+                repo,
+                &self.base.tree,
+                &ours,
+                &head_tree,
+                &db.inner.merge_fns,
+                &kvgit_merge::tree::Options::default(),
+            );
+            match merged {
+                Ok(m) => {
+                    tree = m.tree;
+                    outcome.strategy = Strategy::ThreeWay;
+                    outcome.resolved = m.resolved;
+                    outcome.from_theirs = m.from_theirs;
+                }
+                Err(kvgit_merge::Error::Conflicts(conflicts)) if mode == Mode::MergeOrAbandon => {
+                    outcome.committed = false;
+                    outcome.commit = None;
+                    outcome.strategy = Strategy::ThreeWay;
+                    outcome.conflicts = conflicts;
+                    return Ok(Some(outcome));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Contended {
+            branch: self.branch.name.clone(),
+            attempts,
+        })
+    }
+
+    fn validate(&self, head_tree: &Tree, tree: &Tree) -> Result<()> {
+        let db = &self.branch.db;
+        if !db.has_validators() {
+            return Ok(());
+        }
+        let changes = diff_trees(db, head_tree, tree)?;
+        db.validate(&CommitCheck {
+            branch: &self.branch.name,
+            message: &self.message,
+            changes: &changes,
+        })
+    }
+}
