@@ -56,6 +56,7 @@ mod file;
 mod namespace;
 mod snapshot;
 mod tx;
+mod typed_merge;
 
 pub use branch::{Branch, MergeOutcome};
 #[cfg(feature = "json")]
@@ -70,12 +71,28 @@ pub use snapshot::{Change, ChangeKind, CommitInfo, Snapshot};
 pub use tx::{CommitOutcome, Transaction};
 
 /// Merge functions: how keys changed on both sides are reconciled.
+///
+/// Byte-level built-ins ([`Counter`](merge::Counter) on decimal text,
+/// [`LastWriterWins`](merge::LastWriterWins), [`Ours`](merge::Ours),
+/// [`Theirs`](merge::Theirs), [`Max`](merge::Max), [`Min`](merge::Min),
+/// [`SetUnion`](merge::SetUnion) on lines, [`TextMerge`](merge::TextMerge))
+/// and typed ones over values stored with `put_as` ([`typed`](merge::typed)
+/// closures, [`typed_counter`](merge::typed_counter), ...). Register them on
+/// [`Db::merge_fns`] by exact key, by prefix, or as the default.
 pub mod merge {
+    pub use crate::typed_merge::{
+        typed, typed_counter, typed_max, typed_min, typed_set_union, typed_with, Merged, Typed,
+    };
     pub use kvgit_merge::{
         Counter, LastWriterWins, Max, MergeFn, Min, Ours, Policy, Registry, Resolution, SetUnion,
         Strategy, TextMerge, Theirs,
     };
 }
+
+/// The README's examples, compiled and run as tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
 
 /// The lower layers, for what the facade does not cover.
 pub mod core {

@@ -327,13 +327,14 @@ impl Transaction {
     ) -> Result<Option<CommitOutcome>> {
         let db = &self.branch.db;
         let repo = &db.inner.repo;
+        // Nothing to change: the outcome names the branch's current head.
         if edits.is_empty() {
-            return Ok(Some(CommitOutcome::no_op(self.base.id)));
+            return Ok(Some(CommitOutcome::no_op(self.branch.head()?)));
         }
         let _fence = repo.write_fence();
         let ours = repo.apply(&self.base.tree, edits)?;
         if ours.root() == self.base.tree.root() {
-            return Ok(Some(CommitOutcome::no_op(self.base.id)));
+            return Ok(Some(CommitOutcome::no_op(self.branch.head()?)));
         }
         let mut head = self.base.id;
         let mut head_tree = self.base.tree;

@@ -1,0 +1,208 @@
+//! Merge functions over typed values: closures that see decoded values,
+//! and the built-ins that make sense on them.
+
+use std::collections::BTreeSet;
+use std::marker::PhantomData;
+
+use kvgit_merge::{MergeFn, Resolution};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::codec::{Codec, DefaultCodec};
+
+/// What a typed merge function decides for a key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Merged<T> {
+    /// The key takes this value.
+    Value(T),
+    /// The key is deleted.
+    Delete,
+    /// The values cannot be merged: the key is a conflict, for this reason.
+    Conflict(String),
+}
+
+/// A merge function over decoded values (see [`typed`]).
+pub struct Typed<C, T, F> {
+    codec: C,
+    f: F,
+    accumulates: bool,
+    _values: PhantomData<fn() -> T>,
+}
+
+/// A merge function written as a closure over values decoded with the
+/// default codec (postcard): `(key, base, ours, theirs) -> Merged<T>`.
+/// A value that does not decode makes the key a conflict.
+///
+/// ```
+/// use kvgit::merge::{typed, Merged};
+/// let db = kvgit::Db::memory();
+/// // Keep the longest name.
+/// db.merge_fns().set("name", typed(|_key, _base, ours: Option<String>, theirs: Option<String>| {
+///     match (ours, theirs) {
+///         (Some(a), Some(b)) => Merged::Value(if a.len() >= b.len() { a } else { b }),
+///         (Some(v), None) | (None, Some(v)) => Merged::Value(v),
+///         (None, None) => Merged::Delete,
+///     }
+/// }));
+/// ```
+pub fn typed<T, F>(f: F) -> Typed<DefaultCodec, T, F>
+where
+    F: Fn(&[u8], Option<T>, Option<T>, Option<T>) -> Merged<T> + Send + Sync,
+{
+    typed_with(DefaultCodec::Postcard, f)
+}
+
+/// Like [`typed`], with values decoded by `codec`.
+pub fn typed_with<C, T, F>(codec: C, f: F) -> Typed<C, T, F>
+where
+    F: Fn(&[u8], Option<T>, Option<T>, Option<T>) -> Merged<T> + Send + Sync,
+{
+    Typed {
+        codec,
+        f,
+        accumulates: false,
+        _values: PhantomData,
+    }
+}
+
+impl<C, T, F> Typed<C, T, F> {
+    /// Also call the function when both sides changed the key to the same
+    /// value (needed when values accumulate changes, as counters do).
+    pub fn accumulating(mut self) -> Self {
+        self.accumulates = true;
+        self
+    }
+}
+
+impl<C, T, F> MergeFn for Typed<C, T, F>
+where
+    C: Codec,
+    T: Serialize + DeserializeOwned,
+    F: Fn(&[u8], Option<T>, Option<T>, Option<T>) -> Merged<T> + Send + Sync,
+{
+    fn merge(
+        &self,
+        key: &[u8],
+        base: Option<&[u8]>,
+        ours: Option<&[u8]>,
+        theirs: Option<&[u8]>,
+    ) -> Resolution {
+        let decode = |side: &str, v: Option<&[u8]>| -> Result<Option<T>, String> {
+            v.map(|b| self.codec.decode::<T>(b))
+                .transpose()
+                .map_err(|e| format!("{side} value does not decode: {e}"))
+        };
+        let values = (|| {
+            Ok::<_, String>((
+                decode("base", base)?,
+                decode("ours", ours)?,
+                decode("theirs", theirs)?,
+            ))
+        })();
+        let (b, o, t) = match values {
+            Ok(v) => v,
+            Err(reason) => return Resolution::Conflict(Some(reason)),
+        };
+        match (self.f)(key, b, o, t) {
+            Merged::Value(v) => match self.codec.encode(&v) {
+                Ok(bytes) => Resolution::Value(bytes),
+                Err(e) => Resolution::Conflict(Some(format!("merged value does not encode: {e}"))),
+            },
+            Merged::Delete => Resolution::Delete,
+            Merged::Conflict(reason) => Resolution::Conflict(Some(reason)),
+        }
+    }
+
+    fn merge_equal_changes(&self) -> bool {
+        self.accumulates
+    }
+}
+
+/// A counter over typed `i64` values: ours + theirs - base (absent = 0).
+/// Use it for counters written with `put_as` (the byte-level
+/// [`Counter`](crate::merge::Counter) reads decimal text).
+///
+/// ```
+/// let db = kvgit::Db::memory();
+/// db.merge_fns().set("hits", kvgit::merge::typed_counter());
+/// let main = db.branch("main")?;
+/// main.put_as("hits", &100i64)?;
+/// let mut a = main.transaction()?;
+/// let mut b = main.transaction()?;
+/// a.put_as("hits", &115i64)?;
+/// b.put_as("hits", &120i64)?;
+/// a.commit()?;
+/// b.commit()?;
+/// assert_eq!(main.get_as::<i64>("hits")?, Some(135));
+/// # Ok::<(), kvgit::Error>(())
+/// ```
+pub fn typed_counter() -> impl MergeFn {
+    typed(
+        |_, base: Option<i64>, ours: Option<i64>, theirs: Option<i64>| {
+            let sum = ours
+                .unwrap_or(0)
+                .checked_add(theirs.unwrap_or(0))
+                .and_then(|s| s.checked_sub(base.unwrap_or(0)));
+            match sum {
+                Some(v) => Merged::Value(v),
+                None => Merged::Conflict("counter overflows i64".into()),
+            }
+        },
+    )
+    .accumulating()
+}
+
+/// The greater of the two sides' typed values (absent sides ignored).
+pub fn typed_max<T>() -> impl MergeFn
+where
+    T: Ord + Serialize + DeserializeOwned + 'static,
+{
+    typed(
+        |_, _, ours: Option<T>, theirs: Option<T>| match ours.max(theirs) {
+            Some(v) => Merged::Value(v),
+            None => Merged::Delete,
+        },
+    )
+}
+
+/// The smaller of the two sides' typed values (absent sides ignored).
+pub fn typed_min<T>() -> impl MergeFn
+where
+    T: Ord + Serialize + DeserializeOwned + 'static,
+{
+    typed(
+        |_, _, ours: Option<T>, theirs: Option<T>| match (ours, theirs) {
+            (Some(a), Some(b)) => Merged::Value(a.min(b)),
+            (Some(v), None) | (None, Some(v)) => Merged::Value(v),
+            (None, None) => Merged::Delete,
+        },
+    )
+}
+
+/// Set union over typed sets: base plus both sides' additions minus both
+/// sides' removals.
+pub fn typed_set_union<T>() -> impl MergeFn
+where
+    T: Ord + Clone + Serialize + DeserializeOwned + 'static,
+{
+    typed(
+        |_, base: Option<BTreeSet<T>>, ours: Option<BTreeSet<T>>, theirs: Option<BTreeSet<T>>| {
+            let base = base.unwrap_or_default();
+            let ours = ours.unwrap_or_default();
+            let theirs = theirs.unwrap_or_default();
+            let removed: BTreeSet<T> = base
+                .iter()
+                .filter(|x| !ours.contains(*x) || !theirs.contains(*x))
+                .cloned()
+                .collect();
+            let merged: BTreeSet<T> = base
+                .iter()
+                .chain(ours.iter())
+                .chain(theirs.iter())
+                .filter(|x| !removed.contains(*x))
+                .cloned()
+                .collect();
+            Merged::Value(merged)
+        },
+    )
+}
