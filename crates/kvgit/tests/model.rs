@@ -6,6 +6,8 @@
 //! and the model's rule per key is: both sides equal -> that; one side
 //! unchanged since base -> the other; else theirs.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::{BTreeMap, HashMap};
 
 use kvgit::merge::Theirs;
