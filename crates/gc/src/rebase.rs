@@ -1,0 +1,523 @@
+//! Rebasing a branch onto a fresh root commit that keeps only some keys:
+//! the coldest keys dropped past a high water ([`rebase`]), or an explicit
+//! keep set ([`rebase_keep`]).
+//!
+//! The new commit has no parents, so once nothing else refers to the old
+//! history, a [`sweep`](crate::sweep) frees it along with the dropped
+//! values. The survivors' tree is the head's tree with the dropped keys
+//! deleted: unchanged subtrees are shared with the old head, so a rebase
+//! writes O(dropped x depth) nodes.
+//!
+//! A rebase is a writer like any other: it plans without locks, then holds
+//! [`Repo::write_fence`] while it writes its objects and moves the branch
+//! by compare-and-swap from the head it planned from. If a writer moved
+//! the branch meanwhile, the rebase never overwrites that commit: it plans
+//! again on the new head, up to [`RebaseOptions::max_attempts`] times, and
+//! then reports [`RebaseStatus::Raced`].
+
+use std::cmp::Reverse;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use kvgit_core::object::ValueRef;
+use kvgit_core::{refs, CasOutcome, CommitSpec, ObjectId, Repo, Tree, Value};
+
+use crate::access::{AccessError, AccessTracker};
+use crate::watermark::{Usage, Watermarks};
+
+/// The commit metadata key under which a rebase records the head it
+/// replaced (as 64 hex digits).
+pub const REBASED_FROM: &str = "gc.rebased-from";
+
+/// Which keys a rebase must never drop: a predicate on the key.
+///
+/// The default protects keys whose last `/`-separated segment starts with
+/// `__` (see [`is_protected_default`]): `__meta` and `agent/__state` are
+/// protected, `a__b` and `__dir/x` are not.
+#[derive(Clone)]
+pub struct Protected(Arc<KeyPredicate>);
+
+type KeyPredicate = dyn Fn(&[u8]) -> bool + Send + Sync;
+
+impl Protected {
+    /// Protects the keys for which `predicate` returns true.
+    pub fn new(predicate: impl Fn(&[u8]) -> bool + Send + Sync + 'static) -> Self {
+        Protected(Arc::new(predicate))
+    }
+
+    /// Protects nothing.
+    pub fn nothing() -> Self {
+        Protected::new(|_| false)
+    }
+
+    /// True if `key` must be kept.
+    pub fn is_protected(&self, key: &[u8]) -> bool {
+        (self.0)(key)
+    }
+}
+
+impl Default for Protected {
+    fn default() -> Self {
+        Protected::new(is_protected_default)
+    }
+}
+
+impl fmt::Debug for Protected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Protected(..)")
+    }
+}
+
+/// The default protection rule: the key's last `/`-separated segment starts
+/// with `__`.
+///
+/// ```
+/// use kvgit_gc::is_protected_default;
+///
+/// assert!(is_protected_default(b"__meta"));
+/// assert!(is_protected_default(b"agent/__state"));
+/// assert!(!is_protected_default(b"__dir/file"));
+/// assert!(!is_protected_default(b"a__b"));
+/// ```
+pub fn is_protected_default(key: &[u8]) -> bool {
+    key.rsplit(|&b| b == b'/')
+        .next()
+        .is_some_and(|last| last.starts_with(b"__"))
+}
+
+/// Options of [`rebase`] and [`rebase_keep`].
+#[derive(Clone, Debug)]
+pub struct RebaseOptions {
+    /// Keys never dropped. Default: [`is_protected_default`].
+    pub protected: Protected,
+    /// How many times to plan again when a writer moves the branch
+    /// meanwhile before reporting [`RebaseStatus::Raced`] (at least 1).
+    /// Default: 3.
+    pub max_attempts: u32,
+    /// The new root commit's message. Default: `"gc: rebase"`.
+    pub message: String,
+    /// Extra metadata for the new root commit (a rebase also records
+    /// [`REBASED_FROM`]).
+    pub metadata: BTreeMap<String, String>,
+    /// After a [`rebase`], forget the access entries of the dropped keys
+    /// (unless touched since), so metadata does not grow with dropped
+    /// keys. Best effort: a failure here does not fail the rebase.
+    /// Default: true.
+    pub forget_dropped: bool,
+}
+
+impl Default for RebaseOptions {
+    fn default() -> Self {
+        RebaseOptions {
+            protected: Protected::default(),
+            max_attempts: 3,
+            message: "gc: rebase".to_string(),
+            metadata: BTreeMap::new(),
+            forget_dropped: true,
+        }
+    }
+}
+
+/// What a rebase did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RebaseStatus {
+    /// The branch holds at most the high water: nothing to do.
+    BelowHighWater,
+    /// Above the high water, but every key is protected (or empty):
+    /// dropping nothing would not help, so nothing was written.
+    NothingDroppable,
+    /// The branch now points at a fresh root commit of the survivors.
+    Rebased,
+    /// Every attempt lost the compare-and-swap to another writer; the
+    /// branch holds that writer's commit, untouched.
+    Raced,
+}
+
+/// The report of [`rebase`] or [`rebase_keep`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RebaseReport {
+    /// What happened.
+    pub status: RebaseStatus,
+    /// The head the rebase planned from last (the head it replaced, if it
+    /// rebased).
+    pub previous: ObjectId,
+    /// The new root commit, if it rebased.
+    pub commit: Option<ObjectId>,
+    /// The dropped keys: coldest first for [`rebase`], in key order for
+    /// [`rebase_keep`]. Empty unless it rebased.
+    pub dropped: Vec<Vec<u8>>,
+    /// The total value bytes of the dropped keys.
+    pub dropped_bytes: u64,
+    /// How many keys the branch holds now.
+    pub kept: u64,
+    /// The branch's value bytes before.
+    pub bytes_before: u64,
+    /// The branch's value bytes now.
+    pub bytes_after: u64,
+    /// True if the branch now holds at most the low water. False after a
+    /// rebase when protected keys alone hold more than the low water (every
+    /// unprotected key was dropped and that was not enough), and when no
+    /// rebase was needed between the two marks. Always true for
+    /// [`rebase_keep`].
+    pub reached_low: bool,
+    /// How many plans were made (more than 1 after a lost race).
+    pub attempts: u32,
+}
+
+impl RebaseReport {
+    /// True if the branch was moved to a new root commit.
+    pub fn performed(&self) -> bool {
+        self.status == RebaseStatus::Rebased
+    }
+}
+
+/// What can make a rebase fail.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RebaseError {
+    /// The branch does not exist.
+    #[error("branch {0} does not exist")]
+    UnknownBranch(String),
+    /// Reading access recency failed.
+    #[error(transparent)]
+    Access(#[from] AccessError),
+    /// The branch name is invalid or the store failed.
+    #[error(transparent)]
+    Core(#[from] kvgit_core::Error),
+}
+
+/// High/low-water rebase of branch `branch` (a short name such as `main`).
+///
+/// If the head holds more value bytes than `watermarks.high()`, drops the
+/// coldest unprotected keys until it holds at most `watermarks.low()`, and
+/// commits the survivors as a fresh root commit. Coldest means least
+/// recent tick in `access` (a key never touched has tick 0); among equal
+/// ticks the largest value goes first, then the smallest key, so the choice
+/// is deterministic. A protected key (see [`RebaseOptions::protected`]) is
+/// never dropped, even if the low water cannot be reached without it.
+///
+/// Takes [`Repo::write_fence`] while it writes, so it must not be called by
+/// a thread that holds it already.
+pub fn rebase(
+    repo: &Repo,
+    branch: &str,
+    watermarks: &Watermarks,
+    access: &AccessTracker,
+    options: &RebaseOptions,
+) -> Result<RebaseReport, RebaseError> {
+    let (report, dropped_ticks) = attempt(repo, branch, options, Some(watermarks.low()), |head| {
+        plan_coldest(repo, branch, head, watermarks, access, options)
+    })?;
+    if report.performed() && options.forget_dropped {
+        // Best effort (see `RebaseOptions::forget_dropped`): the branch has
+        // moved, and a stale entry only costs a little metadata.
+        let _ = access.forget(
+            branch,
+            report
+                .dropped
+                .iter()
+                .zip(&dropped_ticks)
+                .map(|(k, &t)| (k.as_slice(), t)),
+        );
+    }
+    Ok(report)
+}
+
+/// Explicit rebase of branch `branch`: commits exactly the keys for which
+/// `keep` returns true, plus the protected ones, as a fresh root commit
+/// (even if that drops nothing: the history is still cut). To keep a set,
+/// pass `|k| set.contains(k)`. Races and the write fence as in [`rebase`].
+pub fn rebase_keep<F>(
+    repo: &Repo,
+    branch: &str,
+    keep: F,
+    options: &RebaseOptions,
+) -> Result<RebaseReport, RebaseError>
+where
+    F: Fn(&[u8]) -> bool,
+{
+    let (report, _) = attempt(repo, branch, options, None, |head| {
+        plan_keep(repo, head, &keep, options).map(Planned::Drop)
+    })?;
+    Ok(report)
+}
+
+/// The attempt loop shared by both rebases: read the head, plan, write
+/// under the fence; plan again if the branch moved. Returns the report and
+/// the dropped keys' ticks as planned. `low`: the low water, if any.
+fn attempt<P>(
+    repo: &Repo,
+    branch: &str,
+    options: &RebaseOptions,
+    low: Option<u64>,
+    mut plan: P,
+) -> Result<(RebaseReport, Vec<u64>), RebaseError>
+where
+    P: FnMut(ObjectId) -> Result<Planned, RebaseError>,
+{
+    let ref_name = refs::branch_ref(branch)?;
+    let attempts = options.max_attempts.max(1);
+    let reached_low = |bytes: u64| low.is_none_or(|low| bytes <= low);
+    // The head planned from last, and its usage (zero if its objects
+    // vanished under a sweep before it could be measured).
+    let mut last = (None, Usage::default());
+    for attempt in 1..=attempts {
+        let Some(head) = repo.get_ref(&ref_name)? else {
+            return Err(RebaseError::UnknownBranch(branch.to_string()));
+        };
+        last = (Some(head), Usage::default());
+        let plan = match plan(head) {
+            Ok(Planned::Drop(plan)) => plan,
+            Ok(Planned::Skip(status, usage)) => {
+                let report = RebaseReport {
+                    status,
+                    previous: head,
+                    commit: None,
+                    dropped: Vec::new(),
+                    dropped_bytes: 0,
+                    kept: usage.keys,
+                    bytes_before: usage.value_bytes,
+                    bytes_after: usage.value_bytes,
+                    reached_low: reached_low(usage.value_bytes),
+                    attempts: attempt,
+                };
+                return Ok((report, Vec::new()));
+            }
+            // Planning runs without the fence, so a sweep may delete the
+            // objects of a head that was replaced after we read the ref:
+            // that is a lost race, not an error.
+            Err(_) if moved(repo, &ref_name, &head)? => continue,
+            Err(e) => return Err(e),
+        };
+        last.1 = plan.usage();
+        let Some((commit, tree)) = write_survivors(repo, &ref_name, &plan, options)? else {
+            continue;
+        };
+        let report = RebaseReport {
+            status: RebaseStatus::Rebased,
+            previous: head,
+            commit: Some(commit),
+            dropped_bytes: plan.tree.value_bytes().saturating_sub(tree.value_bytes()),
+            dropped: plan.dropped,
+            kept: tree.len(),
+            bytes_before: plan.tree.value_bytes(),
+            bytes_after: tree.value_bytes(),
+            reached_low: reached_low(tree.value_bytes()),
+            attempts: attempt,
+        };
+        return Ok((report, plan.dropped_ticks));
+    }
+    // Every attempt lost: report the head planned from last. What the
+    // branch holds now is another writer's commit, left alone.
+    let (previous, usage) = last;
+    Ok((
+        RebaseReport {
+            status: RebaseStatus::Raced,
+            previous: previous.expect("max_attempts.max(1) attempts read the head"),
+            commit: None,
+            dropped: Vec::new(),
+            dropped_bytes: 0,
+            kept: usage.keys,
+            bytes_before: usage.value_bytes,
+            bytes_after: usage.value_bytes,
+            reached_low: false,
+            attempts,
+        },
+        Vec::new(),
+    ))
+}
+
+/// What a rebase will do to one head.
+struct Plan {
+    head: ObjectId,
+    tree: Tree,
+    /// The keys to drop (in report order).
+    dropped: Vec<Vec<u8>>,
+    /// Their ticks when planned (for `forget`; empty for `rebase_keep`).
+    dropped_ticks: Vec<u64>,
+    /// The survivors in stored form, sorted, when they are fewer than the
+    /// dropped keys: building from them is cheaper than deleting.
+    survivors: Option<Vec<(Vec<u8>, Value)>>,
+}
+
+impl Plan {
+    fn usage(&self) -> Usage {
+        Usage {
+            keys: self.tree.len(),
+            value_bytes: self.tree.value_bytes(),
+        }
+    }
+}
+
+enum Planned {
+    Skip(RebaseStatus, Usage),
+    Drop(Plan),
+}
+
+/// A key that may be dropped, with what decides its order.
+struct Candidate {
+    key: Vec<u8>,
+    len: u64,
+    tick: u64,
+}
+
+fn plan_coldest(
+    repo: &Repo,
+    branch: &str,
+    head: ObjectId,
+    watermarks: &Watermarks,
+    access: &AccessTracker,
+    options: &RebaseOptions,
+) -> Result<Planned, RebaseError> {
+    let tree = repo.tree(repo.commit_ref(&head)?.root)?;
+    let usage = Usage {
+        keys: tree.len(),
+        value_bytes: tree.value_bytes(),
+    };
+    if !watermarks.exceeded(&usage) {
+        return Ok(Planned::Skip(RebaseStatus::BelowHighWater, usage));
+    }
+    let ticks = access.ticks(branch)?;
+    let mut ticks = ticks.iter().peekable();
+    let mut candidates = Vec::new();
+    for_each_entry(repo, &tree, |key, value| {
+        if options.protected.is_protected(key) {
+            return Ok(());
+        }
+        // Both are in key order: advance the ticks to this key.
+        while ticks.next_if(|(k, _)| k.as_slice() < key).is_some() {}
+        let tick = ticks
+            .next_if(|(k, _)| k.as_slice() == key)
+            .map_or(0, |(_, t)| *t);
+        candidates.push(Candidate {
+            key: key.to_vec(),
+            len: value.len(),
+            tick,
+        });
+        Ok(())
+    })?;
+    candidates.sort_unstable_by(|a, b| {
+        (a.tick, Reverse(a.len), &a.key).cmp(&(b.tick, Reverse(b.len), &b.key))
+    });
+    let mut total = tree.value_bytes();
+    let mut n = 0;
+    for c in &candidates {
+        if total <= watermarks.low() {
+            break;
+        }
+        total -= c.len;
+        n += 1;
+    }
+    // Zero-length values free nothing: dropping only those is no rebase.
+    if candidates.iter().take(n).all(|c| c.len == 0) {
+        return Ok(Planned::Skip(RebaseStatus::NothingDroppable, usage));
+    }
+    candidates.truncate(n);
+    let (dropped, dropped_ticks) = candidates.into_iter().map(|c| (c.key, c.tick)).unzip();
+    Ok(Planned::Drop(Plan {
+        head,
+        tree,
+        dropped,
+        dropped_ticks,
+        survivors: None,
+    }))
+}
+
+fn plan_keep<F>(
+    repo: &Repo,
+    head: ObjectId,
+    keep: &F,
+    options: &RebaseOptions,
+) -> Result<Plan, RebaseError>
+where
+    F: Fn(&[u8]) -> bool,
+{
+    let tree = repo.tree(repo.commit_ref(&head)?.root)?;
+    let mut dropped = Vec::new();
+    let mut survivors = Vec::new();
+    for_each_entry(repo, &tree, |key, value| {
+        if keep(key) || options.protected.is_protected(key) {
+            survivors.push((key.to_vec(), value.to_value()));
+        } else {
+            dropped.push(key.to_vec());
+        }
+        Ok(())
+    })?;
+    let survivors = (survivors.len() < dropped.len()).then_some(survivors);
+    Ok(Plan {
+        head,
+        tree,
+        dropped,
+        dropped_ticks: Vec::new(),
+        survivors,
+    })
+}
+
+/// Under the write fence: if the branch still holds the planned head,
+/// writes the survivors' tree and a root commit and moves the branch to
+/// it. `None` if the branch had moved (before or at the swap).
+fn write_survivors(
+    repo: &Repo,
+    ref_name: &str,
+    plan: &Plan,
+    options: &RebaseOptions,
+) -> Result<Option<(ObjectId, Tree)>, RebaseError> {
+    let _fence = repo.write_fence();
+    // Checked under the fence, the head is reachable, so no sweep can have
+    // deleted any of its objects: the edit below reads a complete tree.
+    if repo.get_ref(ref_name)? != Some(plan.head) {
+        return Ok(None);
+    }
+    let tree = match &plan.survivors {
+        // Stored values are reused as they are: blobs are not reloaded.
+        Some(survivors) => {
+            let puts = survivors
+                .iter()
+                .map(|(k, v)| (k.clone(), Some(v.clone())))
+                .collect();
+            repo.apply_values(&repo.empty_tree()?, puts)?
+        }
+        None => repo.apply(&plan.tree, plan.dropped.iter().map(|k| (k.clone(), None)))?,
+    };
+    let mut metadata = options.metadata.clone();
+    metadata.insert(REBASED_FROM.to_string(), plan.head.to_hex());
+    let spec = CommitSpec {
+        parents: Vec::new(),
+        message: options.message.clone(),
+        metadata,
+        time_micros: None,
+    };
+    let commit = repo.write_commit(&tree, &spec)?;
+    match repo.move_ref(ref_name, Some(&plan.head), Some(&commit))? {
+        CasOutcome::Swapped => Ok(Some((commit, tree))),
+        CasOutcome::Mismatch { .. } => Ok(None),
+    }
+}
+
+fn moved(repo: &Repo, ref_name: &str, head: &ObjectId) -> Result<bool, RebaseError> {
+    Ok(repo.get_ref(ref_name)?.as_ref() != Some(head))
+}
+
+/// Calls `visit` with every `(key, stored value)` of `tree`, in key order,
+/// borrowing from the nodes (values are not copied, blobs not loaded).
+fn for_each_entry<F>(repo: &Repo, tree: &Tree, mut visit: F) -> Result<(), RebaseError>
+where
+    F: FnMut(&[u8], ValueRef<'_>) -> Result<(), RebaseError>,
+{
+    let mut stack = vec![tree.root()];
+    while let Some(id) = stack.pop() {
+        let node = repo.node(&id)?;
+        if node.is_leaf() {
+            for (key, value) in node.leaf_entries() {
+                visit(key, value)?;
+            }
+        } else {
+            // Reversed so that the first child is popped first.
+            let start = stack.len();
+            stack.extend(node.children().map(|c| c.id));
+            stack[start..].reverse();
+        }
+    }
+    Ok(())
+}

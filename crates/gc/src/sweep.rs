@@ -1,0 +1,286 @@
+//! The unreachable-object sweep: mark everything reachable from every
+//! ref, delete the rest.
+//!
+//! # Marking
+//!
+//! From every ref (branches and tags): the commit, its whole history
+//! (parents, recursively), each commit's tree (every node) and every blob
+//! its leaves refer to. Each id is marked once, in one `HashSet` of ids;
+//! a commit or node already marked is skipped with everything below it,
+//! which is what makes shared history and shared subtrees cost nothing
+//! the second time: marking costs O(distinct reachable objects), whatever
+//! the number of branches. Nodes are read from the node cache when they
+//! are there and otherwise decoded straight from the backend without
+//! entering the cache (a sweep would flush it); blobs are marked by id
+//! without being read. Memory: the id set (about 50 bytes per reachable
+//! object) and, while deleting, the ids of the garbage.
+//!
+//! # The fence protocol (embedded store)
+//!
+//! Objects are content-addressed, so a writer can "write" an object that
+//! already exists as garbage (the put is a no-op) and then point a ref at
+//! it: a sweep must never delete anything an in-flight writer may refer
+//! to. Writers therefore hold [`Repo::write_fence`] (shared) from their
+//! first object write until their ref has moved (or they gave up), and a
+//! sweep runs as follows:
+//!
+//! 1. Snapshot the refs and mark from them, **without** the fence
+//!    (writers run on; this is the bulk of the work).
+//! 2. Take [`Repo::gc_fence`] (exclusive): wait for in-flight writers to
+//!    finish, keep new ones out.
+//! 3. Re-read every ref and mark from those that changed (cheap: whatever
+//!    step 1 marked is skipped).
+//! 4. List every object and delete the unmarked ones, in batches, evicting
+//!    each from the repo's caches.
+//! 5. Release the fence.
+//!
+//! Under the fence no writer is between its first write and its ref move,
+//! so every object a writer still needs is reachable from a ref in step 3.
+//! After a sweep every object left refers only to objects that exist. One
+//! sweep runs at a time in a process (step 1 reads without the fence, so
+//! it must not race another sweep's deletes).
+//!
+//! # Shared backends: the grace period
+//!
+//! A fence in one process cannot see writers in another. For a shared
+//! backend (a future PostgreSQL backend) the protection is an age-based
+//! grace period, [`SweepOptions::grace`]: an unmarked object may be deleted
+//! only if it was last written more than `grace` ago, where a write of an
+//! object that already exists refreshes its time (as git "freshens"
+//! objects), and a writer must move its ref within `grace` of its first
+//! write or abandon the commit. This needs backend support that the
+//! [`Backend`](kvgit_core::Backend) trait does not offer yet (object write
+//! times), so today only the fence applies, and a non-zero `grace` is
+//! refused with [`SweepError::GraceUnsupported`] rather than silently
+//! ignored.
+
+use std::collections::HashSet;
+use std::hash::BuildHasherDefault;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kvgit_core::cache::IdHasher;
+use kvgit_core::object::{Node, ValueRef};
+use kvgit_core::{Commit, Durability, Error as CoreError, ObjectId, Repo};
+use parking_lot::Mutex;
+
+/// Options of [`sweep`].
+#[derive(Clone, Debug)]
+pub struct SweepOptions {
+    /// How many objects one `delete_objects` call removes. Default: 4096.
+    pub batch_size: usize,
+    /// Count the garbage without deleting it. Default: false.
+    pub dry_run: bool,
+    /// The grace period for shared backends (see the module docs): an
+    /// unmarked object younger than this would be kept. Needs object write
+    /// times from the backend, which no backend offers yet, so it must be
+    /// zero (the default) for now.
+    pub grace: Duration,
+}
+
+impl Default for SweepOptions {
+    fn default() -> Self {
+        SweepOptions {
+            batch_size: 4096,
+            dry_run: false,
+            grace: Duration::ZERO,
+        }
+    }
+}
+
+/// What a sweep found and freed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// How many refs were marked from (at the final re-read).
+    pub refs: usize,
+    /// How many refs changed between the snapshot and the fence (marked
+    /// again under the fence).
+    pub remarked_refs: usize,
+    /// Reachable objects present in the store.
+    pub objects_marked: u64,
+    /// Their total size in bytes.
+    pub bytes_marked: u64,
+    /// Unreachable objects deleted (found, on a dry run).
+    pub objects_freed: u64,
+    /// Their total size in bytes.
+    pub bytes_freed: u64,
+    /// `Backend::size_on_disk` before the sweep (the sled directory's size;
+    /// 0 in memory).
+    pub size_before: u64,
+    /// `Backend::size_on_disk` after the sweep and a flush. A log-structured
+    /// store such as sled reclaims the space of deleted objects gradually,
+    /// so this may shrink less than `bytes_freed` at first.
+    pub size_after: u64,
+    /// Time spent marking without the fence (step 1).
+    pub mark_time: Duration,
+    /// Time the fence was held (steps 3 to 5): how long writers waited.
+    pub fenced_time: Duration,
+}
+
+/// What can make a sweep fail. A sweep that fails deletes nothing it has
+/// not finished deciding about: marking errors abort before any delete.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SweepError {
+    /// A non-zero [`SweepOptions::grace`] was asked for; the backend cannot
+    /// report object write times yet.
+    #[error(
+        "a grace period of {0:?} needs object write times, which the backend does not offer; \
+         only the in-process fence protects writers"
+    )]
+    GraceUnsupported(Duration),
+    /// A reachable object is missing or corrupt, or the store failed.
+    #[error(transparent)]
+    Core(#[from] CoreError),
+}
+
+/// One sweep at a time per process: marking without the fence must not
+/// race another sweep's deletes.
+static SWEEPS: Mutex<()> = Mutex::new(());
+
+/// Marks everything reachable from every ref and deletes the rest (see the
+/// module docs for the protocol that keeps in-flight writers safe). Must
+/// not be called by a thread holding [`Repo::write_fence`]: it would wait
+/// for itself.
+pub fn sweep(repo: &Repo, options: &SweepOptions) -> Result<SweepReport, SweepError> {
+    if !options.grace.is_zero() {
+        return Err(SweepError::GraceUnsupported(options.grace));
+    }
+    let _one_at_a_time = SWEEPS.lock();
+    let backend = repo.backend();
+    let mut report = SweepReport {
+        size_before: backend.size_on_disk()?,
+        ..SweepReport::default()
+    };
+    let mut marker = Marker::new(repo);
+
+    // 1. Mark from a snapshot of the refs, writers running.
+    let started = Instant::now();
+    let snapshot = backend.list_refs("")?;
+    for (_, head) in &snapshot {
+        marker.mark_commit(*head)?;
+    }
+    report.mark_time = started.elapsed();
+
+    // 2. Wait for in-flight writers; keep new ones out.
+    let fence = repo.gc_fence();
+    let fenced = Instant::now();
+
+    // 3. Mark from every ref that moved meanwhile.
+    let refs = backend.list_refs("")?;
+    report.refs = refs.len();
+    for (_, head) in &refs {
+        if !marker.is_marked(head) {
+            report.remarked_refs += 1;
+            marker.mark_commit(*head)?;
+        }
+    }
+
+    // 4. Delete what is not marked.
+    let mut garbage = Vec::new();
+    backend.for_each_object(&mut |id, size| {
+        if marker.is_marked(&id) {
+            report.objects_marked += 1;
+            report.bytes_marked += size;
+        } else {
+            report.objects_freed += 1;
+            report.bytes_freed += size;
+            garbage.push(id);
+        }
+        Ok(true)
+    })?;
+    if !options.dry_run {
+        for batch in garbage.chunks(options.batch_size.max(1)) {
+            backend.delete_objects(batch)?;
+            for id in batch {
+                repo.evict_cached(id);
+            }
+        }
+    }
+
+    // 5. Release.
+    drop(fence);
+    report.fenced_time = fenced.elapsed();
+    if !options.dry_run {
+        backend.flush(Durability::Eventual)?;
+    }
+    report.size_after = backend.size_on_disk()?;
+    Ok(report)
+}
+
+type IdSet = HashSet<ObjectId, BuildHasherDefault<IdHasher>>;
+
+/// The mark phase's state: the ids marked so far.
+struct Marker<'r> {
+    repo: &'r Repo,
+    marked: IdSet,
+    nodes: Vec<ObjectId>,
+}
+
+impl<'r> Marker<'r> {
+    fn new(repo: &'r Repo) -> Self {
+        Marker {
+            repo,
+            marked: IdSet::default(),
+            nodes: Vec::new(),
+        }
+    }
+
+    fn is_marked(&self, id: &ObjectId) -> bool {
+        self.marked.contains(id)
+    }
+
+    /// Marks commit `head`, its history and their trees.
+    fn mark_commit(&mut self, head: ObjectId) -> Result<(), CoreError> {
+        let mut commits = vec![head];
+        while let Some(id) = commits.pop() {
+            if !self.marked.insert(id) {
+                continue;
+            }
+            let commit = self.load_commit(&id)?;
+            commits.extend(commit.parents.iter().filter(|p| !self.marked.contains(p)));
+            self.mark_tree(commit.root)?;
+        }
+        Ok(())
+    }
+
+    /// Marks the tree rooted at `root`, skipping marked subtrees. A node is
+    /// marked before its children are, so if marking fails half-way the
+    /// sweep must stop (it does: errors abort it).
+    fn mark_tree(&mut self, root: ObjectId) -> Result<(), CoreError> {
+        self.nodes.push(root);
+        while let Some(id) = self.nodes.pop() {
+            if !self.marked.insert(id) {
+                continue;
+            }
+            let node = self.load_node(&id)?;
+            if node.is_leaf() {
+                for (_, value) in node.leaf_entries() {
+                    if let ValueRef::Blob { id, .. } = value {
+                        self.marked.insert(id);
+                    }
+                }
+            } else {
+                for child in node.children() {
+                    if !self.marked.contains(&child.id) {
+                        self.nodes.push(child.id);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn load_commit(&self, id: &ObjectId) -> Result<Commit, CoreError> {
+        let bytes = self.repo.object_bytes(id)?;
+        Commit::decode(id, &bytes)
+    }
+
+    fn load_node(&self, id: &ObjectId) -> Result<Arc<Node>, CoreError> {
+        if let Some(node) = self.repo.cache().get(id) {
+            return Ok(node);
+        }
+        let bytes = self.repo.object_bytes(id)?;
+        Ok(Arc::new(Node::decode_vec(id, bytes)?))
+    }
+}
