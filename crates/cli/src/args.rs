@@ -1,0 +1,282 @@
+//! The command line, declared with clap.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// A versioned key-value store with git's model: inspect and edit a store
+/// by hand, or script against it.
+///
+/// Revisions (REV) are a branch name, a tag name, or a commit id in full or
+/// as a unique prefix of at least 4 hex digits.
+#[derive(Debug, Parser)]
+#[command(name = "kvgit", version, max_term_width = 100)]
+pub struct Args {
+    /// The store directory.
+    #[arg(long, global = true, env = "KVGIT_STORE", default_value = "./.kvgit")]
+    pub store: PathBuf,
+    /// The branch that commands read from and write to.
+    #[arg(long, global = true, default_value = "main")]
+    pub branch: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new store with an empty branch
+    ///
+    /// An error if a store exists at --store.
+    Init,
+    /// Set a key in one commit
+    ///
+    /// VALUE is read from standard input when absent. Prints the new head.
+    Put {
+        /// The key.
+        key: OsString,
+        /// The value; read from standard input when absent.
+        value: Option<OsString>,
+        /// The commit message.
+        #[arg(short, long)]
+        message: Option<String>,
+    },
+    /// Write a key's raw value to standard output
+    ///
+    /// A key with no value exits 1.
+    Get {
+        /// The key.
+        key: OsString,
+        /// Read at this revision instead of the branch head.
+        #[arg(long, value_name = "REV")]
+        at: Option<String>,
+    },
+    /// Delete a key in one commit
+    ///
+    /// Prints the new head; a key with no value exits 1.
+    Rm {
+        /// The key.
+        key: OsString,
+        /// The commit message.
+        #[arg(short, long)]
+        message: Option<String>,
+    },
+    /// List keys, one per line, sorted
+    Ls {
+        /// Only keys starting with this.
+        prefix: Option<OsString>,
+        /// List at this revision instead of the branch head.
+        #[arg(long, value_name = "REV")]
+        at: Option<String>,
+    },
+    /// List the commits reachable from the branch head
+    ///
+    /// Newest first, one per line: id, time (RFC 3339, UTC), first line of
+    /// the message.
+    Log {
+        /// Show at most N commits.
+        #[arg(short = 'n', long = "max-count", value_name = "N")]
+        n: Option<usize>,
+        /// Draw the commit graph (merges have two parents) in ASCII.
+        #[arg(long, conflicts_with = "json")]
+        graph: bool,
+        /// A JSON array of commits.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one commit
+    ///
+    /// Its id, parents, height, time, metadata, key count, value bytes and
+    /// message.
+    Show {
+        /// The commit (branch, tag or id).
+        #[arg(value_name = "REV")]
+        rev: String,
+        /// A JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the commits where a key changed
+    ///
+    /// The branch's first-parent line, newest first, each with the value's
+    /// size then or `deleted`.
+    History {
+        /// The key.
+        key: OsString,
+        /// A JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the keys that differ between two revisions
+    ///
+    /// One line per key, sorted: `A key` (added in B), `D key` (deleted in
+    /// B), `M key` (modified).
+    Diff {
+        /// The old revision.
+        #[arg(value_name = "A")]
+        a: String,
+        /// The new revision.
+        #[arg(value_name = "B")]
+        b: String,
+        /// A JSON array of {"change", "key", "old", "new"} (values as in
+        /// `export`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create, list or delete branches
+    ///
+    /// `branch NAME` creates NAME at the --branch head (or at --at REV);
+    /// `branch` or `branch --list` lists the branches with their heads (`*`
+    /// marks --branch); `branch -d NAME` deletes NAME.
+    Branch {
+        /// The branch to create (or delete with -d).
+        name: Option<String>,
+        /// Create the branch at this revision.
+        #[arg(long, value_name = "REV", requires = "name", conflicts_with = "delete")]
+        at: Option<String>,
+        /// List the branches with their heads.
+        #[arg(short, long, conflicts_with_all = ["name", "delete"])]
+        list: bool,
+        /// Delete branch NAME (its commits stay until a sweep).
+        #[arg(short = 'd', long, requires = "name")]
+        delete: bool,
+        /// With --list: a JSON array of {"name", "head"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move the --branch head to a revision, whatever it held
+    Reset {
+        /// The commit to move to.
+        #[arg(value_name = "REV")]
+        rev: String,
+    },
+    /// Merge a branch, tag or commit into a branch
+    ///
+    /// Merges FROM into the --branch (or --into) branch: a fast-forward when
+    /// possible, else a merge commit with two parents. Keys changed
+    /// differently on both sides need a merge function (--counter, --lww);
+    /// unresolved ones stop the merge, which changes nothing, and are all
+    /// listed.
+    Merge {
+        /// What to merge in.
+        from: String,
+        /// The branch to merge into (default: --branch).
+        #[arg(long, value_name = "BRANCH")]
+        into: Option<String>,
+        /// Merge this key as a counter of decimal integers (ours + theirs -
+        /// base); a value ending in `/` covers every key under that prefix.
+        #[arg(long, value_name = "KEY_OR_PREFIX")]
+        counter: Vec<String>,
+        /// Merge this key by last writer wins (the later commit's value); a
+        /// value ending in `/` covers every key under that prefix.
+        #[arg(long, value_name = "KEY_OR_PREFIX")]
+        lww: Vec<String>,
+    },
+    /// Shrink the branch to a low water when it is above a high water
+    ///
+    /// If the branch holds more than --high value bytes, drop its coldest
+    /// keys (least recently used; ties: largest first) down to --low and
+    /// start the branch again from a fresh root commit of the survivors.
+    /// Keys whose last `/` component starts with `__` are never dropped.
+    /// `kvgit sweep` then frees the space.
+    Gc {
+        /// The high water: bytes, or with a K, M, G suffix (powers of 1024;
+        /// KB, MB, GB are powers of 1000).
+        #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+        high: u64,
+        /// The low water (default: 80% of --high).
+        #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+        low: Option<u64>,
+    },
+    /// Delete every object that no branch or tag reaches
+    Sweep {
+        /// Count what would be freed without deleting anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Show the size of the branch and of the store
+    ///
+    /// Keys and value bytes of the branch; objects, commits, branches, tags
+    /// and size on disk of the store.
+    Stats {
+        /// A JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write every entry as JSON lines
+    ///
+    /// One line per entry, in key order: {"key": K, "value": V}.
+    ///
+    /// K and V are JSON strings when the bytes are UTF-8, and otherwise
+    /// objects {"base64": "..."} holding the bytes in standard base64
+    /// (with padding). `kvgit import` reads the same format.
+    Export {
+        /// Export at this revision instead of the branch head.
+        #[arg(long, value_name = "REV")]
+        at: Option<String>,
+    },
+    /// Put the entries of a JSON lines file on the branch in one commit
+    ///
+    /// Reads FILE (`-`: standard input) as written by `export` and prints the
+    /// new head. Entries are added or replaced; other keys stay.
+    ///
+    /// Each line is {"key": K, "value": V} where K and V are JSON strings
+    /// (taken as UTF-8 bytes) or {"base64": "..."} objects for other bytes.
+    /// A later line for the same key wins. Blank lines are skipped.
+    Import {
+        /// The file, or `-` for standard input.
+        file: PathBuf,
+        /// The commit message.
+        #[arg(short, long)]
+        message: Option<String>,
+    },
+    /// Check the store's integrity
+    ///
+    /// Walks every branch and tag, every commit they reach, every tree node
+    /// and blob, and checks that each exists, decodes and hashes to its id.
+    /// Lists each problem on standard error and exits 1 if there is any.
+    Verify,
+}
+
+/// Parses a byte count: digits with an optional unit (B; K, M, G, T and
+/// KiB.. as powers of 1024; KB, MB, GB, TB as powers of 1000).
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a byte count (e.g. 1048576, 512K, 64MiB, 2GB)"))?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "t" | "tib" => 1 << 40,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        other => return Err(format!("unknown unit {other:?} in {s:?}")),
+    };
+    n.checked_mul(factor)
+        .ok_or_else(|| format!("{s:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn byte_counts() {
+        assert_eq!(parse_bytes("1000"), Ok(1000));
+        assert_eq!(parse_bytes("4K"), Ok(4096));
+        assert_eq!(parse_bytes("2MiB"), Ok(2 << 20));
+        assert_eq!(parse_bytes("3gb"), Ok(3_000_000_000));
+        assert!(parse_bytes("").is_err());
+        assert!(parse_bytes("12X").is_err());
+        assert!(parse_bytes("-1").is_err());
+        assert!(parse_bytes("99999999999T").is_err());
+    }
+}

@@ -1,0 +1,47 @@
+//! `kvgit diff`.
+
+use std::io::Write;
+
+use anyhow::Result;
+use kvgit::ChangeKind;
+use serde_json::{json, Value};
+
+use crate::output::{json_bytes, lossy, stdout, write_json};
+use crate::store::{resolve, Ctx};
+
+/// Lists the keys that differ from revision `a` to revision `b`.
+pub fn run(ctx: &Ctx, a: &str, b: &str, json: bool) -> Result<()> {
+    let db = ctx.open()?;
+    let (a, b) = (resolve(&db, a)?, resolve(&db, b)?);
+    let changes = db.diff(&a, &b)?;
+    let mut out = stdout();
+    if json {
+        let listed: Vec<Value> = changes
+            .iter()
+            .map(|c| {
+                json!({
+                    "change": match c.kind {
+                        ChangeKind::Added => "added",
+                        ChangeKind::Removed => "removed",
+                        ChangeKind::Modified => "modified",
+                    },
+                    "key": json_bytes(&c.key),
+                    "old": c.old.as_deref().map(json_bytes),
+                    "new": c.new.as_deref().map(json_bytes),
+                })
+            })
+            .collect();
+        write_json(&mut out, &Value::Array(listed))?;
+    } else {
+        for c in &changes {
+            let letter = match c.kind {
+                ChangeKind::Added => 'A',
+                ChangeKind::Removed => 'D',
+                ChangeKind::Modified => 'M',
+            };
+            writeln!(out, "{letter} {}", lossy(&c.key))?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! `kvgit put`, `get`, `rm` and `ls`: single keys.
+
+use std::ffi::OsString;
+use std::io::{Read, Write};
+
+use anyhow::{bail, Context, Result};
+
+use crate::cmd::arg_bytes;
+use crate::output::{lossy, stdout};
+use crate::store::Ctx;
+
+/// Sets a key in one commit and prints the new head.
+pub fn put(
+    ctx: &Ctx,
+    key: OsString,
+    value: Option<OsString>,
+    message: Option<String>,
+) -> Result<()> {
+    let key = arg_bytes(key);
+    // Read standard input before opening: the store stays unlocked while
+    // the user types.
+    let value = match value {
+        Some(v) => arg_bytes(v),
+        None => {
+            let mut buf = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .context("reading the value from standard input")?;
+            buf
+        }
+    };
+    let db = ctx.open()?;
+    let branch = ctx.branch(&db)?;
+    let mut tx = branch.transaction()?;
+    tx.put(&key, &value);
+    let message = message.unwrap_or_else(|| format!("put {}", lossy(&key)));
+    let outcome = tx.message(message).commit()?;
+    if let Some(head) = outcome.commit {
+        println!("{head}");
+    }
+    Ok(())
+}
+
+/// Writes a key's raw value to standard output.
+pub fn get(ctx: &Ctx, key: OsString, at: Option<String>) -> Result<()> {
+    let key = arg_bytes(key);
+    let db = ctx.open()?;
+    let snapshot = ctx.snapshot_at(&db, at.as_deref())?;
+    match snapshot.get(&key)? {
+        Some(value) => {
+            let mut out = stdout();
+            out.write_all(&value)?;
+            out.flush()?;
+            Ok(())
+        }
+        None => bail!(
+            "key {:?} not found at {}",
+            lossy(&key),
+            at.as_deref().unwrap_or(&ctx.branch)
+        ),
+    }
+}
+
+/// Deletes a key in one commit and prints the new head.
+pub fn rm(ctx: &Ctx, key: OsString, message: Option<String>) -> Result<()> {
+    let key = arg_bytes(key);
+    let db = ctx.open()?;
+    let branch = ctx.branch(&db)?;
+    let mut tx = branch.transaction()?;
+    if !tx.contains(&key)? {
+        bail!(
+            "key {:?} not found on branch {}",
+            lossy(&key),
+            branch.name()
+        );
+    }
+    tx.delete(&key);
+    let message = message.unwrap_or_else(|| format!("rm {}", lossy(&key)));
+    let outcome = tx.message(message).commit()?;
+    if let Some(head) = outcome.commit {
+        println!("{head}");
+    }
+    Ok(())
+}
+
+/// Lists keys, one per line, in order.
+pub fn ls(ctx: &Ctx, prefix: Option<OsString>, at: Option<String>) -> Result<()> {
+    let prefix = prefix.map(arg_bytes).unwrap_or_default();
+    let db = ctx.open()?;
+    let snapshot = ctx.snapshot_at(&db, at.as_deref())?;
+    let mut out = stdout();
+    for key in snapshot.keys_with_prefix(&prefix) {
+        writeln!(out, "{}", lossy(&key?))?;
+    }
+    out.flush()?;
+    Ok(())
+}

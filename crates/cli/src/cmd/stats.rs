@@ -1,0 +1,82 @@
+//! `kvgit stats`.
+
+use std::io::Write;
+
+use anyhow::Result;
+use kvgit::CommitId;
+use serde_json::json;
+
+use crate::output::{stdout, write_json};
+use crate::progress;
+use crate::store::Ctx;
+
+/// Prints the branch's size and the store's.
+pub fn run(ctx: &Ctx, json: bool) -> Result<()> {
+    let db = ctx.open()?;
+    let branch = ctx.branch(&db)?;
+    let snapshot = branch.snapshot()?;
+    let backend = db.repo().backend();
+
+    let pb = progress::spinner("objects");
+    pb.set_message("counting");
+    let (mut objects, mut object_bytes) = (0u64, 0u64);
+    backend.for_each_object(&mut |_, size| {
+        objects += 1;
+        object_bytes += size;
+        pb.inc(1);
+        Ok(true)
+    })?;
+    pb.finish_and_clear();
+
+    let heads: Vec<CommitId> = backend
+        .list_refs("")?
+        .into_iter()
+        .map(|(_, id)| id)
+        .collect();
+    let mut commits = 0u64;
+    for commit in db.repo().log(&heads) {
+        commit?;
+        commits += 1;
+    }
+    let branches = db.branches()?.len();
+    let tags = db.tags()?.len();
+    let size_on_disk = backend.size_on_disk()?;
+
+    let mut out = stdout();
+    if json {
+        write_json(
+            &mut out,
+            &json!({
+                "branch": branch.name(),
+                "head": snapshot.commit_id().to_hex(),
+                "keys": snapshot.len(),
+                "value_bytes": snapshot.value_bytes(),
+                "objects": objects,
+                "object_bytes": object_bytes,
+                "commits": commits,
+                "branches": branches,
+                "tags": tags,
+                "size_on_disk": size_on_disk,
+            }),
+        )?;
+    } else {
+        writeln!(
+            out,
+            "branch       {} at {}",
+            branch.name(),
+            snapshot.commit_id()
+        )?;
+        writeln!(out, "keys         {}", snapshot.len())?;
+        writeln!(out, "value bytes  {}", snapshot.value_bytes())?;
+        writeln!(out, "objects      {objects} ({object_bytes} bytes)")?;
+        writeln!(
+            out,
+            "commits      {commits} (reachable from branches and tags)"
+        )?;
+        writeln!(out, "branches     {branches}")?;
+        writeln!(out, "tags         {tags}")?;
+        writeln!(out, "size on disk {size_on_disk} bytes")?;
+    }
+    out.flush()?;
+    Ok(())
+}

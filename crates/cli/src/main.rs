@@ -1,0 +1,110 @@
+//! `kvgit`: the command line of the kvgit versioned key-value store.
+//!
+//! This crate is flags and glue: `args` declares the command line, each
+//! module under `cmd` runs one command (or a small group) through the
+//! `kvgit` facade, and `main` parses, dispatches and turns any error into
+//! one line on standard error and a non-zero exit.
+
+mod args;
+mod cmd;
+mod output;
+mod progress;
+mod store;
+mod time;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Args, Command};
+use crate::store::Ctx;
+
+fn main() -> ExitCode {
+    quiet_panics();
+    let args = Args::parse();
+    let ctx = Ctx {
+        store: args.store,
+        branch: args.branch,
+    };
+    let result = match args.command {
+        Command::Init => cmd::init::run(&ctx),
+        Command::Put {
+            key,
+            value,
+            message,
+        } => cmd::kv::put(&ctx, key, value, message),
+        Command::Get { key, at } => cmd::kv::get(&ctx, key, at),
+        Command::Rm { key, message } => cmd::kv::rm(&ctx, key, message),
+        Command::Ls { prefix, at } => cmd::kv::ls(&ctx, prefix, at),
+        Command::Log { n, graph, json } => cmd::log::log(&ctx, n, graph, json),
+        Command::Show { rev, json } => cmd::log::show(&ctx, &rev, json),
+        Command::History { key, json } => cmd::log::history(&ctx, key, json),
+        Command::Diff { a, b, json } => cmd::diff::run(&ctx, &a, &b, json),
+        Command::Branch {
+            name,
+            at,
+            list,
+            delete,
+            json,
+        } => cmd::branch::branch(&ctx, name, at, list, delete, json),
+        Command::Reset { rev } => cmd::branch::reset(&ctx, &rev),
+        Command::Merge {
+            from,
+            into,
+            counter,
+            lww,
+        } => cmd::merge::run(&ctx, &from, into, &counter, &lww),
+        Command::Gc { high, low } => cmd::gc::gc(&ctx, high, low),
+        Command::Sweep { dry_run } => cmd::gc::sweep(&ctx, dry_run),
+        Command::Stats { json } => cmd::stats::run(&ctx, json),
+        Command::Export { at } => cmd::transfer::export(&ctx, at),
+        Command::Import { file, message } => cmd::transfer::import(&ctx, &file, message),
+        Command::Verify => cmd::verify::run(&ctx),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => report(&err),
+    }
+}
+
+/// Prints `err` as one line on standard error; the exit code is 1. A
+/// closed standard output (`kvgit log | head`) ends the command quietly.
+fn report(err: &anyhow::Error) -> ExitCode {
+    let broken_pipe = err.chain().any(|cause| {
+        let kind = match cause.downcast_ref::<std::io::Error>() {
+            Some(e) => Some(e.kind()),
+            None => cause
+                .downcast_ref::<serde_json::Error>()
+                .and_then(serde_json::Error::io_error_kind),
+        };
+        kind == Some(std::io::ErrorKind::BrokenPipe)
+    });
+    if broken_pipe {
+        return ExitCode::SUCCESS;
+    }
+    let message = format!("{err:#}");
+    let line: Vec<&str> = message.lines().map(str::trim).collect();
+    let _ = writeln!(std::io::stderr(), "kvgit: {}", line.join(" "));
+    ExitCode::FAILURE
+}
+
+/// A panic is a bug, but the user still gets one line, not a backtrace.
+fn quiet_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".to_string());
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let _ = writeln!(
+            std::io::stderr(),
+            "kvgit: internal error: {what}{place} (please report it)"
+        );
+    }));
+}

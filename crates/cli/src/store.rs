@@ -1,0 +1,89 @@
+//! Opening the store and naming things in it: the glue every command
+//! shares, with errors worded for the command line.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Result};
+use kvgit::{Branch, CommitId, Db, Snapshot};
+
+/// What every command knows from the global options.
+#[derive(Debug)]
+pub struct Ctx {
+    /// `--store`.
+    pub store: PathBuf,
+    /// `--branch`.
+    pub branch: String,
+}
+
+/// The file sled keeps in every store directory: its presence is what
+/// tells a store from any other directory.
+const SLED_DATA_FILE: &str = "db";
+
+/// True if `path` holds a store.
+pub fn is_store(path: &Path) -> bool {
+    path.join(SLED_DATA_FILE).is_file()
+}
+
+impl Ctx {
+    /// Opens the existing store; never creates one.
+    pub fn open(&self) -> Result<Db> {
+        if !is_store(&self.store) {
+            bail!("no store at {} (run kvgit init)", self.store.display());
+        }
+        open_db(&self.store)
+    }
+
+    /// The `--branch` branch, which must exist.
+    pub fn branch(&self, db: &Db) -> Result<Branch> {
+        existing_branch(db, &self.branch)
+    }
+
+    /// A snapshot of `at` if given, else of the `--branch` head.
+    pub fn snapshot_at(&self, db: &Db, at: Option<&str>) -> Result<Snapshot> {
+        let id = match at {
+            Some(rev) => resolve(db, rev)?,
+            None => self.branch(db)?.head()?,
+        };
+        Ok(db.checkout(&id)?)
+    }
+}
+
+/// Opens (creating if missing) the store at `path`, with the lock error
+/// reworded.
+pub fn open_db(path: &Path) -> Result<Db> {
+    match Db::open(path) {
+        Ok(db) => Ok(db),
+        Err(kvgit::Error::Core(kvgit::core::Error::Locked { .. })) => Err(anyhow!(
+            "store at {} is locked by another process (another kvgit command or a \
+             program using the store has it open)",
+            path.display()
+        )),
+        Err(e) => Err(anyhow!("cannot open store at {}: {e}", path.display())),
+    }
+}
+
+/// The branch `name`, which must exist.
+pub fn existing_branch(db: &Db, name: &str) -> Result<Branch> {
+    match db.get_branch(name)? {
+        Some(branch) => Ok(branch),
+        None => bail!("no branch named {name}"),
+    }
+}
+
+/// Resolves a revision: branch, tag, or commit id (a unique prefix of at
+/// least 4 hex digits).
+pub fn resolve(db: &Db, rev: &str) -> Result<CommitId> {
+    match db.resolve(rev) {
+        Ok(id) => Ok(id),
+        Err(kvgit::Error::UnknownRevision(_)) => Err(anyhow!(
+            "unknown revision {rev:?}: not a branch, tag or commit id \
+             (commit ids take at least 4 hex digits)"
+        )),
+        Err(kvgit::Error::Core(kvgit::core::Error::AmbiguousId { candidates, .. })) => {
+            Err(anyhow!(
+                "ambiguous commit id prefix {rev}: {candidates} commits match; give more digits"
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
