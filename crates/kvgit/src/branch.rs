@@ -90,11 +90,13 @@ impl Branch {
 
     /// The value of `key` at the head.
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
+        self.db.touch(&self.name, key.as_ref());
         self.snapshot()?.get(key)
     }
 
     /// The value of `key` at the head, decoded with the store's codec.
     pub fn get_as<T: DeserializeOwned>(&self, key: impl AsRef<[u8]>) -> Result<Option<T>> {
+        self.db.touch(&self.name, key.as_ref());
         self.snapshot()?.get_as(key)
     }
 
@@ -104,6 +106,7 @@ impl Branch {
         codec: &C,
         key: impl AsRef<[u8]>,
     ) -> Result<Option<T>> {
+        self.db.touch(&self.name, key.as_ref());
         self.snapshot()?.get_with(codec, key)
     }
 

@@ -10,6 +10,10 @@ use kvgit_core::{
     Backend, CommitSpec, Durability, MemoryBackend, ObjectId, Repo, RepoOptions, SledBackend,
     SledOptions,
 };
+use kvgit_gc::{
+    AccessOptions, AccessTracker, Protected, RebaseOptions, RebaseReport, SweepOptions,
+    SweepReport, Watermarks,
+};
 use kvgit_merge::Registry;
 use parking_lot::{Mutex, RwLock};
 
@@ -35,6 +39,14 @@ pub struct Options {
     pub codec: DefaultCodec,
     /// sled options for [`Db::open`].
     pub sled: SledOptions,
+    /// Automatic garbage collection: when a commit leaves a branch holding
+    /// more value bytes than the high water, its coldest keys are dropped
+    /// down to the low water and the survivors committed as a fresh root
+    /// (see [`Db::rebase`]). Off by default.
+    pub watermarks: Option<Watermarks>,
+    /// Keys garbage collection never drops (default: keys whose last
+    /// `/`-separated segment starts with `__`).
+    pub protected: Protected,
 }
 
 impl Default for Options {
@@ -45,6 +57,8 @@ impl Default for Options {
             max_retries: 100,
             codec: DefaultCodec::Postcard,
             sled: SledOptions::default(),
+            watermarks: None,
+            protected: Protected::default(),
         }
     }
 }
@@ -95,19 +109,37 @@ impl DbBuilder {
         self
     }
 
+    /// Turns on automatic garbage collection with these water marks (see
+    /// [`Options::watermarks`]); `low` defaults to 80% of `high`.
+    pub fn watermarks(mut self, high: u64, low: Option<u64>) -> Result<Self> {
+        let marks = match low {
+            Some(low) => Watermarks::with_low(high, low).map_err(|e| Error::Gc(e.to_string()))?,
+            None => Watermarks::new(high),
+        };
+        self.options.watermarks = Some(marks);
+        Ok(self)
+    }
+
+    /// The keys garbage collection never drops.
+    pub fn protected(mut self, protected: impl Fn(&[u8]) -> bool + Send + Sync + 'static) -> Self {
+        self.options.protected = Protected::new(protected);
+        self
+    }
+
     /// Opens (creating if missing) a sled store at `path`.
     pub fn open(self, path: impl AsRef<Path>) -> Result<Db> {
         let backend = SledBackend::open(path, self.options.sled.clone())?;
-        Ok(Db::with_backend(Arc::new(backend), self.options))
+        Db::with_backend(Arc::new(backend), self.options)
     }
 
     /// A store in memory (nothing survives the process).
     pub fn memory(self) -> Db {
         Db::with_backend(Arc::new(MemoryBackend::new()), self.options)
+            .expect("an empty in-memory store has no metadata to misread")
     }
 
     /// A store on any backend.
-    pub fn backend(self, backend: Arc<dyn Backend>) -> Db {
+    pub fn backend(self, backend: Arc<dyn Backend>) -> Result<Db> {
         Db::with_backend(backend, self.options)
     }
 }
@@ -129,6 +161,7 @@ pub(crate) struct Inner {
     pub(crate) repo: Repo,
     pub(crate) options: Options,
     pub(crate) merge_fns: Registry,
+    pub(crate) access: AccessTracker,
     validators: RwLock<Vec<(String, Validator)>>,
     subscribers: Mutex<HashMap<String, Vec<Sender<CommitId>>>>,
 }
@@ -177,7 +210,7 @@ impl Db {
         DbBuilder::default()
     }
 
-    fn with_backend(backend: Arc<dyn Backend>, options: Options) -> Db {
+    fn with_backend(backend: Arc<dyn Backend>, options: Options) -> Result<Db> {
         let repo = Repo::new(
             backend,
             RepoOptions {
@@ -185,15 +218,101 @@ impl Db {
                 durability: options.durability,
             },
         );
-        Db {
+        let access = AccessTracker::open(&repo, AccessOptions::default())?;
+        Ok(Db {
             inner: Arc::new(Inner {
                 repo,
                 options,
                 merge_fns: Registry::new(),
+                access,
                 validators: RwLock::new(Vec::new()),
                 subscribers: Mutex::new(HashMap::new()),
             }),
+        })
+    }
+
+    /// Records that `key` of `branch` was read or written, for garbage
+    /// collection's coldest-first order. Only when GC is configured.
+    pub(crate) fn touch(&self, branch: &str, key: &[u8]) {
+        if self.inner.options.watermarks.is_some() {
+            // Recency is advice: a failure to record it must not fail the
+            // read or write that caused it.
+            let _ = self.inner.access.touch(branch, key);
         }
+    }
+
+    pub(crate) fn touch_many<'k>(&self, branch: &str, keys: impl IntoIterator<Item = &'k [u8]>) {
+        if self.inner.options.watermarks.is_some() {
+            let _ = self.inner.access.touch_many(branch, keys);
+        }
+    }
+
+    /// Runs the automatic rebase of `branch` if water marks are set and
+    /// exceeded. Called after a commit, outside the write fence.
+    pub(crate) fn maybe_gc(&self, branch: &str) -> Result<Option<RebaseReport>> {
+        let Some(marks) = self.inner.options.watermarks else {
+            return Ok(None);
+        };
+        let report = self.rebase_with(branch, &marks)?;
+        Ok(report.performed().then_some(report))
+    }
+
+    fn rebase_options(&self) -> RebaseOptions {
+        RebaseOptions {
+            protected: self.inner.options.protected.clone(),
+            ..RebaseOptions::default()
+        }
+    }
+
+    fn rebase_with(&self, branch: &str, marks: &Watermarks) -> Result<RebaseReport> {
+        let report = kvgit_gc::rebase(
+            &self.inner.repo,
+            branch,
+            marks,
+            &self.inner.access,
+            &self.rebase_options(),
+        )?;
+        if let Some(head) = report.commit {
+            self.notify(&refs::branch_ref(branch)?, head);
+        }
+        Ok(report)
+    }
+
+    /// High/low-water rebase of `branch` now: if it holds more value bytes
+    /// than `high`, drop its coldest keys (least recently read or written,
+    /// then largest) until it holds at most `low`, never dropping protected
+    /// keys, and commit the survivors as a fresh root commit. Old history
+    /// is reclaimed by [`Db::sweep`].
+    pub fn rebase(&self, branch: &str, high: u64, low: Option<u64>) -> Result<RebaseReport> {
+        let marks = match low {
+            Some(low) => Watermarks::with_low(high, low).map_err(|e| Error::Gc(e.to_string()))?,
+            None => Watermarks::new(high),
+        };
+        self.rebase_with(branch, &marks)
+    }
+
+    /// Explicit rebase of `branch`: keeps exactly the keys `keep` accepts
+    /// (plus protected ones) in a fresh root commit.
+    pub fn rebase_keep(&self, branch: &str, keep: impl Fn(&[u8]) -> bool) -> Result<RebaseReport> {
+        let report = kvgit_gc::rebase_keep(&self.inner.repo, branch, keep, &self.rebase_options())?;
+        if let Some(head) = report.commit {
+            self.notify(&refs::branch_ref(branch)?, head);
+        }
+        Ok(report)
+    }
+
+    /// Deletes every object no branch or tag can reach (old history after
+    /// a rebase or reset, deleted branches, abandoned transactions).
+    /// Writers in this process keep working; the sweep waits for those
+    /// that are mid-commit.
+    pub fn sweep(&self) -> Result<SweepReport> {
+        Ok(kvgit_gc::sweep(&self.inner.repo, &SweepOptions::default())?)
+    }
+
+    /// Writes buffered bookkeeping (access recency) to the store.
+    pub fn flush(&self) -> Result<()> {
+        self.inner.access.flush()?;
+        Ok(())
     }
 
     /// The options the store was opened with.
@@ -271,7 +390,10 @@ impl Db {
     pub fn delete_branch(&self, name: &str) -> Result<()> {
         let ref_name = refs::branch_ref(name)?;
         match self.inner.repo.delete_ref(&ref_name, None) {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.inner.access.forget_branch(name)?;
+                Ok(())
+            }
             Err(kvgit_core::Error::UnknownRef(_)) => Err(Error::NoSuchBranch(name.to_string())),
             Err(e) => Err(e.into()),
         }

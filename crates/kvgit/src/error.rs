@@ -47,6 +47,9 @@ pub enum Error {
     /// The branch was deleted while a transaction on it was committing.
     #[error("branch {0} was deleted")]
     BranchDeleted(String),
+    /// Garbage collection failed (a rebase, a sweep, or access recency).
+    #[error("garbage collection: {0}")]
+    Gc(String),
     /// A typed value could not be encoded or decoded.
     #[error("codec error for key {key:?}: {message}")]
     Codec {
@@ -93,6 +96,31 @@ impl From<kvgit_merge::Error> for Error {
             kvgit_merge::Error::Core(e) => Error::Core(e),
             other => Error::Core(kvgit_core::Error::Storage(other.to_string())),
         }
+    }
+}
+
+impl From<kvgit_gc::RebaseError> for Error {
+    fn from(e: kvgit_gc::RebaseError) -> Self {
+        match e {
+            kvgit_gc::RebaseError::Core(e) => Error::Core(e),
+            kvgit_gc::RebaseError::UnknownBranch(b) => Error::NoSuchBranch(b),
+            other => Error::Gc(other.to_string()),
+        }
+    }
+}
+
+impl From<kvgit_gc::SweepError> for Error {
+    fn from(e: kvgit_gc::SweepError) -> Self {
+        match e {
+            kvgit_gc::SweepError::Core(e) => Error::Core(e),
+            other => Error::Gc(other.to_string()),
+        }
+    }
+}
+
+impl From<kvgit_gc::AccessError> for Error {
+    fn from(e: kvgit_gc::AccessError) -> Self {
+        Error::Gc(e.to_string())
     }
 }
 

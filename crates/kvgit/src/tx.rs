@@ -47,6 +47,10 @@ pub struct CommitOutcome {
     pub attempts: u32,
     /// The conflicts that stopped a [`Transaction::try_commit`].
     pub conflicts: Vec<Conflict>,
+    /// The automatic garbage collection this commit triggered, if any (see
+    /// [`Options::watermarks`](crate::Options::watermarks)): then the
+    /// branch head is a fresh root commit after `commit`.
+    pub gc: Option<kvgit_gc::RebaseReport>,
 }
 
 impl CommitOutcome {
@@ -59,6 +63,7 @@ impl CommitOutcome {
             from_theirs: Vec::new(),
             attempts: 0,
             conflicts: Vec::new(),
+            gc: None,
         }
     }
 }
@@ -123,6 +128,7 @@ impl Transaction {
     /// The value of `key`: a staged write, else the snapshot's.
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
         let key = key.as_ref();
+        self.branch.db.touch(&self.branch.name, key);
         match self.staged.get(key) {
             Some(staged) => Ok(staged.clone()),
             None => self.base.get(key),
@@ -277,17 +283,23 @@ impl Transaction {
     /// Conflicts with commits made meanwhile that no merge function
     /// resolves fail with [`Error::Conflicts`], listing every key.
     pub fn commit(mut self) -> Result<CommitOutcome> {
-        let edits = std::mem::take(&mut self.staged).into_iter().collect();
-        self.run(edits, Mode::Merge)
-            .map(|o| o.expect("merge mode always decides"))
+        let edits: Vec<_> = std::mem::take(&mut self.staged).into_iter().collect();
+        let keys = self.gc_keys(&edits);
+        let outcome = self
+            .run(edits, Mode::Merge)?
+            .expect("merge mode always decides");
+        self.after_commit(outcome, &keys)
     }
 
     /// Like [`Transaction::commit`], but conflicts give an outcome with
     /// `committed: false` listing them, instead of an error.
     pub fn try_commit(mut self) -> Result<CommitOutcome> {
-        let edits = std::mem::take(&mut self.staged).into_iter().collect();
-        self.run(edits, Mode::MergeOrAbandon)
-            .map(|o| o.expect("merge mode always decides"))
+        let edits: Vec<_> = std::mem::take(&mut self.staged).into_iter().collect();
+        let keys = self.gc_keys(&edits);
+        let outcome = self
+            .run(edits, Mode::MergeOrAbandon)?
+            .expect("merge mode always decides");
+        self.after_commit(outcome, &keys)
     }
 
     /// Commits only the staged writes to `keys`; the others stay staged and
@@ -304,9 +316,11 @@ impl Transaction {
             }
         }
         edits.sort_by(|a, b| a.0.cmp(&b.0));
+        let keys = self.gc_keys(&edits);
         let outcome = self
             .run(edits, Mode::Merge)?
             .expect("merge mode always decides");
+        let outcome = self.after_commit(outcome, &keys)?;
         if let Some(head) = outcome.commit {
             self.base = Snapshot::at(self.branch.db.clone(), head)?;
         }
@@ -316,8 +330,34 @@ impl Transaction {
     /// One attempt without merging, for [`Branch::update`]: `None` if
     /// another writer moved the branch first.
     pub(crate) fn commit_once(mut self) -> Result<Option<CommitOutcome>> {
-        let edits = std::mem::take(&mut self.staged).into_iter().collect();
-        self.run(edits, Mode::Once)
+        let edits: Vec<_> = std::mem::take(&mut self.staged).into_iter().collect();
+        let keys = self.gc_keys(&edits);
+        match self.run(edits, Mode::Once)? {
+            Some(outcome) => self.after_commit(outcome, &keys).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The keys to mark as recently written, when GC is configured.
+    fn gc_keys(&self, edits: &[(Vec<u8>, Option<Vec<u8>>)]) -> Vec<Vec<u8>> {
+        match self.branch.db.inner.options.watermarks {
+            Some(_) => edits.iter().map(|(k, _)| k.clone()).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Bookkeeping after `run`, outside the write fence: the written keys
+    /// become the warmest, and the automatic rebase runs if it is due.
+    fn after_commit(&self, mut outcome: CommitOutcome, keys: &[Vec<u8>]) -> Result<CommitOutcome> {
+        let db = &self.branch.db;
+        if outcome.committed && db.inner.options.watermarks.is_some() {
+            db.touch_many(&self.branch.name, keys.iter().map(Vec::as_slice));
+            if let Some(report) = db.maybe_gc(&self.branch.name)? {
+                outcome.commit = report.commit.or(outcome.commit);
+                outcome.gc = Some(report);
+            }
+        }
+        Ok(outcome)
     }
 
     fn run(

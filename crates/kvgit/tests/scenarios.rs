@@ -422,3 +422,61 @@ fn store_on_disk_survives_reopen_and_is_locked() {
     assert_eq!(main.head().unwrap(), head);
     assert_eq!(text(main.get("k").unwrap()).as_deref(), Some("v"));
 }
+
+#[test]
+fn automatic_gc_drops_the_coldest_keys() {
+    // Python kvgit's example, with kvgit's accounting: three 40-byte values
+    // hold 120 value bytes (Python counts pickled sizes, so its high water
+    // of 200 is crossed there). Here a high water of 100 is crossed by the
+    // third commit (121 bytes with the protected one-byte `__meta`), and
+    // dropping the coldest key, `a`, reaches the low water of 90.
+    let db = Db::builder().watermarks(100, Some(90)).unwrap().memory();
+    let main = db.branch("main").unwrap();
+    main.put("__meta", "m").unwrap();
+    main.put("a", "x".repeat(40)).unwrap();
+    main.put("b", "y".repeat(40)).unwrap();
+    let before = main.head().unwrap();
+    let mut tx = main.transaction().unwrap();
+    tx.put("c", "z".repeat(40));
+    let out = tx.commit().unwrap();
+    let report = out.gc.expect("the third value crosses the high water");
+    assert_eq!(report.dropped, vec![b"a".to_vec()]);
+    assert_eq!(main.get("a").unwrap(), None);
+    assert_eq!(main.get("c").unwrap(), Some(vec![b'z'; 40]));
+    assert!(main.contains("__meta").unwrap());
+    // The branch now starts at a fresh root commit.
+    let info = db.checkout(&main.head().unwrap()).unwrap().info().unwrap();
+    assert!(info.parents().is_empty());
+    assert_eq!(out.commit, Some(main.head().unwrap()));
+    // Reading `b` makes it warmer than `c`: the next drop takes `c`.
+    main.get("b").unwrap();
+    main.put("d", "w".repeat(40)).unwrap();
+    assert!(main.contains("b").unwrap());
+    assert!(!main.contains("c").unwrap());
+    // The old history is unreachable: a sweep frees it.
+    let report = db.sweep().unwrap();
+    assert!(report.objects_freed > 0, "{report:?}");
+    assert!(db.checkout(&before).is_err());
+    assert_eq!(main.get("d").unwrap(), Some(vec![b'w'; 40]));
+}
+
+#[test]
+fn explicit_rebase_and_sweep_after_branch_delete() {
+    let db = Db::memory();
+    let main = db.branch("main").unwrap();
+    for i in 0..20 {
+        main.put(format!("k{i:02}"), vec![i as u8; 300]).unwrap();
+    }
+    let report = db.rebase_keep("main", |k| k < b"k05".as_slice()).unwrap();
+    assert!(report.performed());
+    assert_eq!(main.len().unwrap(), 5);
+    let dev = main.fork("dev").unwrap();
+    dev.put("only-dev", vec![7u8; 1000]).unwrap();
+    db.delete_branch("dev").unwrap();
+    let swept = db.sweep().unwrap();
+    assert!(swept.objects_freed > 0);
+    assert_eq!(main.get("k04").unwrap(), Some(vec![4u8; 300]));
+    let report = db.rebase("main", 1000, None).unwrap();
+    assert!(report.performed());
+    assert!(report.bytes_after <= 800);
+}
