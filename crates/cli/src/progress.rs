@@ -48,3 +48,17 @@ pub fn spinner(unit: &str) -> ProgressBar {
     pb.enable_steady_tick(Duration::from_millis(120));
     pb
 }
+
+/// A spinner showing `message` while one long step runs, or a hidden one.
+pub fn busy(message: impl Into<std::borrow::Cow<'static, str>>) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new_spinner();
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
+        pb.set_style(style);
+    }
+    pb.set_message(message);
+    pb.enable_steady_tick(Duration::from_millis(120));
+    pb
+}

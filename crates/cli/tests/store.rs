@@ -294,3 +294,59 @@ fn a_closed_stdout_ends_quietly() {
     );
     assert!(out.status.success());
 }
+
+#[test]
+fn gc_drops_the_coldest_keys_and_sweep_frees_the_history() {
+    let s = Store::init();
+    let put = |key: &str, len: usize| {
+        let out = s.run_with(["put", key], &vec![b'x'; len]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    put("a", 1000);
+    put("b", 2000);
+    put("c", 500);
+    put("cfg/__schema", 3000);
+    let old_head = s.head("main");
+
+    // Below the high water: nothing happens.
+    let out = s.ok(["gc", "--high", "10K"]);
+    assert!(out.contains("nothing to do"), "{out}");
+    assert_eq!(s.head("main"), old_head);
+    let err = s.fail(["gc", "--high", "100", "--low", "200"]);
+    assert!(
+        err.contains("low water 200 is above high water 100"),
+        "{err}"
+    );
+
+    // 6500 bytes > 5000: drop unprotected keys down to 4000. None was
+    // read or written through a tracked path, so the largest go first.
+    let out = s.ok(["gc", "--high", "5000", "--low", "4000"]);
+    assert!(
+        out.contains("rebased main onto a fresh root commit"),
+        "{out}"
+    );
+    assert!(out.contains("value bytes 6500 -> 3500"), "{out}");
+    assert_eq!(s.ok(["ls"]), "c\ncfg/__schema\n");
+    assert_eq!(s.ok(["log"]).lines().count(), 1, "a fresh root commit");
+    // The old history is still there until a sweep.
+    assert_eq!(s.ok(["get", "a", "--at", &old_head]).len(), 1000);
+
+    let dry = s.ok(["sweep", "--dry-run"]);
+    assert!(dry.starts_with("would free "), "{dry}");
+    assert_eq!(s.ok(["get", "a", "--at", &old_head]).len(), 1000);
+    let verify = s.ok(["verify"]);
+    assert!(!verify.contains(" 0 unreachable"), "{verify}");
+
+    let swept = s.ok(["sweep"]);
+    assert!(swept.starts_with("freed "), "{swept}");
+    assert!(!swept.starts_with("freed 0 "), "{swept}");
+    assert!(s.fail(["show", &old_head]).contains("unknown revision"));
+    let verify = s.ok(["verify"]);
+    assert!(verify.contains(" 0 unreachable"), "{verify}");
+    assert_eq!(s.ok(["get", "c"]).len(), 500);
+    assert!(s.ok(["sweep"]).starts_with("freed 0 unreachable objects"));
+}

@@ -1,17 +1,89 @@
-//! `kvgit gc` and `kvgit sweep`.
+//! `kvgit gc` and `kvgit sweep`, through the facade's `Db::rebase` and
+//! `Db::sweep` (kvgit-gc only for the report types and the dry run).
 
 use anyhow::{bail, Result};
+use kvgit_gc::{RebaseStatus, SweepOptions};
 
+use crate::progress;
 use crate::store::Ctx;
 
-/// High/low-water rebase of the branch.
+/// High/low-water rebase of the `--branch` branch.
 pub fn gc(ctx: &Ctx, high: u64, low: Option<u64>) -> Result<()> {
-    let _ = (ctx.open()?, high, low);
-    bail!("kvgit gc is not available yet")
+    let db = ctx.open()?;
+    let branch = ctx.branch(&db)?;
+    let pb = progress::busy(format!("rebasing {}", branch.name()));
+    let report = db.rebase(branch.name(), high, low)?;
+    pb.finish_and_clear();
+    let low = low.unwrap_or_else(|| kvgit_gc::Watermarks::new(high).low());
+    let name = branch.name();
+    match report.status {
+        RebaseStatus::BelowHighWater => println!(
+            "{name} holds {} value bytes in {} keys, not above the high water of {high}: \
+             nothing to do",
+            report.bytes_before, report.kept,
+        ),
+        RebaseStatus::NothingDroppable => println!(
+            "{name} holds {} value bytes, above the high water of {high}, but every key is \
+             protected: nothing dropped",
+            report.bytes_before,
+        ),
+        RebaseStatus::Rebased => {
+            let commit = report
+                .commit
+                .map(|c| c.to_hex())
+                .unwrap_or_else(|| "?".to_string());
+            println!(
+                "rebased {name} onto a fresh root commit {commit}: dropped {} keys ({} value \
+                 bytes), kept {} keys; value bytes {} -> {}",
+                report.dropped.len(),
+                report.dropped_bytes,
+                report.kept,
+                report.bytes_before,
+                report.bytes_after
+            );
+            if !report.reached_low {
+                println!("protected keys alone hold more than the low water of {low}");
+            }
+            println!("the old history stays until `kvgit sweep` frees it");
+        }
+        RebaseStatus::Raced => bail!(
+            "another writer moved {name} during each of {} attempts; nothing was changed",
+            report.attempts
+        ),
+    }
+    Ok(())
 }
 
-/// Deletes unreachable objects.
+/// Deletes every object no ref reaches.
 pub fn sweep(ctx: &Ctx, dry_run: bool) -> Result<()> {
-    let _ = (ctx.open()?, dry_run);
-    bail!("kvgit sweep is not available yet")
+    let db = ctx.open()?;
+    let pb = progress::busy(if dry_run { "marking" } else { "sweeping" });
+    let report = if dry_run {
+        // The facade's sweep has no dry run; counting touches no tracker.
+        let options = SweepOptions {
+            dry_run,
+            ..SweepOptions::default()
+        };
+        kvgit_gc::sweep(db.repo(), &options)?
+    } else {
+        db.sweep()?
+    };
+    pb.finish_and_clear();
+    let verb = if dry_run { "would free" } else { "freed" };
+    println!(
+        "{verb} {} unreachable objects ({} bytes); {} reachable objects ({} bytes) from {} refs \
+         kept",
+        report.objects_freed,
+        report.bytes_freed,
+        report.objects_marked,
+        report.bytes_marked,
+        report.refs
+    );
+    if !dry_run {
+        println!(
+            "size on disk {} -> {} bytes (sled reclaims freed space gradually)",
+            report.size_before, report.size_after
+        );
+    }
+    Ok(())
 }

@@ -45,8 +45,13 @@ pub fn put(
 pub fn get(ctx: &Ctx, key: OsString, at: Option<String>) -> Result<()> {
     let key = arg_bytes(key);
     let db = ctx.open()?;
-    let snapshot = ctx.snapshot_at(&db, at.as_deref())?;
-    match snapshot.get(&key)? {
+    // A read at the head goes through the branch, which records it for
+    // garbage collection's recency; one at a revision does not.
+    let value = match &at {
+        Some(_) => ctx.snapshot_at(&db, at.as_deref())?.get(&key)?,
+        None => ctx.branch(&db)?.get(&key)?,
+    };
+    match value {
         Some(value) => {
             let mut out = stdout();
             out.write_all(&value)?;
