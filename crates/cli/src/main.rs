@@ -22,7 +22,10 @@ use crate::store::Ctx;
 
 fn main() -> ExitCode {
     quiet_panics();
-    let args = Args::parse();
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(err) => return usage_error(&err),
+    };
     let ctx = Ctx {
         store: args.store,
         branch: args.branch,
@@ -87,6 +90,33 @@ fn report(err: &anyhow::Error) -> ExitCode {
     let line: Vec<&str> = message.lines().map(str::trim).collect();
     let _ = writeln!(std::io::stderr(), "kvgit: {}", line.join(" "));
     ExitCode::FAILURE
+}
+
+/// Help and version go out as clap renders them; a usage error becomes one
+/// line on standard error, with exit code 2.
+fn usage_error(err: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let code = u8::try_from(err.exit_code()).unwrap_or(2);
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = err.print();
+        return ExitCode::from(code);
+    }
+    let rendered = err.render().to_string();
+    // The first paragraph says what is wrong; usage and hints follow.
+    let paragraph: Vec<&str> = rendered
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let first = paragraph.join(" ");
+    let message = first.strip_prefix("error: ").unwrap_or(&first);
+    let _ = writeln!(std::io::stderr(), "kvgit: {message} (see kvgit --help)");
+    ExitCode::from(code)
 }
 
 /// A panic is a bug, but the user still gets one line, not a backtrace.

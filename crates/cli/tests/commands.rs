@@ -406,10 +406,22 @@ fn import_rejects_bad_lines_with_their_number() {
 }
 
 #[test]
-fn usage_errors_exit_2() {
+fn usage_errors_are_one_line_and_exit_2() {
     let s = Store::init();
-    let out = s.run(["frobnicate"]);
-    assert_eq!(out.status.code(), Some(2));
-    let out = s.run(["gc", "--high", "lots"]);
-    assert_eq!(out.status.code(), Some(2));
+    for args in [
+        &["frobnicate"][..],
+        &["gc", "--high", "lots"],
+        &["get"],
+        &["branch", "--list", "dev"],
+        &["log", "--graph", "--json"],
+    ] {
+        let out = s.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("kvgit: "), "{args:?}: {stderr}");
+    }
+    let help = s.run(["--help"]);
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("verify"));
 }

@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use anyhow::Result;
+use kvgit::core::Change as CoreChange;
 use kvgit::ChangeKind;
 use serde_json::{json, Value};
 
@@ -13,10 +14,10 @@ use crate::store::{resolve, Ctx};
 pub fn run(ctx: &Ctx, a: &str, b: &str, json: bool) -> Result<()> {
     let db = ctx.open()?;
     let (a, b) = (resolve(&db, a)?, resolve(&db, b)?);
-    let changes = db.diff(&a, &b)?;
     let mut out = stdout();
     if json {
-        let listed: Vec<Value> = changes
+        let listed: Vec<Value> = db
+            .diff(&a, &b)?
             .iter()
             .map(|c| {
                 json!({
@@ -33,13 +34,16 @@ pub fn run(ctx: &Ctx, a: &str, b: &str, json: bool) -> Result<()> {
             .collect();
         write_json(&mut out, &Value::Array(listed))?;
     } else {
-        for c in &changes {
-            let letter = match c.kind {
-                ChangeKind::Added => 'A',
-                ChangeKind::Removed => 'D',
-                ChangeKind::Modified => 'M',
+        // Keys only: the tree diff, without loading any value.
+        let (ta, tb) = (db.checkout(&a)?.tree(), db.checkout(&b)?.tree());
+        for change in db.repo().diff(&ta, &tb) {
+            let change = change?;
+            let letter = match change {
+                CoreChange::Added { .. } => 'A',
+                CoreChange::Removed { .. } => 'D',
+                CoreChange::Modified { .. } => 'M',
             };
-            writeln!(out, "{letter} {}", lossy(&c.key))?;
+            writeln!(out, "{letter} {}", lossy(change.key()))?;
         }
     }
     out.flush()?;
