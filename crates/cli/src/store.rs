@@ -15,22 +15,20 @@ pub struct Ctx {
     pub branch: String,
 }
 
-/// The file sled keeps in every store directory: its presence is what
-/// tells a store from any other directory.
-const SLED_DATA_FILE: &str = "db";
-
 /// True if `path` holds a store.
 pub fn is_store(path: &Path) -> bool {
-    path.join(SLED_DATA_FILE).is_file()
+    kvgit::core::SledBackend::exists(path)
 }
 
 impl Ctx {
     /// Opens the existing store; never creates one.
     pub fn open(&self) -> Result<Db> {
-        if !is_store(&self.store) {
-            bail!("no store at {} (run kvgit init)", self.store.display());
+        match Db::open_existing(&self.store) {
+            Err(kvgit::Error::NoStore(_)) => {
+                bail!("no store at {} (run kvgit init)", self.store.display())
+            }
+            result => reword_open_error(&self.store, result),
         }
-        open_db(&self.store)
     }
 
     /// The `--branch` branch, which must exist.
@@ -51,7 +49,13 @@ impl Ctx {
 /// Opens (creating if missing) the store at `path`, with the lock error
 /// reworded.
 pub fn open_db(path: &Path) -> Result<Db> {
-    match Db::open(path) {
+    reword_open_error(path, Db::open(path))
+}
+
+/// The result of opening the store at `path`, with errors worded for the
+/// command line.
+fn reword_open_error(path: &Path, result: kvgit::Result<Db>) -> Result<Db> {
+    match result {
         Ok(db) => Ok(db),
         Err(kvgit::Error::Core(kvgit::core::Error::Locked { .. })) => Err(anyhow!(
             "store at {} is locked by another process (another kvgit command or a \

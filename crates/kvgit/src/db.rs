@@ -47,6 +47,9 @@ pub struct Options {
     /// Keys garbage collection never drops (default: keys whose last
     /// `/`-separated segment starts with `__`).
     pub protected: Protected,
+    /// Record which keys are read and written, so garbage collection drops
+    /// the coldest first (default: true).
+    pub track_access: bool,
 }
 
 impl Default for Options {
@@ -59,6 +62,7 @@ impl Default for Options {
             sled: SledOptions::default(),
             watermarks: None,
             protected: Protected::default(),
+            track_access: true,
         }
     }
 }
@@ -132,6 +136,24 @@ impl DbBuilder {
         Db::with_backend(Arc::new(backend), self.options)
     }
 
+    /// Opens the sled store at `path`, which must exist
+    /// ([`Error::NoStore`] otherwise).
+    pub fn open_existing(self, path: impl AsRef<Path>) -> Result<Db> {
+        let path = path.as_ref();
+        if !SledBackend::exists(path) {
+            return Err(Error::NoStore(path.display().to_string()));
+        }
+        self.open(path)
+    }
+
+    /// Records access recency for garbage collection on every read and
+    /// write (default: on). Off saves a little per read; a later rebase
+    /// then sees the last recorded recency.
+    pub fn track_access(mut self, on: bool) -> Self {
+        self.options.track_access = on;
+        self
+    }
+
     /// A store in memory (nothing survives the process).
     pub fn memory(self) -> Db {
         Db::with_backend(Arc::new(MemoryBackend::new()), self.options)
@@ -200,6 +222,12 @@ impl Db {
         DbBuilder::default().open(path)
     }
 
+    /// Opens the sled store at `path` with default options, refusing to
+    /// create one: [`Error::NoStore`] if there is none.
+    pub fn open_existing(path: impl AsRef<Path>) -> Result<Db> {
+        DbBuilder::default().open_existing(path)
+    }
+
     /// A store in memory, with default options.
     pub fn memory() -> Db {
         DbBuilder::default().memory()
@@ -232,9 +260,9 @@ impl Db {
     }
 
     /// Records that `key` of `branch` was read or written, for garbage
-    /// collection's coldest-first order. Only when GC is configured.
+    /// collection's coldest-first order.
     pub(crate) fn touch(&self, branch: &str, key: &[u8]) {
-        if self.inner.options.watermarks.is_some() {
+        if self.inner.options.track_access {
             // Recency is advice: a failure to record it must not fail the
             // read or write that caused it.
             let _ = self.inner.access.touch(branch, key);
@@ -242,7 +270,7 @@ impl Db {
     }
 
     pub(crate) fn touch_many<'k>(&self, branch: &str, keys: impl IntoIterator<Item = &'k [u8]>) {
-        if self.inner.options.watermarks.is_some() {
+        if self.inner.options.track_access {
             let _ = self.inner.access.touch_many(branch, keys);
         }
     }

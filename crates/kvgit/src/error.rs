@@ -35,6 +35,9 @@ pub enum Error {
         /// Why it rejected the commit.
         message: String,
     },
+    /// There is no store at this path ([`Db::open_existing`](crate::Db::open_existing)).
+    #[error("no store at {0}")]
+    NoStore(String),
     /// No branch has this name.
     #[error("no branch named {0}")]
     NoSuchBranch(String),

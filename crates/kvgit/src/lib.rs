@@ -94,6 +94,15 @@ pub mod merge {
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
 
+/// Garbage collection reports and settings (see [`Db::rebase`],
+/// [`Db::sweep`] and [`Options::watermarks`]).
+pub mod gc {
+    pub use kvgit_gc::{
+        is_protected_default, Protected, RebaseReport, RebaseStatus, SweepOptions, SweepReport,
+        Usage, Watermarks,
+    };
+}
+
 /// The lower layers, for what the facade does not cover.
 pub mod core {
     pub use kvgit_core::*;

@@ -340,9 +340,9 @@ impl Transaction {
 
     /// The keys to mark as recently written, when GC is configured.
     fn gc_keys(&self, edits: &[(Vec<u8>, Option<Vec<u8>>)]) -> Vec<Vec<u8>> {
-        match self.branch.db.inner.options.watermarks {
-            Some(_) => edits.iter().map(|(k, _)| k.clone()).collect(),
-            None => Vec::new(),
+        match self.branch.db.inner.options.track_access {
+            true => edits.iter().map(|(k, _)| k.clone()).collect(),
+            false => Vec::new(),
         }
     }
 
@@ -350,7 +350,7 @@ impl Transaction {
     /// become the warmest, and the automatic rebase runs if it is due.
     fn after_commit(&self, mut outcome: CommitOutcome, keys: &[Vec<u8>]) -> Result<CommitOutcome> {
         let db = &self.branch.db;
-        if outcome.committed && db.inner.options.watermarks.is_some() {
+        if outcome.committed {
             db.touch_many(&self.branch.name, keys.iter().map(Vec::as_slice));
             if let Some(report) = db.maybe_gc(&self.branch.name)? {
                 outcome.commit = report.commit.or(outcome.commit);

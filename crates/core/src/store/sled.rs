@@ -217,6 +217,12 @@ impl SledBackend {
         })
     }
 
+    /// True if `path` holds a sled store (its data file exists), so a
+    /// caller can refuse to create one by accident.
+    pub fn exists(path: impl AsRef<Path>) -> bool {
+        path.as_ref().join(DATA_FILE).is_file()
+    }
+
     /// The store's directory.
     pub fn path(&self) -> &Path {
         &self.path
