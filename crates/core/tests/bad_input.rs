@@ -139,7 +139,7 @@ fn assert_intact(repo: &Repo, history: &History) {
     );
     assert_eq!(
         names,
-        history.refs.keys().cloned().collect::<Vec<_>>().tap_sort(),
+        history.refs.keys().cloned().collect::<Vec<_>>(),
         "no ref appeared or vanished"
     );
     for (id, model) in &history.commits {
@@ -154,17 +154,6 @@ fn assert_intact(repo: &Repo, history: &History) {
     let mut expected: Vec<ObjectId> = history.commits.iter().map(|(id, _)| *id).collect();
     expected.reverse();
     assert_eq!(log, expected);
-}
-
-trait TapSort {
-    fn tap_sort(self) -> Self;
-}
-
-impl TapSort for Vec<String> {
-    fn tap_sort(mut self) -> Self {
-        self.sort();
-        self
-    }
 }
 
 fn sled_repo(path: &Path) -> (Arc<SledBackend>, Repo) {
