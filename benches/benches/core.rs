@@ -3,16 +3,19 @@
 //! on the in-memory and sled backends beside raw sled doing the nearest
 //! equivalent work. Ids are `workload/backend/N`; see `benches/README.md`.
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::measurement::WallTime;
-use criterion::{BatchSize, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput};
+use criterion::{BatchSize, Criterion, SamplingMode, Throughput};
 use kvgit_benches::{
-    backends_from_env, diff_count, memory_repo, size_label, sizes_from_env, sled_repo, temp_dir,
-    BackendKind, CommitRunner, Fixtures, RawCommitRunner, RawSled, XorShift,
+    backends_from_env, diff_count, memory_repo, sizes_from_env, sled_repo, temp_dir, BackendKind,
+    CommitRunner, Fixtures, RawCommitRunner, RawSled, XorShift,
 };
 use kvgit_core::Durability;
+
+use common::{id, small_group, test_mode};
 
 /// Seeds of the workloads' random choices (the data set has its own).
 const COMMIT_SEED: u64 = 1;
@@ -20,13 +23,9 @@ const GET_SEED: u64 = 2;
 const DIFF_SEED: u64 = 3;
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    // Criterion runs each benchmark once, untimed, under `--test` and when
-    // started by `cargo test` (which does not pass `--bench`).
-    let test_mode = args.iter().any(|a| a == "--test") || !args.iter().any(|a| a == "--bench");
     let mut c = Criterion::default().configure_from_args();
     let backends = backends_from_env();
-    for n in sizes_from_env(test_mode) {
+    for n in sizes_from_env(test_mode()) {
         let fx = Fixtures::new(n);
         bulk_load(&mut c, &fx, &backends);
         commit(&mut c, &fx, &backends, Durability::Eventual);
@@ -36,19 +35,6 @@ fn main() {
         fx.close();
     }
     c.final_summary();
-}
-
-fn id(kind: BackendKind, n: usize) -> BenchmarkId {
-    BenchmarkId::new(kind.name(), size_label(n))
-}
-
-/// A group for a workload costing microseconds to a millisecond.
-fn small_group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
-    let mut group = c.benchmark_group(name);
-    group
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
-    group
 }
 
 /// `bulk_load/*/N`: build the N-entry store from the sorted entries, into a

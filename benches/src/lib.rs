@@ -1,4 +1,5 @@
-//! Data, stores and workloads for kvgit's benchmarks (`benches/core.rs`).
+//! Data, stores and workloads for kvgit's benchmarks (the targets under
+//! `benches/benches/`: `core`, `merge`, `history`, `facade`, `gc`).
 //!
 //! The criterion harness only decides what to time and how often; the work
 //! itself lives here so that every benchmark id does exactly what
@@ -14,6 +15,12 @@
 //!   plain sled database holding the same entries, for the "nearest
 //!   equivalent work" beside each kvgit figure. [`Fixtures`] builds each at
 //!   most once per N, on first use, and reports on-disk size and close time.
+//! - Workloads: single-key commits ([`CommitRunner`], [`RawCommitRunner`])
+//!   here; the three-way merge in [`merge`], the history walk in
+//!   [`history`], the `kvgit` facade (durable commits, group commit,
+//!   `Branch::update`) in [`facade`], sweep and rebase in [`gc`]. Workloads
+//!   that commit put the store back to a [`baseline::Baseline`] now and
+//!   then, untimed.
 
 use std::cell::OnceCell;
 use std::collections::HashSet;
@@ -27,6 +34,12 @@ use kvgit_core::{
     SledOptions, Tree,
 };
 use tempfile::TempDir;
+
+pub mod baseline;
+pub mod facade;
+pub mod gc;
+pub mod history;
+pub mod merge;
 
 /// Length of every value, in bytes.
 pub const VALUE_LEN: usize = 100;
@@ -741,6 +754,36 @@ impl<'a> RawCommitRunner<'a> {
         if self.durable {
             self.raw.sync_data();
         }
+    }
+
+    /// Raw sled's nearest equivalent of `Branch::update` of key `i`: read
+    /// its value, change the first byte, and commit it as
+    /// [`RawCommitRunner::commit`] does.
+    pub fn update(&mut self, i: u64) {
+        let k = key(i);
+        let old = self.raw.kv.get(k).expect("get").expect("present");
+        let mut new = old.to_vec();
+        new[0] = new[0].wrapping_add(1);
+        self.commit(k, new);
+    }
+
+    /// Runs `iters` updates of random keys and returns the time they took,
+    /// leaving out choosing the keys.
+    pub fn run_updates(&mut self, iters: u64) -> Duration {
+        let mut total = Duration::ZERO;
+        let mut left = iters as usize;
+        let n = self.raw.len();
+        while left > 0 {
+            let chunk = left.min(RESET_EVERY);
+            let keys: Vec<_> = (0..chunk).map(|_| self.rng.below(n)).collect();
+            let start = Instant::now();
+            for i in keys {
+                self.update(i);
+            }
+            total += start.elapsed();
+            left -= chunk;
+        }
+        total
     }
 
     /// Runs `iters` commits and returns the time they took, leaving out
