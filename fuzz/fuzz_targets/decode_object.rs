@@ -23,9 +23,13 @@ fuzz_target!(|data: &[u8]| {
     let node = Node::decode(&id, data);
     let commit = Commit::decode(&id, data);
     let blob = decode_blob(&id, data);
-    for err in [node.as_ref().err(), commit.as_ref().err(), blob.as_ref().err()]
-        .into_iter()
-        .flatten()
+    for err in [
+        node.as_ref().err(),
+        commit.as_ref().err(),
+        blob.as_ref().err(),
+    ]
+    .into_iter()
+    .flatten()
     {
         match err {
             Error::Corrupt { id: named, .. } => assert_eq!(*named, id),
@@ -42,12 +46,20 @@ fuzz_target!(|data: &[u8]| {
         check_node(&node, data);
     }
     if let Ok(commit) = commit {
-        assert_eq!(commit.encode(), data, "a commit decodes only from its canonical form");
+        assert_eq!(
+            commit.encode(),
+            data,
+            "a commit decodes only from its canonical form"
+        );
         assert!(commit.check().is_ok());
     }
     if let Ok(value) = blob {
         assert!(value.len() > INLINE_MAX && value.len() as u64 <= MAX_VALUE_LEN);
-        assert_eq!(encode_blob(&value), data, "a blob decodes only from its canonical form");
+        assert_eq!(
+            encode_blob(&value),
+            data,
+            "a blob decodes only from its canonical form"
+        );
     }
 
     for err in [
@@ -68,7 +80,10 @@ fuzz_target!(|data: &[u8]| {
 /// aggregates are the sums of its entries.
 fn check_node(node: &Node, data: &[u8]) {
     assert_eq!(node.bytes(), data);
-    assert_eq!(node.len(), node.children().len().max(node.leaf_entries().len()));
+    assert_eq!(
+        node.len(),
+        node.children().len().max(node.leaf_entries().len())
+    );
     let mut keys: Vec<&[u8]> = Vec::new();
     let (mut count, mut bytes) = (0u64, 0u64);
     let rebuilt = if node.is_leaf() {
@@ -78,7 +93,9 @@ fn check_node(node: &Node, data: &[u8]) {
             let value = value.to_value();
             match &value {
                 Value::Inline(v) => assert!(v.len() <= INLINE_MAX),
-                Value::Blob { len, .. } => assert!(*len > INLINE_MAX as u64 && *len <= MAX_VALUE_LEN),
+                Value::Blob { len, .. } => {
+                    assert!(*len > INLINE_MAX as u64 && *len <= MAX_VALUE_LEN)
+                }
             }
             count += 1;
             bytes += value.len();
@@ -111,5 +128,9 @@ fn check_node(node: &Node, data: &[u8]) {
     }
     assert_eq!(node.first_key(), keys.first().copied());
     assert_eq!((node.count(), node.value_bytes()), (count, bytes));
-    assert_eq!(rebuilt.bytes(), data, "a node decodes only from its canonical form");
+    assert_eq!(
+        rebuilt.bytes(),
+        data,
+        "a node decodes only from its canonical form"
+    );
 }

@@ -70,7 +70,12 @@ enum Op {
     /// Puts (`Some`) and deletes (`None`) as one batch.
     Batch(Vec<(Key, Option<Val>)>),
     /// Puts `count` consecutive small keys from `start` (or deletes them).
-    Fill { start: u16, count: u16, value_len: u8, delete: bool },
+    Fill {
+        start: u16,
+        count: u16,
+        value_len: u8,
+        delete: bool,
+    },
     Get(Key),
     Range(Option<(Key, bool)>, Option<(Key, bool)>),
     Prefix(Vec<u8>),
@@ -118,12 +123,18 @@ fuzz_target!(|input: Input| {
                     .collect();
                 apply(&repo, &mut tree, &mut model, &mut prev, edits);
             }
-            Op::Fill { start, count, value_len, delete } => {
+            Op::Fill {
+                start,
+                count,
+                value_len,
+                delete,
+            } => {
                 let edits = (0..*count % 3000)
                     .map(|i| {
                         let n = (u32::from(*start) + u32::from(i)) % 4096;
                         let key = format!("k{n:04}").into_bytes();
-                        let value = (!delete).then(|| vec![(n as u8) ^ *value_len; *value_len as usize]);
+                        let value =
+                            (!delete).then(|| vec![(n as u8) ^ *value_len; *value_len as usize]);
                         (key, value)
                     })
                     .collect();
@@ -157,8 +168,10 @@ fuzz_target!(|input: Input| {
             }
             Op::Prefix(p) => {
                 let p: Vec<u8> = p.iter().copied().take(8).collect();
-                let got: Vec<(Vec<u8>, Vec<u8>)> =
-                    repo.prefix(&tree, &p).collect::<Result<_, _>>().expect("prefix");
+                let got: Vec<(Vec<u8>, Vec<u8>)> = repo
+                    .prefix(&tree, &p)
+                    .collect::<Result<_, _>>()
+                    .expect("prefix");
                 let want: Vec<(Vec<u8>, Vec<u8>)> = model
                     .iter()
                     .filter(|(k, _)| k.starts_with(&p))
@@ -176,7 +189,10 @@ fuzz_target!(|input: Input| {
                 repo = Repo::new(backend.clone(), options.clone());
                 let reloaded = repo.tree(tree.root()).expect("reload the tree");
                 assert_eq!(reloaded, tree);
-                let all: Model = repo.range(&tree, ..).collect::<Result<_, _>>().expect("scan");
+                let all: Model = repo
+                    .range(&tree, ..)
+                    .collect::<Result<_, _>>()
+                    .expect("scan");
                 assert!(all == model, "the reopened tree differs from the model");
             }
         }
@@ -216,7 +232,10 @@ fn apply(
         Err(e) => panic!("apply: {e}"),
     }
     assert_eq!(tree.len(), model.len() as u64);
-    assert_eq!(tree.value_bytes(), model.values().map(|v| v.len() as u64).sum::<u64>());
+    assert_eq!(
+        tree.value_bytes(),
+        model.values().map(|v| v.len() as u64).sum::<u64>()
+    );
     let built = repo.build_tree(model.clone()).expect("build");
     assert_eq!(
         built.root(),
@@ -231,7 +250,8 @@ fn check_diff(repo: &Repo, a: &Tree, b: &Tree, ma: &Model, mb: &Model) {
         .diff(a, b)
         .map(|c| {
             let c = c.expect("diff");
-            let read = |v: Option<&kvgit_core::Value>| v.map(|v| repo.read_value(v).expect("value"));
+            let read =
+                |v: Option<&kvgit_core::Value>| v.map(|v| repo.read_value(v).expect("value"));
             let (old, new) = (read(c.old()), read(c.new_value()));
             match &c {
                 Change::Added { .. } => assert!(old.is_none() && new.is_some()),
