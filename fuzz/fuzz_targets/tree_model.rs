@@ -17,6 +17,9 @@ use libfuzzer_sys::fuzz_target;
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 
+/// A diff entry: key, old value, new value.
+type Changed = (Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>);
+
 #[derive(Arbitrary, Debug)]
 enum Key {
     /// One of 4096 short keys sharing a prefix: collisions are likely.
@@ -246,7 +249,7 @@ fn apply(
 }
 
 fn check_diff(repo: &Repo, a: &Tree, b: &Tree, ma: &Model, mb: &Model) {
-    let got: Vec<(Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>)> = repo
+    let got: Vec<Changed> = repo
         .diff(a, b)
         .map(|c| {
             let c = c.expect("diff");
