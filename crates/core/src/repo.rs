@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -24,7 +25,10 @@ const COMMIT_CACHE_ENTRIES: usize = 16 * 1024;
 pub struct RepoOptions {
     /// Byte budget of the decoded-node cache.
     pub cache_bytes: usize,
-    /// What [`Repo::commit`] waits for before it returns.
+    /// What [`Repo::commit`] waits for before it returns: `Durable` runs
+    /// the backend's durable barrier after every ref move (shared between
+    /// concurrent committers); `Eventual` runs none, leaving durability to
+    /// the backend's own schedule (sled: every `flush_every_ms`).
     pub durability: Durability,
 }
 
@@ -45,7 +49,15 @@ pub struct Repo {
     inner: Arc<Inner>,
 }
 
+/// Tickets for group commit (see [`Repo::durable_barrier`]).
+#[derive(Default)]
+struct FlushGate {
+    issued: AtomicU64,
+    flushed: Mutex<u64>,
+}
+
 struct Inner {
+    flush_gate: FlushGate,
     backend: Arc<dyn Backend>,
     cache: NodeCache,
     commits: Mutex<HashMap<ObjectId, Arc<Commit>>>,
@@ -71,6 +83,7 @@ impl Repo {
     pub fn new(backend: Arc<dyn Backend>, options: RepoOptions) -> Self {
         Repo {
             inner: Arc::new(Inner {
+                flush_gate: FlushGate::default(),
                 backend,
                 cache: NodeCache::new(options.cache_bytes),
                 commits: Mutex::new(HashMap::new()),
@@ -173,9 +186,13 @@ impl Repo {
             .backend
             .get_object(id)?
             .ok_or_else(|| Error::UnknownCommit(id.to_hex()))?;
-        // The id names some object. If its kind byte says it is not a
-        // commit, the caller named the wrong object; otherwise decoding
-        // checks the hash and everything else.
+        // The id names some object. Check the hash first: a damaged byte,
+        // the kind byte included, is corruption. An intact object of
+        // another kind means the caller named something that is not a
+        // commit.
+        if ObjectId::hash(&bytes) != *id {
+            return Err(Error::corrupt(*id, "bytes do not hash to the object id"));
+        }
         match bytes.get(1).copied().and_then(object::Kind::from_byte) {
             Some(object::Kind::Commit) | None => Commit::decode(id, &bytes),
             Some(kind) => Err(Error::UnknownCommit(format!(
@@ -242,10 +259,31 @@ impl Repo {
     ) -> Result<CasOutcome> {
         crate::refs::check_full_name(ref_name)?;
         let outcome = self.inner.backend.cas_ref(ref_name, expected, new)?;
-        if outcome == CasOutcome::Swapped {
-            self.inner.backend.flush(self.inner.options.durability)?;
+        if outcome == CasOutcome::Swapped && self.inner.options.durability == Durability::Durable {
+            self.durable_barrier()?;
         }
         Ok(outcome)
+    }
+
+    /// Makes every write so far durable, sharing flushes between threads
+    /// (group commit): a thread whose writes a flush that started after
+    /// them already covered returns without flushing again.
+    ///
+    /// Each caller takes a ticket after its writes; a flusher reads the
+    /// last ticket handed out before it flushes, and every ticket up to it
+    /// belongs to writes made before the flush began, so the flush covers
+    /// them.
+    pub fn durable_barrier(&self) -> Result<()> {
+        let gate = &self.inner.flush_gate;
+        let ticket = gate.issued.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut flushed = gate.flushed.lock();
+        if *flushed >= ticket {
+            return Ok(());
+        }
+        let covered = gate.issued.load(Ordering::SeqCst);
+        self.inner.backend.flush(Durability::Durable)?;
+        *flushed = covered;
+        Ok(())
     }
 
     /// Writes a commit of `tree` and moves `ref_name` to it from
@@ -286,10 +324,21 @@ impl Repo {
             }
             Ok(true)
         })?;
-        let commits: Vec<ObjectId> = found
-            .into_iter()
-            .filter(|id| self.read_commit(id).is_ok())
-            .collect();
+        // Candidates that are intact commits; a damaged candidate is
+        // reported rather than hidden, unless the prefix names exactly one
+        // intact commit anyway.
+        let mut commits = Vec::new();
+        let mut damaged = None;
+        for id in found {
+            match self.read_commit(&id) {
+                Ok(_) => commits.push(id),
+                Err(Error::UnknownCommit(_)) => {}
+                Err(e) => damaged = damaged.or(Some(e)),
+            }
+        }
+        if let (true, Some(e)) = (commits.is_empty(), damaged) {
+            return Err(e);
+        }
         match commits.as_slice() {
             [] => Err(Error::UnknownCommit(prefix.to_string())),
             [one] => Ok(*one),

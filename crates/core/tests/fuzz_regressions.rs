@@ -16,15 +16,12 @@ fn repo_with_cache(cache_bytes: usize) -> Repo {
 }
 
 /// `tree_model` (crash-1e244284): with a cache too small to keep them,
-/// `apply` re-reads nodes it has just built but not yet handed to the
-/// backend (the `Writer` holds them until `finish`), and fails with
-/// `MissingObject`. Seen with budgets up to 64 KiB (16 shards), e.g. 100
-/// puts into an empty tree with no cache, or 1,000 with 64 KiB; with the
-/// default 256 MiB budget it needs other threads to evict the new nodes
-/// first, so it is rare but possible under load.
+/// `apply` re-read the nodes it had just built (collapsing a root with a
+/// single child) before handing them to the backend, and failed with
+/// `MissingObject`. Fixed: pending nodes are written before the collapse.
+/// Seen with budgets up to 64 KiB, e.g. 100 puts into an empty tree with
+/// no cache, or 1,000 with 64 KiB.
 #[test]
-#[ignore = "bug: Repo::apply fails with MissingObject when the node cache evicts nodes \
-            it wrote but has not yet flushed to the backend"]
 fn apply_with_a_tiny_cache() {
     for (cache, n) in [(0usize, 100u32), (1 << 10, 339), (64 << 10, 1000)] {
         let repo = repo_with_cache(cache);

@@ -38,16 +38,22 @@ pub enum CasOutcome {
     },
 }
 
-/// How far [`Backend::flush`] must go.
+/// How durable a commit is when it returns, and how far
+/// [`Backend::flush`] must go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Durability {
-    /// Survive a process crash and a power loss once `flush` returns
-    /// (for sled: write the log out and fsync the data file).
+    /// A commit survives a process crash and a power loss once it returns:
+    /// every ref move is followed by the durable barrier (for sled: write
+    /// the log out, fsync the data file). Concurrent committers share
+    /// barriers (group commit).
     #[default]
     Durable,
-    /// Hand the writes to the operating system (survives a process crash
-    /// once written out; a power loss may lose recent commits, never
-    /// leaving a ref that points at a missing object).
+    /// A commit returns without a barrier; the backend makes it durable on
+    /// its own schedule (sled: within `SledOptions::flush_every_ms`, 500 ms
+    /// by default). A crash may lose the most recent commits, always the
+    /// newest ones first, never leaving a ref that points at a missing
+    /// object. As an argument of [`Backend::flush`]: hand the writes to the
+    /// operating system.
     Eventual,
 }
 

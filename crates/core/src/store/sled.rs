@@ -181,6 +181,7 @@ impl SledBackend {
         let path = path.as_ref().to_path_buf();
         fs::create_dir_all(&path)?;
         let lock = StoreLock::acquire(&path, options.close_wait)?;
+        remove_partial_snapshots(&path)?;
 
         let config = ::sled::Config::new()
             .path(&path)
@@ -280,11 +281,66 @@ impl Drop for SledBackend {
 /// Opens the sled database, waiting up to `close_wait` while sled's own
 /// lock on `db` is held: with kvgit's lock ours, that can only be a handle
 /// that is still closing (or a program using sled directly).
+/// Deletes the `snap.*.generating` files a crash can leave: sled 0.34
+/// writes its snapshot under that name and renames it when complete, but on
+/// the next open it reads a partial one as the newest snapshot and refuses
+/// to open, every time (sled issues #1527 and #1533). The log it was made
+/// from is still there, so the file holds nothing that would be lost. Only
+/// called with the store's lock held, so no live sled is writing one.
+fn remove_partial_snapshots(path: &Path) -> Result<()> {
+    let entries = match fs::read_dir(path) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// Opens sled, turning a panic inside sled (it panics on some damaged
+/// logs) into an error.
+fn open_guarded(config: &::sled::Config) -> std::result::Result<::sled::Db, OpenFailure> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open())) {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(e)) => Err(OpenFailure::Sled(e)),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            Err(OpenFailure::Panicked(message))
+        }
+    }
+}
+
+enum OpenFailure {
+    Sled(::sled::Error),
+    Panicked(String),
+}
+
 fn open_waiting(config: &::sled::Config, path: &Path, close_wait: Duration) -> Result<::sled::Db> {
     let start = Instant::now();
     let mut pause = Duration::from_millis(1);
     loop {
-        match config.open() {
+        let result = match open_guarded(config) {
+            Ok(db) => Ok(db),
+            Err(OpenFailure::Sled(e)) => Err(e),
+            Err(OpenFailure::Panicked(message)) => {
+                return Err(Error::Storage(format!(
+                    "the sled store at {} is damaged: sled failed while reading it ({message})",
+                    path.display()
+                )))
+            }
+        };
+        match result {
             Ok(db) => return Ok(db),
             Err(::sled::Error::Io(e)) if is_sled_lock_error(&e) => {
                 if start.elapsed() >= close_wait {

@@ -126,7 +126,11 @@ impl Repo {
         let Some((mut top, mut level)) = build_up(nodes, root_level + 1, w)? else {
             return self.empty_tree();
         };
-        // A root never has a single child.
+        // A root never has a single child. Collapsing reads the nodes just
+        // built: write them first, since the cache may not hold them.
+        if level > 0 {
+            w.flush()?;
+        }
         while level > 0 {
             let node = self.node(&top.id)?;
             if node.len() != 1 {

@@ -149,7 +149,8 @@ impl<'r> Writer<'r> {
         Ok(())
     }
 
-    fn flush(&mut self) -> Result<()> {
+    /// Writes the pending objects to the backend now.
+    pub(crate) fn flush(&mut self) -> Result<()> {
         if !self.pending.is_empty() {
             self.repo
                 .backend()
