@@ -14,9 +14,11 @@
 //!   equal to, the head of `heads/main` in durable mode; in eventual mode
 //!   (no barrier per commit) the newest acknowledged commits may be lost,
 //!   but only as a suffix: the survivors are the first k acknowledged;
-//! - the store accepts a new commit. `KVGIT_CRASH_ROUNDS` sets the number of rounds (default
-//! 8, which runs in a few seconds); `KVGIT_CRASH_KILL_IN_OPEN=1` also kills
-//! the child while it opens the store (see the ignored test below).
+//! - the store accepts a new commit.
+//!
+//! `KVGIT_CRASH_ROUNDS` sets the number of rounds (default 8, which runs in
+//! a few seconds); `KVGIT_CRASH_KILL_IN_OPEN=1` also kills the child while
+//! it opens the store.
 
 #![cfg(unix)]
 
