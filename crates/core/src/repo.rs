@@ -25,10 +25,9 @@ const COMMIT_CACHE_ENTRIES: usize = 16 * 1024;
 pub struct RepoOptions {
     /// Byte budget of the decoded-node cache.
     pub cache_bytes: usize,
-    /// What [`Repo::commit`] waits for before it returns: `Durable` runs
-    /// the backend's durable barrier after every ref move (shared between
-    /// concurrent committers); `Eventual` runs none, leaving durability to
-    /// the backend's own schedule (sled: every `flush_every_ms`).
+    /// What [`Repo::commit`] waits for before it returns: the backend's
+    /// barrier of this mode after every ref move, shared between concurrent
+    /// committers.
     pub durability: Durability,
 }
 
@@ -49,7 +48,7 @@ pub struct Repo {
     inner: Arc<Inner>,
 }
 
-/// Tickets for group commit (see [`Repo::durable_barrier`]).
+/// Tickets for group commit (see [`Repo::barrier`]).
 #[derive(Default)]
 struct FlushGate {
     issued: AtomicU64,
@@ -259,13 +258,13 @@ impl Repo {
     ) -> Result<CasOutcome> {
         crate::refs::check_full_name(ref_name)?;
         let outcome = self.inner.backend.cas_ref(ref_name, expected, new)?;
-        if outcome == CasOutcome::Swapped && self.inner.options.durability == Durability::Durable {
-            self.durable_barrier()?;
+        if outcome == CasOutcome::Swapped {
+            self.barrier()?;
         }
         Ok(outcome)
     }
 
-    /// Makes every write so far durable, sharing flushes between threads
+    /// The durability barrier of the repo's mode, shared between threads
     /// (group commit): a thread whose writes a flush that started after
     /// them already covered returns without flushing again.
     ///
@@ -273,7 +272,7 @@ impl Repo {
     /// last ticket handed out before it flushes, and every ticket up to it
     /// belongs to writes made before the flush began, so the flush covers
     /// them.
-    pub fn durable_barrier(&self) -> Result<()> {
+    pub fn barrier(&self) -> Result<()> {
         let gate = &self.inner.flush_gate;
         let ticket = gate.issued.fetch_add(1, Ordering::SeqCst) + 1;
         let mut flushed = gate.flushed.lock();
@@ -281,7 +280,7 @@ impl Repo {
             return Ok(());
         }
         let covered = gate.issued.load(Ordering::SeqCst);
-        self.inner.backend.flush(Durability::Durable)?;
+        self.inner.backend.flush(self.inner.options.durability)?;
         *flushed = covered;
         Ok(())
     }

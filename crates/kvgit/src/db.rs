@@ -311,6 +311,12 @@ impl Db {
     /// then largest) until it holds at most `low`, never dropping protected
     /// keys, and commit the survivors as a fresh root commit. Old history
     /// is reclaimed by [`Db::sweep`].
+    ///
+    /// A rebase cuts the branch's history: a later merge between it and a
+    /// branch forked before the rebase finds no common ancestor and merges
+    /// against the empty tree (so counters would count twice). Rebase
+    /// branches that are not merged with others, such as caches and
+    /// per-agent state.
     pub fn rebase(&self, branch: &str, high: u64, low: Option<u64>) -> Result<RebaseReport> {
         let marks = match low {
             Some(low) => Watermarks::with_low(high, low).map_err(|e| Error::Gc(e.to_string()))?,

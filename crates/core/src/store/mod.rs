@@ -42,18 +42,14 @@ pub enum CasOutcome {
 /// [`Backend::flush`] must go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Durability {
-    /// A commit survives a process crash and a power loss once it returns:
-    /// every ref move is followed by the durable barrier (for sled: write
-    /// the log out, fsync the data file). Concurrent committers share
-    /// barriers (group commit).
+    /// Survive a process crash and a power loss once the barrier returns
+    /// (for sled: write the log out and fsync the data file).
     #[default]
     Durable,
-    /// A commit returns without a barrier; the backend makes it durable on
-    /// its own schedule (sled: within `SledOptions::flush_every_ms`, 500 ms
-    /// by default). A crash may lose the most recent commits, always the
-    /// newest ones first, never leaving a ref that points at a missing
-    /// object. As an argument of [`Backend::flush`]: hand the writes to the
-    /// operating system.
+    /// Hand the writes to the operating system: they survive a process
+    /// crash once the barrier returns; a power loss may lose the most
+    /// recent commits, newest first, never leaving a ref that points at a
+    /// missing object (for sled: its flush, without fsync).
     Eventual,
 }
 
