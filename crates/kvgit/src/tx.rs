@@ -80,7 +80,7 @@ impl CommitOutcome {
 /// tx.delete("user/bob");
 /// assert_eq!(tx.get("user/alice")?.as_deref(), Some(&b"admin"[..]));
 /// let outcome = tx.message("add alice").commit()?;
-/// assert_eq!(main.head()?, outcome.commit.unwrap());
+/// assert_eq!(Some(main.head()?), outcome.commit);
 /// # Ok::<(), kvgit::Error>(())
 /// ```
 #[derive(Debug)]
