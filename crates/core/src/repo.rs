@@ -193,7 +193,7 @@ impl Repo {
             return Err(Error::corrupt(*id, "bytes do not hash to the object id"));
         }
         match bytes.get(1).copied().and_then(object::Kind::from_byte) {
-            Some(object::Kind::Commit) | None => Commit::decode(id, &bytes),
+            Some(object::Kind::Commit) | None => Commit::decode_hashed(id, &bytes),
             Some(kind) => Err(Error::UnknownCommit(format!(
                 "{id} is a {kind:?}, not a commit"
             ))),

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{decode_body, encode, open, Kind};
+use super::{decode_body, encode, open_unhashed, Kind};
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
 
@@ -41,13 +41,22 @@ impl Commit {
     /// Only the canonical encoding is accepted: the bytes must be exactly
     /// what [`Commit::encode`] gives for the decoded commit.
     pub fn decode(id: &ObjectId, bytes: &[u8]) -> Result<Commit> {
+        if ObjectId::hash(bytes) != *id {
+            return Err(Error::corrupt(*id, "bytes do not hash to the object id"));
+        }
+        Commit::decode_hashed(id, bytes)
+    }
+
+    /// Like [`Commit::decode`], for bytes whose hash the caller has
+    /// already checked against `id`.
+    pub(crate) fn decode_hashed(id: &ObjectId, bytes: &[u8]) -> Result<Commit> {
         if bytes.len() > MAX_COMMIT_LEN {
             return Err(Error::corrupt(
                 *id,
                 format!("commit of {} bytes is over the limit", bytes.len()),
             ));
         }
-        let (kind, body) = open(id, bytes)?;
+        let (kind, body) = open_unhashed(id, bytes)?;
         if kind != Kind::Commit {
             return Err(Error::corrupt(
                 *id,

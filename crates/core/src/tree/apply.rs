@@ -265,8 +265,8 @@ impl LevelCursor {
         let mut node_id = root_id;
         while node.level() > level {
             let idx = node.upper_bound(key).saturating_sub(1);
-            let child = repo.child(&node, idx)?;
-            node_id = node.child(idx).expect("index in range").id;
+            let (child_id, child) = repo.child_with_id(&node, idx)?;
+            node_id = child_id;
             path.push((node, idx));
             node = child;
         }
@@ -300,8 +300,7 @@ impl LevelCursor {
         }
         loop {
             let (parent, idx) = self.path.last().expect("a frame was just found");
-            let child = repo.child(parent, *idx)?;
-            let child_id = parent.child(*idx).expect("index in range").id;
+            let (child_id, child) = repo.child_with_id(parent, *idx)?;
             if child.level() == self.level {
                 self.node = child;
                 self.node_id = child_id;

@@ -94,6 +94,11 @@ impl Repo {
     /// Loads child `idx` of internal node `parent`, checking that it agrees
     /// with its parent entry (level, first key and aggregates).
     pub(crate) fn child(&self, parent: &Node, idx: usize) -> Result<Arc<Node>> {
+        self.child_with_id(parent, idx).map(|(_, node)| node)
+    }
+
+    /// Like [`Repo::child`], also returning the child's id.
+    pub(crate) fn child_with_id(&self, parent: &Node, idx: usize) -> Result<(ObjectId, Arc<Node>)> {
         let entry = parent
             .child(idx)
             .expect("callers pass an index of an internal node's child");
@@ -108,7 +113,7 @@ impl Repo {
                 "node does not match its parent's entry for it",
             ));
         }
-        Ok(node)
+        Ok((entry.id, node))
     }
 }
 
