@@ -42,6 +42,6 @@ pub mod tree;
 pub use error::{Error, Result};
 pub use id::ObjectId;
 pub use object::{Commit, Value, INLINE_MAX, MAX_KEY_LEN, MAX_VALUE_LEN};
-pub use repo::{CommitSpec, Repo, RepoOptions};
+pub use repo::{CommitSpec, Pin, Repo, RepoOptions};
 pub use store::{Backend, CasOutcome, Durability, MemoryBackend, SledBackend, SledOptions};
 pub use tree::{Change, Tree};

@@ -48,6 +48,38 @@ pub struct Repo {
     inner: Arc<Inner>,
 }
 
+/// Keeps a commit from garbage collection while it lives (see
+/// [`Repo::pin`]).
+pub struct Pin {
+    repo: Repo,
+    id: ObjectId,
+}
+
+impl Pin {
+    /// The pinned commit.
+    pub fn id(&self) -> ObjectId {
+        self.id
+    }
+}
+
+impl std::fmt::Debug for Pin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Pin").field(&self.id).finish()
+    }
+}
+
+impl Drop for Pin {
+    fn drop(&mut self) {
+        let mut pins = self.repo.inner.pins.lock();
+        if let Some(n) = pins.get_mut(&self.id) {
+            *n -= 1;
+            if *n == 0 {
+                pins.remove(&self.id);
+            }
+        }
+    }
+}
+
 /// Tickets for group commit (see [`Repo::barrier`]).
 #[derive(Default)]
 struct FlushGate {
@@ -56,6 +88,8 @@ struct FlushGate {
 }
 
 struct Inner {
+    /// Commits held by live [`Pin`]s, with how many pins hold each.
+    pins: Mutex<HashMap<ObjectId, usize>>,
     flush_gate: FlushGate,
     backend: Arc<dyn Backend>,
     cache: NodeCache,
@@ -82,6 +116,7 @@ impl Repo {
     pub fn new(backend: Arc<dyn Backend>, options: RepoOptions) -> Self {
         Repo {
             inner: Arc::new(Inner {
+                pins: Mutex::new(HashMap::new()),
                 flush_gate: FlushGate::default(),
                 backend,
                 cache: NodeCache::new(options.cache_bytes),
@@ -136,6 +171,31 @@ impl Repo {
     pub fn evict_cached(&self, id: &ObjectId) {
         self.inner.cache.remove(id);
         self.inner.commits.lock().remove(id);
+    }
+
+    /// Keeps commit `id`, its history and trees from garbage collection
+    /// for as long as the returned [`Pin`] lives (a sweep marks from pins
+    /// as from refs). To pin what a ref points at, use
+    /// [`Repo::read_ref_pinned`], which closes the race with a sweep.
+    pub fn pin(&self, id: ObjectId) -> Pin {
+        *self.inner.pins.lock().entry(id).or_insert(0) += 1;
+        Pin {
+            repo: self.clone(),
+            id,
+        }
+    }
+
+    /// The commits pinned now.
+    pub fn pinned(&self) -> Vec<ObjectId> {
+        self.inner.pins.lock().keys().copied().collect()
+    }
+
+    /// Reads ref `ref_name` and pins its commit, under the write fence: a
+    /// sweep either sees the pin when it re-marks under its exclusive
+    /// fence, or finished before the read, so the commit read is reachable.
+    pub fn read_ref_pinned(&self, ref_name: &str) -> Result<Option<(ObjectId, Pin)>> {
+        let _fence = self.write_fence();
+        Ok(self.get_ref(ref_name)?.map(|id| (id, self.pin(id))))
     }
 
     /// Raw object bytes; [`Error::MissingObject`] if absent.

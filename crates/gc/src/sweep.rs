@@ -160,6 +160,10 @@ pub fn sweep(repo: &Repo, options: &SweepOptions) -> Result<SweepReport, SweepEr
     for (_, head) in &snapshot {
         marker.mark_commit(*head)?;
     }
+    // Pinned snapshots (a transaction's base, a checkout) count as roots.
+    for head in repo.pinned() {
+        marker.mark_commit(head)?;
+    }
     report.mark_time = started.elapsed();
 
     // 2. Wait for in-flight writers; keep new ones out.
@@ -173,6 +177,13 @@ pub fn sweep(repo: &Repo, options: &SweepOptions) -> Result<SweepReport, SweepEr
         if !marker.is_marked(head) {
             report.remarked_refs += 1;
             marker.mark_commit(*head)?;
+        }
+    }
+    // Pins are taken under the write fence with the read of their ref, so
+    // under the exclusive fence this list is complete.
+    for head in repo.pinned() {
+        if !marker.is_marked(&head) {
+            marker.mark_commit(head)?;
         }
     }
 

@@ -13,7 +13,7 @@ use crate::db::{CommitCheck, CommitId, Db};
 use crate::error::{Error, Result};
 use crate::namespace::Namespace;
 use crate::snapshot::{diff_trees, CommitInfo, Snapshot};
-use crate::tx::{CommitOutcome, Transaction};
+use crate::tx::{backoff, CommitOutcome, Transaction};
 
 /// What merging another branch in did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,9 +83,12 @@ impl Branch {
             .ok_or_else(|| Error::NoSuchBranch(self.name.clone()))
     }
 
-    /// A read-only snapshot of the current head.
+    /// A read-only snapshot of the current head. While it (or a
+    /// transaction begun from it) lives, garbage collection keeps its
+    /// commit, even if the branch moves on or is rebased.
     pub fn snapshot(&self) -> Result<Snapshot> {
-        Snapshot::at(self.db.clone(), self.head()?)
+        Snapshot::of_ref(self.db.clone(), &self.ref_name)?
+            .ok_or_else(|| Error::NoSuchBranch(self.name.clone()))
     }
 
     /// The value of `key` at the head.
@@ -195,10 +198,7 @@ impl Branch {
             if tx.commit_once()?.is_some() {
                 return Ok(result);
             }
-            // Lost the race: back off a little more each time.
-            for _ in 0..attempt.min(16) {
-                std::thread::yield_now();
-            }
+            backoff(attempt);
         }
         Err(Error::Contended {
             branch: self.name.clone(),

@@ -475,7 +475,9 @@ impl Db {
         }
     }
 
-    /// A read-only snapshot of commit `id`.
+    /// A read-only snapshot of commit `id`. Unlike a branch snapshot it
+    /// is not pinned: a sweep may delete a commit no branch or tag reaches
+    /// (reads then fail with `MissingObject`, never give wrong data).
     pub fn checkout(&self, id: &CommitId) -> Result<Snapshot> {
         Snapshot::at(self.clone(), *id)
     }

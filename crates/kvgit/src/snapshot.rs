@@ -2,7 +2,9 @@
 
 use std::ops::{Bound, RangeBounds};
 
-use kvgit_core::{Commit, Tree};
+use std::sync::Arc;
+
+use kvgit_core::{Commit, Pin, Tree};
 use serde::de::DeserializeOwned;
 
 use crate::codec::{decode_for, Codec};
@@ -81,14 +83,38 @@ pub struct Snapshot {
     pub(crate) db: Db,
     pub(crate) id: CommitId,
     pub(crate) tree: Tree,
+    /// Keeps a branch snapshot's commit from garbage collection while any
+    /// clone of the snapshot lives (a transaction's base included).
+    _pin: Option<Arc<Pin>>,
 }
 
 impl Snapshot {
+    /// A snapshot of commit `id`. Unpinned: if no branch or tag reaches
+    /// the commit, a sweep may delete it, and reads then fail with
+    /// `MissingObject`.
     pub(crate) fn at(db: Db, id: CommitId) -> Result<Snapshot> {
+        Snapshot::with_pin(db, id, None)
+    }
+
+    /// A snapshot of the commit a branch ref points at, pinned (read and
+    /// pinned under the write fence, so no sweep can remove it meanwhile).
+    pub(crate) fn of_ref(db: Db, ref_name: &str) -> Result<Option<Snapshot>> {
+        match db.inner.repo.read_ref_pinned(ref_name)? {
+            Some((id, pin)) => Snapshot::with_pin(db, id, Some(Arc::new(pin))).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn with_pin(db: Db, id: CommitId, pin: Option<Arc<Pin>>) -> Result<Snapshot> {
         let repo = &db.inner.repo;
         let root = repo.commit_ref(&id)?.root;
         let tree = repo.tree(root)?;
-        Ok(Snapshot { db, id, tree })
+        Ok(Snapshot {
+            db,
+            id,
+            tree,
+            _pin: pin,
+        })
     }
 
     /// The commit this snapshot shows.

@@ -411,6 +411,7 @@ impl Transaction {
             if mode == Mode::Once {
                 return Ok(None);
             }
+            backoff(attempt);
             head = new_head;
             head_tree = repo.tree(repo.commit_ref(&head)?.root)?;
             let merged = merge_trees(
@@ -456,4 +457,31 @@ impl Transaction {
             changes: &changes,
         })
     }
+}
+
+/// After losing a race `attempt` times, let the other writers through:
+/// yield for the first few attempts, then sleep a random time whose bound
+/// doubles with each attempt (up to about a millisecond), so writers that
+/// keep colliding spread out and none starves.
+pub(crate) fn backoff(attempt: u32) {
+    if attempt < 4 {
+        for _ in 0..attempt {
+            std::thread::yield_now();
+        }
+        return;
+    }
+    let bound = 1u64 << attempt.min(10);
+    // Jitter from the clock and the thread: no shared state, no dependency.
+    use std::hash::BuildHasher;
+    let thread =
+        std::collections::hash_map::RandomState::new().hash_one(std::thread::current().id());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::from(d.subsec_nanos()))
+        .unwrap_or(0);
+    let mut x = thread ^ nanos;
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    std::thread::sleep(std::time::Duration::from_micros(x % bound));
 }

@@ -480,3 +480,33 @@ fn explicit_rebase_and_sweep_after_branch_delete() {
     assert!(report.performed());
     assert!(report.bytes_after <= 800);
 }
+
+#[test]
+fn live_snapshots_and_transactions_survive_rebase_and_sweep() {
+    let db = Db::memory();
+    let main = db.branch("main").unwrap();
+    for i in 0..50 {
+        main.put(format!("k{i:02}"), vec![i as u8; 300]).unwrap();
+    }
+    let snapshot = main.snapshot().unwrap();
+    let mut tx = main.transaction().unwrap();
+    tx.put("k49", "changed");
+    // The branch moves to a fresh root holding one key; the old history is
+    // unreachable from every ref, but the snapshot and the transaction pin
+    // their commit.
+    db.rebase_keep("main", |k| k == b"k49").unwrap();
+    let report = db.sweep().unwrap();
+    assert_eq!(
+        report.objects_freed, 0,
+        "the pins reach the whole old history"
+    );
+    assert_eq!(snapshot.get("k10").unwrap(), Some(vec![10u8; 300]));
+    assert_eq!(snapshot.len(), 50);
+    tx.commit().unwrap();
+    assert_eq!(main.get("k49").unwrap().as_deref(), Some(&b"changed"[..]));
+    // Once they are gone, their commit is garbage too.
+    drop(snapshot);
+    let again = db.sweep().unwrap();
+    assert!(again.objects_freed > 0, "{again:?}");
+    assert_eq!(main.len().unwrap(), 1);
+}
