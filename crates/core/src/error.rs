@@ -94,6 +94,16 @@ pub enum Error {
     /// The underlying storage failed.
     #[error("storage error: {0}")]
     Storage(String),
+    /// The store cannot be opened or reached: a bad address, a refused
+    /// connection, failed authentication, missing permissions, or a schema
+    /// this build does not understand.
+    #[error("cannot open store {store}: {detail}")]
+    Unavailable {
+        /// The store's address (without a password).
+        store: String,
+        /// What went wrong, and what to do about it.
+        detail: String,
+    },
     /// An I/O error.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),

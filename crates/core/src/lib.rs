@@ -43,5 +43,7 @@ pub use error::{Error, Result};
 pub use id::ObjectId;
 pub use object::{Commit, Value, INLINE_MAX, MAX_KEY_LEN, MAX_VALUE_LEN};
 pub use repo::{CommitSpec, Pin, Repo, RepoOptions};
-pub use store::{Backend, CasOutcome, Durability, MemoryBackend, SledBackend, SledOptions};
+pub use store::{
+    Backend, CasOutcome, Durability, MemoryBackend, SharedStore, SledBackend, SledOptions,
+};
 pub use tree::{Change, Tree};

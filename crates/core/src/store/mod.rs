@@ -101,4 +101,46 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Bytes the store occupies on disk (0 for memory).
     fn size_on_disk(&self) -> Result<u64>;
+
+    /// What a store shared by several processes offers for garbage
+    /// collection across them (`None`, the default, for a store owned by
+    /// one process, where the in-process fences protect every writer).
+    fn shared(&self) -> Option<&dyn SharedStore> {
+        None
+    }
+}
+
+/// The extra operations of a store that several processes (or hosts) use
+/// at once, such as PostgreSQL. A sweep in one process cannot see the
+/// in-flight writers of another, so it relies on time instead, measured
+/// by the store's own clock (no clock skew between hosts):
+///
+/// - **object write times**: every object remembers when it was last
+///   written, and writing an object that already exists refreshes that
+///   time (as git "freshens" objects). A sweep deletes an unreachable
+///   object only if it was last written more than a grace period ago;
+/// - **a ref log**: every successful ref change records the value the ref
+///   held until then, with the time, so a sweep also keeps what refs
+///   pointed at within the grace period (another process may have a
+///   snapshot or a transaction based on it);
+/// - **monotonic metadata writes**, so that several processes recording
+///   access recency never move an entry backwards.
+pub trait SharedStore: Send + Sync {
+    /// The grace period a sweep uses when none is given.
+    fn default_grace(&self) -> std::time::Duration;
+    /// Deletes those of `ids` last written more than `age` ago; returns
+    /// how many it deleted. Absent ids are ignored.
+    fn delete_objects_written_before(
+        &self,
+        ids: &[ObjectId],
+        age: std::time::Duration,
+    ) -> Result<u64>;
+    /// Every commit some ref held within the last `within` and moved away
+    /// from (the ref log), without duplicates.
+    fn recent_ref_targets(&self, within: std::time::Duration) -> Result<Vec<ObjectId>>;
+    /// Forgets ref-log entries older than `older_than`; returns how many.
+    fn prune_ref_log(&self, older_than: std::time::Duration) -> Result<u64>;
+    /// Writes each entry unless the stored value is greater (bytewise), as
+    /// one batch: for big-endian counters and ticks, "keep the maximum".
+    fn put_meta_max(&self, entries: Vec<(Vec<u8>, Vec<u8>)>) -> Result<()>;
 }

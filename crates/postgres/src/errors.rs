@@ -1,0 +1,147 @@
+//! Turning PostgreSQL's errors into kvgit's: one line that says what went
+//! wrong and, where there is one, what to do.
+
+use kvgit_core::Error;
+use postgres::error::SqlState;
+
+/// A failure to reach or use the server while opening the store.
+pub(crate) fn connect_error(store: &str, e: &postgres::Error) -> Error {
+    Error::Unavailable {
+        store: store.to_string(),
+        detail: describe(e),
+    }
+}
+
+/// A failed statement on an open store.
+pub(crate) fn storage(context: &str, e: &postgres::Error) -> Error {
+    Error::Storage(format!("PostgreSQL, {context}: {}", describe(e)))
+}
+
+/// True for errors after which the same statement may simply be run again:
+/// a deadlock or serialization failure aborted it without effect.
+pub(crate) fn is_retryable(e: &postgres::Error) -> bool {
+    matches!(
+        e.code(),
+        Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
+    )
+}
+
+/// True if the role lacks a privilege.
+pub(crate) fn is_permission(e: &postgres::Error) -> bool {
+    e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE)
+}
+
+/// True if a relation is missing (the schema was never created).
+pub(crate) fn is_undefined_table(e: &postgres::Error) -> bool {
+    matches!(
+        e.code(),
+        Some(c) if *c == SqlState::UNDEFINED_TABLE || *c == SqlState::UNDEFINED_FUNCTION
+    )
+}
+
+/// One line: the server's message with its code, detail and hint, or the
+/// client's error with its causes.
+pub(crate) fn describe(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut s = format!("{} (SQLSTATE {})", db.message(), db.code().code());
+        if let Some(detail) = db.detail() {
+            s.push_str("; ");
+            s.push_str(detail);
+        }
+        if let Some(hint) = db.hint() {
+            s.push_str("; hint: ");
+            s.push_str(hint);
+        }
+        if let Some(advice) = advice(db.code()) {
+            s.push_str("; ");
+            s.push_str(advice);
+        }
+        return s;
+    }
+    let mut s = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        source = cause.source();
+    }
+    s
+}
+
+fn advice(code: &SqlState) -> Option<&'static str> {
+    if *code == SqlState::INSUFFICIENT_PRIVILEGE {
+        Some(
+            "the role needs CREATE on the schema the first time (kvgit creates its tables on \
+             first use), then SELECT, INSERT, UPDATE and DELETE on them",
+        )
+    } else if *code == SqlState::INVALID_PASSWORD
+        || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+    {
+        Some("check the user name and password in the URL")
+    } else if *code == SqlState::INVALID_CATALOG_NAME {
+        Some("create the database first (CREATE DATABASE), or name an existing one in the URL")
+    } else {
+        None
+    }
+}
+
+/// The URL with any password replaced by `***`, for messages.
+pub(crate) fn redact(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        // key=value form: hide a password=... pair.
+        return url
+            .split_whitespace()
+            .map(|kv| {
+                if kv.starts_with("password=") {
+                    "password=***"
+                } else {
+                    kv
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match authority.rfind('@') {
+        Some(at) => {
+            let userinfo = &authority[..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &url[scheme_end + 3 + at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact("postgres://kv:secret@db.example:5432/kv"),
+            "postgres://kv:***@db.example:5432/kv"
+        );
+        assert_eq!(
+            redact("postgresql://kv@localhost/kv?sslmode=disable"),
+            "postgresql://kv@localhost/kv?sslmode=disable"
+        );
+        assert_eq!(redact("postgres://localhost/kv"), "postgres://localhost/kv");
+        assert_eq!(
+            redact("host=localhost user=kv password=secret dbname=kv"),
+            "host=localhost user=kv password=*** dbname=kv"
+        );
+    }
+}

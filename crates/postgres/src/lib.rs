@@ -1,0 +1,456 @@
+//! A PostgreSQL backend for kvgit: one store shared by many processes and
+//! hosts, with PostgreSQL as the engine.
+//!
+//! [`PgBackend`] implements kvgit-core's [`Backend`] trait, so the tree,
+//! merge and GC code run on it unchanged, and processes racing on one branch
+//! reconcile by three-way merge exactly as threads do on the embedded store.
+//!
+//! - **Objects** are rows `(id, kind, bytes, written)`. The objects of a
+//!   commit go in one statement (a multi-row `INSERT ... SELECT unnest(..)
+//!   ON CONFLICT`), idempotent: writing an object that exists only
+//!   refreshes its write time.
+//! - **Refs** change by compare-and-swap, one statement
+//!   (`kvgit_cas_ref`), which reports the actual value when it loses and
+//!   logs what the ref held when it wins.
+//! - **Reads** of immutable objects go to the server once; the repo's node
+//!   cache serves them after that.
+//! - **Durability** is the server's: every write is committed when its call
+//!   returns (with the server's default `synchronous_commit = on`, durable
+//!   on disk), so [`Backend::flush`] has nothing left to do, and objects are
+//!   always committed before the ref that needs them.
+//! - **Garbage collection across processes**: a sweep in one process cannot
+//!   see another's in-flight writers, so this backend offers
+//!   [`SharedStore`]: object write times and a ref log, by the server's
+//!   clock, for kvgit-gc's grace period (default: one hour, see
+//!   [`PgOptions::default_grace`]).
+//!
+//! See the [`schema`] module for the tables.
+//!
+//! ```no_run
+//! use kvgit_core::{Repo, RepoOptions};
+//! use kvgit_postgres::PgBackend;
+//! use std::sync::Arc;
+//!
+//! # fn main() -> kvgit_core::Result<()> {
+//! let backend = PgBackend::open("postgres://kv:secret@db.internal/kvgit")?;
+//! let repo = Repo::new(Arc::new(backend), RepoOptions::default());
+//! # let _ = repo;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Most users open it through the facade, `kvgit::Db::open("postgres://...")`.
+//!
+//! TLS is not built in: connect over a trusted network or a local socket,
+//! or through a TLS tunnel.
+
+mod errors;
+mod pool;
+pub mod schema;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use kvgit_core::tree::prefix_successor;
+use kvgit_core::{Backend, CasOutcome, Durability, Error, ObjectId, Result, SharedStore};
+
+use crate::errors::{is_retryable, redact, storage};
+use crate::pool::{bad_row, Pool, Pooled};
+
+pub use crate::schema::SCHEMA_VERSION;
+
+/// At most this many bytes of objects go in one insert statement; a larger
+/// batch (a bulk load) is split, each part committed on its own (an
+/// interrupted load leaves only unreachable objects behind).
+const MAX_BATCH_BYTES: usize = 8 << 20;
+
+/// How many times a statement that PostgreSQL aborted for a deadlock or a
+/// serialization failure is run again.
+const RETRIES: usize = 5;
+
+/// Options of [`PgBackend::open_with`].
+#[derive(Clone, Debug)]
+pub struct PgOptions {
+    /// The most connections this backend opens at once; callers beyond
+    /// that wait for one to come back. Default: 16.
+    pub max_connections: usize,
+    /// The grace period sweeps use when not given one: objects written,
+    /// and ref values held, within it are never swept. Default: one hour.
+    /// Every transaction must finish within it.
+    pub default_grace: Duration,
+    /// How long to wait for a connection to the server. Default: 10 s
+    /// (unless the URL sets `connect_timeout`).
+    pub connect_timeout: Duration,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        PgOptions {
+            max_connections: 16,
+            default_grace: Duration::from_secs(3600),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// True if `s` names a PostgreSQL store (`postgres://` or
+/// `postgresql://`), as opposed to a directory.
+pub fn is_postgres_url(s: &str) -> bool {
+    s.starts_with("postgres://") || s.starts_with("postgresql://")
+}
+
+/// A kvgit store in a PostgreSQL database. `Send + Sync`: share it (in an
+/// `Arc`) between threads; each call borrows a pooled connection.
+pub struct PgBackend {
+    pool: Pool,
+    store: String,
+    options: PgOptions,
+}
+
+impl std::fmt::Debug for PgBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgBackend").field("store", &self.store).finish()
+    }
+}
+
+impl PgBackend {
+    /// Connects to the database at `url` (`postgres://user:password@host:port/db`,
+    /// or libpq's `key=value` form) and creates kvgit's tables if they are
+    /// missing. A bad URL, a refused connection, failed authentication or
+    /// missing permissions give [`Error::Unavailable`] with one line saying
+    /// which.
+    pub fn open(url: &str) -> Result<Self> {
+        Self::open_with(url, PgOptions::default())
+    }
+
+    /// [`PgBackend::open`] with options.
+    pub fn open_with(url: &str, options: PgOptions) -> Result<Self> {
+        let store = redact(url);
+        let mut config = postgres::Config::from_str(url).map_err(|e| Error::Unavailable {
+            store: store.clone(),
+            detail: format!(
+                "not a valid PostgreSQL URL ({e}); expected postgres://user:password@host:port/database"
+            ),
+        })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(options.connect_timeout);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("kvgit");
+        }
+        let mut client = Pool::connect(&config, &store)?;
+        schema::ensure(&mut client, &store)?;
+        let first = Pool::ready(client)?;
+        Ok(PgBackend {
+            pool: Pool::new(config, store.clone(), options.max_connections, first),
+            store,
+            options,
+        })
+    }
+
+    /// The store's address, without its password.
+    pub fn store(&self) -> &str {
+        &self.store
+    }
+
+    /// Closes the idle connections (they reopen on demand).
+    pub fn close_idle(&self) {
+        self.pool.clear();
+    }
+
+    /// Runs `f` on a pooled connection, again (on a fresh statement) when
+    /// PostgreSQL aborted it for a deadlock or a serialization failure.
+    fn run<T>(
+        &self,
+        what: &str,
+        mut f: impl FnMut(&mut Pooled<'_>) -> std::result::Result<T, postgres::Error>,
+    ) -> Result<T> {
+        let mut conn = self.pool.get()?;
+        let mut attempt = 0;
+        loop {
+            match f(&mut conn) {
+                Ok(v) => return Ok(v),
+                Err(e) if is_retryable(&e) && attempt < RETRIES => attempt += 1,
+                Err(e) => return Err(storage(what, &e)),
+            }
+        }
+    }
+}
+
+fn id_from(bytes: &[u8], what: &str) -> Result<ObjectId> {
+    ObjectId::from_slice(bytes).ok_or_else(|| bad_row(what, format!("{} bytes, not a 32-byte id", bytes.len())))
+}
+
+fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+impl Backend for PgBackend {
+    fn get_object(&self, id: &ObjectId) -> Result<Option<Vec<u8>>> {
+        let key: &[u8] = id.as_bytes();
+        let row = self.run("reading an object", |c| {
+            let st = c.st.get_object.clone();
+            c.client.query_opt(&st, &[&key])
+        })?;
+        match row {
+            None => Ok(None),
+            Some(row) => row
+                .try_get::<_, Vec<u8>>(0)
+                .map(Some)
+                .map_err(|e| storage("reading an object", &e)),
+        }
+    }
+
+    fn has_object(&self, id: &ObjectId) -> Result<bool> {
+        let key: &[u8] = id.as_bytes();
+        let row = self.run("looking up an object", |c| {
+            let st = c.st.has_object.clone();
+            c.client.query_opt(&st, &[&key])
+        })?;
+        Ok(row.is_some())
+    }
+
+    fn put_objects(&self, mut objects: Vec<(ObjectId, Vec<u8>)>) -> Result<()> {
+        if objects.is_empty() {
+            return Ok(());
+        }
+        objects.sort_unstable_by_key(|o| o.0);
+        objects.dedup_by(|a, b| a.0 == b.0);
+        let mut start = 0;
+        while start < objects.len() {
+            let mut end = start;
+            let mut bytes = 0;
+            while end < objects.len() && (end == start || bytes + objects[end].1.len() <= MAX_BATCH_BYTES) {
+                bytes += objects[end].1.len();
+                end += 1;
+            }
+            let part = &objects[start..end];
+            let ids: Vec<&[u8]> = part.iter().map(|(id, _)| id.as_bytes().as_slice()).collect();
+            let kinds: Vec<i16> = part
+                .iter()
+                .map(|(_, b)| b.get(1).copied().map_or(0, i16::from))
+                .collect();
+            let blobs: Vec<&[u8]> = part.iter().map(|(_, b)| b.as_slice()).collect();
+            self.run("writing objects", |c| {
+                let st = c.st.put_objects.clone();
+                c.client.execute(&st, &[&ids, &kinds, &blobs])
+            })?;
+            start = end;
+        }
+        Ok(())
+    }
+
+    fn delete_objects(&self, ids: &[ObjectId]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut sorted: Vec<&[u8]> = ids.iter().map(|id| id.as_bytes().as_slice()).collect();
+        sorted.sort_unstable();
+        self.run("deleting objects", |c| {
+            let st = c.st.delete_objects.clone();
+            c.client.execute(&st, &[&sorted])
+        })?;
+        Ok(())
+    }
+
+    fn for_each_object(&self, visit: &mut dyn FnMut(ObjectId, u64) -> Result<bool>) -> Result<()> {
+        let mut conn = self.pool.get()?;
+        let st = conn.st.list_objects.clone();
+        let params: [&(dyn postgres::types::ToSql + Sync); 0] = [];
+        let mut rows = conn
+            .client
+            .query_raw(&st, params)
+            .map_err(|e| storage("listing objects", &e))?;
+        use postgres::fallible_iterator::FallibleIterator;
+        while let Some(row) = rows.next().map_err(|e| storage("listing objects", &e))? {
+            let id: &[u8] = row.try_get(0).map_err(|e| storage("listing objects", &e))?;
+            let size: i64 = row.try_get(1).map_err(|e| storage("listing objects", &e))?;
+            let id = id_from(id, "object id")?;
+            if !visit(id, u64::try_from(size).unwrap_or(0))? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn get_ref(&self, name: &str) -> Result<Option<ObjectId>> {
+        let row = self.run("reading a ref", |c| {
+            let st = c.st.get_ref.clone();
+            c.client.query_opt(&st, &[&name])
+        })?;
+        match row {
+            None => Ok(None),
+            Some(row) => {
+                let target: &[u8] = row.try_get(0).map_err(|e| storage("reading a ref", &e))?;
+                id_from(target, "ref target").map(Some)
+            }
+        }
+    }
+
+    fn cas_ref(
+        &self,
+        name: &str,
+        expected: Option<&ObjectId>,
+        new: Option<&ObjectId>,
+    ) -> Result<CasOutcome> {
+        let expected: Option<&[u8]> = expected.map(|id| id.as_bytes().as_slice());
+        let new: Option<&[u8]> = new.map(|id| id.as_bytes().as_slice());
+        let row = self.run("moving a ref", |c| {
+            let st = c.st.cas_ref.clone();
+            c.client.query_one(&st, &[&name, &expected, &new])
+        })?;
+        let swapped: bool = row.try_get(0).map_err(|e| storage("moving a ref", &e))?;
+        if swapped {
+            return Ok(CasOutcome::Swapped);
+        }
+        let actual: Option<&[u8]> = row.try_get(1).map_err(|e| storage("moving a ref", &e))?;
+        let actual = actual.map(|a| id_from(a, "ref target")).transpose()?;
+        Ok(CasOutcome::Mismatch { actual })
+    }
+
+    fn list_refs(&self, prefix: &str) -> Result<Vec<(String, ObjectId)>> {
+        let rows = self.run("listing refs", |c| {
+            let st = c.st.list_refs.clone();
+            c.client.query(&st, &[&prefix])
+        })?;
+        rows.iter()
+            .map(|row| {
+                let name: String = row.try_get(0).map_err(|e| storage("listing refs", &e))?;
+                let target: &[u8] = row.try_get(1).map_err(|e| storage("listing refs", &e))?;
+                Ok((name, id_from(target, "ref target")?))
+            })
+            .collect()
+    }
+
+    fn get_meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let row = self.run("reading metadata", |c| {
+            let st = c.st.get_meta.clone();
+            c.client.query_opt(&st, &[&key])
+        })?;
+        row.map(|r| r.try_get::<_, Vec<u8>>(0).map_err(|e| storage("reading metadata", &e)))
+            .transpose()
+    }
+
+    fn put_meta(&self, entries: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        // The last write of a key wins; sorted keys lock in one order.
+        let mut latest: std::collections::BTreeMap<Vec<u8>, Option<Vec<u8>>> = Default::default();
+        for (k, v) in entries {
+            latest.insert(k, v);
+        }
+        let mut keys: Vec<&[u8]> = Vec::new();
+        let mut values: Vec<&[u8]> = Vec::new();
+        let mut deletes: Vec<&[u8]> = Vec::new();
+        for (k, v) in &latest {
+            match v {
+                Some(v) => {
+                    keys.push(k);
+                    values.push(v);
+                }
+                None => deletes.push(k),
+            }
+        }
+        self.run("writing metadata", |c| {
+            let st = c.st.put_meta.clone();
+            c.client.execute(&st, &[&keys, &values, &deletes])
+        })?;
+        Ok(())
+    }
+
+    fn scan_meta(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let end = prefix_successor(prefix);
+        let end: Option<&[u8]> = end.as_deref();
+        let rows = self.run("scanning metadata", |c| {
+            let st = c.st.scan_meta.clone();
+            c.client.query(&st, &[&prefix, &end])
+        })?;
+        rows.iter()
+            .map(|row| {
+                let k: Vec<u8> = row.try_get(0).map_err(|e| storage("scanning metadata", &e))?;
+                let v: Vec<u8> = row.try_get(1).map_err(|e| storage("scanning metadata", &e))?;
+                Ok((k, v))
+            })
+            .collect()
+    }
+
+    fn flush(&self, _durability: Durability) -> Result<()> {
+        // Every statement committed before its call returned.
+        Ok(())
+    }
+
+    fn size_on_disk(&self) -> Result<u64> {
+        let row = self.run("measuring the store", |c| {
+            let st = c.st.size.clone();
+            c.client.query_one(&st, &[])
+        })?;
+        let size: i64 = row.try_get(0).map_err(|e| storage("measuring the store", &e))?;
+        Ok(u64::try_from(size).unwrap_or(0))
+    }
+
+    fn shared(&self) -> Option<&dyn SharedStore> {
+        Some(self)
+    }
+}
+
+impl SharedStore for PgBackend {
+    fn default_grace(&self) -> Duration {
+        self.options.default_grace
+    }
+
+    fn delete_objects_written_before(&self, ids: &[ObjectId], age: Duration) -> Result<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut sorted: Vec<&[u8]> = ids.iter().map(|id| id.as_bytes().as_slice()).collect();
+        sorted.sort_unstable();
+        let age = micros(age);
+        self.run("deleting objects", |c| {
+            let st = c.st.delete_written_before.clone();
+            c.client.execute(&st, &[&sorted, &age])
+        })
+    }
+
+    fn recent_ref_targets(&self, within: Duration) -> Result<Vec<ObjectId>> {
+        let within = micros(within);
+        let rows = self.run("reading the ref log", |c| {
+            let st = c.st.recent_ref_targets.clone();
+            c.client.query(&st, &[&within])
+        })?;
+        rows.iter()
+            .map(|row| {
+                let t: &[u8] = row.try_get(0).map_err(|e| storage("reading the ref log", &e))?;
+                id_from(t, "ref log target")
+            })
+            .collect()
+    }
+
+    fn prune_ref_log(&self, older_than: Duration) -> Result<u64> {
+        let age = micros(older_than);
+        self.run("pruning the ref log", |c| {
+            let st = c.st.prune_ref_log.clone();
+            c.client.execute(&st, &[&age])
+        })
+    }
+
+    fn put_meta_max(&self, entries: Vec<(Vec<u8>, Vec<u8>)>) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut latest: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = Default::default();
+        for (k, v) in entries {
+            let e = latest.entry(k).or_default();
+            if v > *e {
+                *e = v;
+            }
+        }
+        let keys: Vec<&[u8]> = latest.keys().map(Vec::as_slice).collect();
+        let values: Vec<&[u8]> = latest.values().map(Vec::as_slice).collect();
+        self.run("writing metadata", |c| {
+            let st = c.st.put_meta_max.clone();
+            c.client.execute(&st, &[&keys, &values])
+        })?;
+        Ok(())
+    }
+}

@@ -1,0 +1,176 @@
+//! The schema, created on first use and versioned.
+//!
+//! ```text
+//! kvgit_schema  (version int)                         one row: the schema version
+//! kvgit_objects (id bytea PK, kind int2, bytes bytea,  content-addressed objects
+//!                written timestamptz)                  and when each was last written
+//! kvgit_refs    (name text COLLATE "C" PK, target bytea)
+//! kvgit_reflog  (seq bigserial PK, name text, target bytea, moved timestamptz)
+//!                                                     what a ref held until it moved
+//! kvgit_meta    (key bytea PK, value bytea)           bookkeeping (access recency)
+//! kvgit_cas_ref(name, expected, new) -> (swapped, actual)
+//!                                                     the ref compare-and-swap
+//! ```
+//!
+//! The tables live in the first schema of the connection's `search_path`
+//! (normally `public`); give each store its own database, or its own
+//! schema through the URL (`?options=-csearch_path%3Dmy_store`).
+
+use kvgit_core::{Error, Result};
+use postgres::Client;
+
+use crate::errors::{connect_error, describe, is_permission, is_undefined_table};
+
+/// The schema version this build creates and understands.
+pub const SCHEMA_VERSION: i32 = 1;
+
+/// A key for `pg_advisory_xact_lock`, so that two processes creating the
+/// schema at once take turns (`CREATE ... IF NOT EXISTS` alone can still
+/// fail on a concurrent creation).
+const SCHEMA_LOCK: i64 = 0x6b76_6769_7400_0001;
+
+const CREATE: &str = r#"
+CREATE TABLE IF NOT EXISTS kvgit_schema (version integer NOT NULL);
+CREATE TABLE IF NOT EXISTS kvgit_objects (
+    id      bytea PRIMARY KEY,
+    kind    smallint NOT NULL,
+    bytes   bytea NOT NULL,
+    written timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS kvgit_refs (
+    name   text COLLATE "C" PRIMARY KEY,
+    target bytea NOT NULL
+);
+CREATE TABLE IF NOT EXISTS kvgit_reflog (
+    seq    bigserial PRIMARY KEY,
+    name   text COLLATE "C" NOT NULL,
+    target bytea NOT NULL,
+    moved  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS kvgit_reflog_moved ON kvgit_reflog (moved);
+CREATE TABLE IF NOT EXISTS kvgit_meta (
+    key   bytea PRIMARY KEY,
+    value bytea NOT NULL
+);
+-- The ref compare-and-swap, one statement for the client. The row lock
+-- (FOR UPDATE) serialises racing swaps on one ref, and under READ COMMITTED
+-- each statement here sees the latest committed state, so a loser reports
+-- the value that beat it. A successful swap logs what the ref held.
+CREATE OR REPLACE FUNCTION kvgit_cas_ref(p_name text, p_expected bytea, p_new bytea)
+RETURNS TABLE (swapped boolean, actual bytea)
+LANGUAGE plpgsql AS $$
+DECLARE
+    cur bytea;
+BEGIN
+    LOOP
+        SELECT r.target INTO cur FROM kvgit_refs r WHERE r.name = p_name FOR UPDATE;
+        IF FOUND THEN
+            IF cur IS DISTINCT FROM p_expected THEN
+                RETURN QUERY SELECT false, cur;
+                RETURN;
+            END IF;
+            IF p_new IS NULL THEN
+                DELETE FROM kvgit_refs WHERE name = p_name;
+            ELSE
+                UPDATE kvgit_refs SET target = p_new WHERE name = p_name;
+            END IF;
+            INSERT INTO kvgit_reflog (name, target) VALUES (p_name, cur);
+            RETURN QUERY SELECT true, p_new;
+            RETURN;
+        END IF;
+        -- The ref does not exist.
+        IF p_expected IS NOT NULL THEN
+            RETURN QUERY SELECT false, NULL::bytea;
+            RETURN;
+        END IF;
+        IF p_new IS NULL THEN
+            RETURN QUERY SELECT true, NULL::bytea;
+            RETURN;
+        END IF;
+        INSERT INTO kvgit_refs (name, target) VALUES (p_name, p_new)
+            ON CONFLICT (name) DO NOTHING;
+        IF FOUND THEN
+            RETURN QUERY SELECT true, p_new;
+            RETURN;
+        END IF;
+        -- A concurrent creator won: go round and report its value.
+    END LOOP;
+END
+$$;
+"#;
+
+/// Makes sure the schema exists and is one this build understands.
+/// Read-only when it is already in place, so a role with only
+/// SELECT/INSERT/UPDATE/DELETE privileges can open an existing store.
+pub(crate) fn ensure(client: &mut Client, store: &str) -> Result<()> {
+    match stored_version(client) {
+        Ok(Some(v)) => return check(v, store),
+        Ok(None) => {}
+        Err(e) if is_undefined_table(&e) => {}
+        Err(e) => return Err(open_error(store, "reading the schema version", &e)),
+    }
+    create(client).map_err(|e| open_error(store, "creating kvgit's tables", &e))?;
+    match stored_version(client) {
+        Ok(Some(v)) => check(v, store),
+        Ok(None) => Err(Error::Unavailable {
+            store: store.to_string(),
+            detail: "the schema was created but records no version".to_string(),
+        }),
+        Err(e) => Err(open_error(store, "reading the schema version", &e)),
+    }
+}
+
+fn stored_version(client: &mut Client) -> std::result::Result<Option<i32>, postgres::Error> {
+    let row = client.query_one("SELECT max(version) FROM kvgit_schema", &[])?;
+    row.try_get::<_, Option<i32>>(0)
+}
+
+fn create(client: &mut Client) -> std::result::Result<(), postgres::Error> {
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
+    tx.batch_execute(CREATE)?;
+    let version: Option<i32> = tx
+        .query_one("SELECT max(version) FROM kvgit_schema", &[])?
+        .try_get(0)?;
+    if version.is_none() {
+        tx.execute("INSERT INTO kvgit_schema (version) VALUES ($1)", &[&SCHEMA_VERSION])?;
+    }
+    tx.commit()
+}
+
+fn check(version: i32, store: &str) -> Result<()> {
+    if version == SCHEMA_VERSION {
+        Ok(())
+    } else if version > SCHEMA_VERSION {
+        Err(Error::Unavailable {
+            store: store.to_string(),
+            detail: format!(
+                "the store has schema version {version}, newer than this build's \
+                 {SCHEMA_VERSION}: upgrade kvgit"
+            ),
+        })
+    } else {
+        Err(Error::Unavailable {
+            store: store.to_string(),
+            detail: format!(
+                "the store has schema version {version}, which this build \
+                 ({SCHEMA_VERSION}) cannot read"
+            ),
+        })
+    }
+}
+
+fn open_error(store: &str, doing: &str, e: &postgres::Error) -> Error {
+    if is_permission(e) {
+        Error::Unavailable {
+            store: store.to_string(),
+            detail: format!("permission denied while {doing}: {}", describe(e)),
+        }
+    } else {
+        let mut err = connect_error(store, e);
+        if let Error::Unavailable { detail, .. } = &mut err {
+            *detail = format!("{doing}: {detail}");
+        }
+        err
+    }
+}
