@@ -13,7 +13,9 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "kvgit", version, max_term_width = 100)]
 pub struct Args {
-    /// The store directory.
+    /// The store: a directory (the embedded store), or a PostgreSQL URL
+    /// such as postgres://user:password@host:5432/database (a store shared
+    /// by many processes and hosts; its tables are created by init).
     #[arg(long, global = true, env = "KVGIT_STORE", default_value = "./.kvgit")]
     pub store: PathBuf,
     /// The branch that commands read from and write to.
@@ -194,6 +196,11 @@ pub enum Command {
         /// Count what would be freed without deleting anything.
         #[arg(long)]
         dry_run: bool,
+        /// On a PostgreSQL store: keep unreachable objects written, and
+        /// commits that refs held, within this many seconds (default:
+        /// 3600), so that other processes' in-flight commits are safe.
+        #[arg(long, value_name = "SECONDS")]
+        grace: Option<u64>,
     },
     /// Show the size of the branch and of the store
     ///

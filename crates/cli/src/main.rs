@@ -59,7 +59,7 @@ fn main() -> ExitCode {
             lww,
         } => cmd::merge::run(&ctx, &from, into, &counter, &lww),
         Command::Gc { high, low } => cmd::gc::gc(&ctx, high, low),
-        Command::Sweep { dry_run } => cmd::gc::sweep(&ctx, dry_run),
+        Command::Sweep { dry_run, grace } => cmd::gc::sweep(&ctx, dry_run, grace),
         Command::Stats { json } => cmd::stats::run(&ctx, json),
         Command::Export { at } => cmd::transfer::export(&ctx, at),
         Command::Import { file, message } => cmd::transfer::import(&ctx, &file, message),

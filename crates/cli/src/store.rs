@@ -15,9 +15,27 @@ pub struct Ctx {
     pub branch: String,
 }
 
-/// True if `path` holds a store.
+/// True if `path` holds a store (a sled directory, or a PostgreSQL
+/// database with kvgit's tables).
 pub fn is_store(path: &Path) -> bool {
+    if is_url(path) {
+        return Db::open_existing(path).is_ok();
+    }
     kvgit::core::SledBackend::exists(path)
+}
+
+/// True if `path` is a PostgreSQL URL rather than a directory.
+pub fn is_url(path: &Path) -> bool {
+    path.to_str().is_some_and(kvgit::postgres::is_postgres_url)
+}
+
+/// How to name the store in messages: the path, or the URL without its
+/// password.
+pub fn display(path: &Path) -> String {
+    match path.to_str() {
+        Some(url) if kvgit::postgres::is_postgres_url(url) => kvgit::postgres::redact_url(url),
+        _ => path.display().to_string(),
+    }
 }
 
 impl Ctx {
@@ -25,7 +43,7 @@ impl Ctx {
     pub fn open(&self) -> Result<Db> {
         match Db::open_existing(&self.store) {
             Err(kvgit::Error::NoStore(_)) => {
-                bail!("no store at {} (run kvgit init)", self.store.display())
+                bail!("no store at {} (run kvgit init)", display(&self.store))
             }
             result => reword_open_error(&self.store, result),
         }
@@ -62,7 +80,9 @@ fn reword_open_error(path: &Path, result: kvgit::Result<Db>) -> Result<Db> {
              program using the store has it open)",
             path.display()
         )),
-        Err(e) => Err(anyhow!("cannot open store at {}: {e}", path.display())),
+        // Already names the store (without a password) and the cause.
+        Err(e @ kvgit::Error::Core(kvgit::core::Error::Unavailable { .. })) => Err(anyhow!("{e}")),
+        Err(e) => Err(anyhow!("cannot open store at {}: {e}", display(path))),
     }
 }
 

@@ -26,8 +26,22 @@
 //! and its entries together, so the stored counter is never below a stored
 //! tick.
 //!
-//! One tracker per store: two trackers on the same store would hand out
-//! the same ticks.
+//! One tracker per store and process: two trackers on the same embedded
+//! store would hand out the same ticks.
+//!
+//! # Shared stores
+//!
+//! On a store shared by several processes ([`Backend::shared`], e.g.
+//! PostgreSQL) every process has its own tracker, and recency is shared
+//! through the metadata table. Ticks then come from the wall clock
+//! (microseconds since the Unix epoch, never less than the last tick plus
+//! one), so that touches in different processes compare, and batches are
+//! written with [`SharedStore::put_meta_max`], so that a process flushing an
+//! older touch never moves an entry (or the counter) backwards. Hosts whose
+//! clocks disagree by a few milliseconds only blur recency by as much.
+//!
+//! [`Backend::shared`]: kvgit_core::Backend::shared
+//! [`SharedStore::put_meta_max`]: kvgit_core::SharedStore::put_meta_max
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -126,6 +140,8 @@ struct State {
     in_flight: Arc<Ticks>,
     /// Touches recorded in `dirty` (counting repeats), for `flush_every`.
     pending: usize,
+    /// Ticks follow the wall clock (a shared store).
+    wall_clock: bool,
 }
 
 impl AccessTracker {
@@ -143,6 +159,7 @@ impl AccessTracker {
                 options,
                 state: Mutex::new(State {
                     tick,
+                    wall_clock: repo.backend().shared().is_some(),
                     ..State::default()
                 }),
                 flushing: Mutex::new(()),
@@ -305,7 +322,15 @@ impl AccessTracker {
             }
         }
         entries.push((TICK_KEY.to_vec(), Some(tick.to_be_bytes().to_vec())));
-        self.inner.backend.put_meta(entries)?;
+        match self.inner.backend.shared() {
+            Some(shared) => shared.put_meta_max(
+                entries
+                    .into_iter()
+                    .filter_map(|(k, v)| v.map(|v| (k, v)))
+                    .collect(),
+            )?,
+            None => self.inner.backend.put_meta(entries)?,
+        }
         Ok(())
     }
 
@@ -383,13 +408,27 @@ impl Drop for Inner {
             }
         }
         entries.push((TICK_KEY.to_vec(), Some(state.tick.to_be_bytes().to_vec())));
-        let _ = self.backend.put_meta(entries);
+        let _ = match self.backend.shared() {
+            Some(shared) => shared.put_meta_max(
+                entries
+                    .into_iter()
+                    .filter_map(|(k, v)| v.map(|v| (k, v)))
+                    .collect(),
+            ),
+            None => self.backend.put_meta(entries),
+        };
     }
 }
 
 impl State {
     fn next_tick(&mut self) -> u64 {
         self.tick += 1;
+        if self.wall_clock {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+            self.tick = self.tick.max(now);
+        }
         self.tick
     }
 

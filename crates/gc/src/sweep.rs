@@ -42,17 +42,34 @@
 //!
 //! # Shared backends: the grace period
 //!
-//! A fence in one process cannot see writers in another. For a shared
-//! backend (a future PostgreSQL backend) the protection is an age-based
-//! grace period, [`SweepOptions::grace`]: an unmarked object may be deleted
-//! only if it was last written more than `grace` ago, where a write of an
-//! object that already exists refreshes its time (as git "freshens"
-//! objects), and a writer must move its ref within `grace` of its first
-//! write or abandon the commit. This needs backend support that the
-//! [`Backend`](kvgit_core::Backend) trait does not offer yet (object write
-//! times), so today only the fence applies, and a non-zero `grace` is
-//! refused with [`SweepError::GraceUnsupported`] rather than silently
-//! ignored.
+//! A fence in one process cannot see writers in another. On a store shared
+//! by several processes (a backend whose [`Backend::shared`] answers, such
+//! as PostgreSQL) the protection is an age-based grace period, measured by
+//! the store's own clock:
+//!
+//! - an unmarked object is deleted only if it was last written more than
+//!   `grace` ago, and writing an object that already exists refreshes its
+//!   time (as git "freshens" objects): a writer in another process that has
+//!   written its objects but not yet moved its ref keeps them, as long as it
+//!   moves the ref within `grace` of writing them;
+//! - every commit a ref held within the last `grace` (the store's ref log)
+//!   is marked as a root too, so a snapshot or a transaction in another
+//!   process based on a head that a rebase, reset or branch deletion has
+//!   since moved away from keeps its objects for `grace` after the move;
+//!   ref-log entries older than `grace` are forgotten by the sweep.
+//!
+//! So every transaction must finish within the grace period, and a sweep
+//! frees an object at the earliest `grace` after it became garbage. The
+//! default, [`SweepOptions::grace`] `= None`, takes the backend's
+//! ([`SharedStore::default_grace`]: one hour for PostgreSQL); the embedded
+//! backends have no write times, rely on the fence alone, and refuse a
+//! non-zero grace period with [`SweepError::GraceUnsupported`] rather than
+//! silently ignore it. Roots from the ref log are marked leniently: an
+//! object already swept under them (by an earlier sweep with a shorter
+//! grace period) is skipped, not an error.
+//!
+//! [`Backend::shared`]: kvgit_core::Backend::shared
+//! [`SharedStore::default_grace`]: kvgit_core::SharedStore::default_grace
 
 use std::collections::HashSet;
 use std::hash::BuildHasherDefault;
@@ -71,11 +88,12 @@ pub struct SweepOptions {
     pub batch_size: usize,
     /// Count the garbage without deleting it. Default: false.
     pub dry_run: bool,
-    /// The grace period for shared backends (see the module docs): an
-    /// unmarked object younger than this would be kept. Needs object write
-    /// times from the backend, which no backend offers yet, so it must be
-    /// zero (the default) for now.
-    pub grace: Duration,
+    /// The grace period on a store shared by several processes (see the
+    /// module docs): unmarked objects written within it, and commits refs
+    /// held within it, are kept. `None` (the default): the backend's own
+    /// default, none for the embedded backends. A non-zero period on a
+    /// backend without write times is refused.
+    pub grace: Option<Duration>,
 }
 
 impl Default for SweepOptions {
@@ -83,7 +101,7 @@ impl Default for SweepOptions {
         SweepOptions {
             batch_size: 4096,
             dry_run: false,
-            grace: Duration::ZERO,
+            grace: None,
         }
     }
 }
@@ -100,8 +118,17 @@ pub struct SweepReport {
     pub objects_marked: u64,
     /// Their total size in bytes.
     pub bytes_marked: u64,
-    /// Unreachable objects deleted (found, on a dry run).
+    /// Unreachable objects found. All of them are deleted, except (on a
+    /// shared store) those written within the grace period, counted in
+    /// `objects_kept_young`; none on a dry run.
     pub objects_freed: u64,
+    /// Unreachable objects kept because they were written within the grace
+    /// period (shared stores only; a writer in another process may be about
+    /// to use them).
+    pub objects_kept_young: u64,
+    /// Commits marked from the ref log (shared stores only): what refs held
+    /// within the grace period.
+    pub ref_log_roots: usize,
     /// Their total size in bytes.
     pub bytes_freed: u64,
     /// `Backend::size_on_disk` before the sweep (the sled directory's size;
@@ -122,11 +149,11 @@ pub struct SweepReport {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SweepError {
-    /// A non-zero [`SweepOptions::grace`] was asked for; the backend cannot
-    /// report object write times yet.
+    /// A non-zero [`SweepOptions::grace`] was asked for on a backend owned
+    /// by one process, which keeps no object write times.
     #[error(
-        "a grace period of {0:?} needs object write times, which the backend does not offer; \
-         only the in-process fence protects writers"
+        "a grace period of {0:?} needs object write times, which this store (owned by one \
+         process) does not keep; its in-process fence already protects every writer"
     )]
     GraceUnsupported(Duration),
     /// A reachable object is missing or corrupt, or the store failed.
@@ -143,11 +170,17 @@ static SWEEPS: Mutex<()> = Mutex::new(());
 /// not be called by a thread holding [`Repo::write_fence`]: it would wait
 /// for itself.
 pub fn sweep(repo: &Repo, options: &SweepOptions) -> Result<SweepReport, SweepError> {
-    if !options.grace.is_zero() {
-        return Err(SweepError::GraceUnsupported(options.grace));
-    }
-    let _one_at_a_time = SWEEPS.lock();
     let backend = repo.backend();
+    let shared = backend.shared();
+    let grace = match (shared, options.grace) {
+        (Some(shared), None) => Some(shared.default_grace()),
+        (Some(_), Some(grace)) => Some(grace),
+        (None, Some(grace)) if !grace.is_zero() => {
+            return Err(SweepError::GraceUnsupported(grace));
+        }
+        (None, _) => None,
+    };
+    let _one_at_a_time = SWEEPS.lock();
     let mut report = SweepReport {
         size_before: backend.size_on_disk()?,
         ..SweepReport::default()
@@ -163,6 +196,14 @@ pub fn sweep(repo: &Repo, options: &SweepOptions) -> Result<SweepReport, SweepEr
     // Pinned snapshots (a transaction's base, a checkout) count as roots.
     for head in repo.pinned() {
         marker.mark_commit(head)?;
+    }
+    // On a shared store, so does whatever a ref held within the grace
+    // period: another process may still build on it.
+    if let (Some(shared), Some(grace)) = (shared, grace) {
+        for head in shared.recent_ref_targets(grace)? {
+            report.ref_log_roots += 1;
+            marker.mark_commit_lenient(head)?;
+        }
     }
     report.mark_time = started.elapsed();
 
@@ -202,10 +243,19 @@ pub fn sweep(repo: &Repo, options: &SweepOptions) -> Result<SweepReport, SweepEr
     })?;
     if !options.dry_run {
         for batch in garbage.chunks(options.batch_size.max(1)) {
-            backend.delete_objects(batch)?;
+            match (shared, grace) {
+                (Some(shared), Some(grace)) => {
+                    let deleted = shared.delete_objects_written_before(batch, grace)?;
+                    report.objects_kept_young += batch.len() as u64 - deleted.min(batch.len() as u64);
+                }
+                _ => backend.delete_objects(batch)?,
+            }
             for id in batch {
                 repo.evict_cached(id);
             }
+        }
+        if let (Some(shared), Some(grace)) = (shared, grace) {
+            shared.prune_ref_log(grace)?;
         }
     }
 
@@ -226,6 +276,8 @@ struct Marker<'r> {
     repo: &'r Repo,
     marked: IdSet,
     nodes: Vec<ObjectId>,
+    /// Missing objects are skipped, not errors (ref-log roots).
+    lenient: bool,
 }
 
 impl<'r> Marker<'r> {
@@ -234,11 +286,23 @@ impl<'r> Marker<'r> {
             repo,
             marked: IdSet::default(),
             nodes: Vec::new(),
+            lenient: false,
         }
     }
 
     fn is_marked(&self, id: &ObjectId) -> bool {
         self.marked.contains(id)
+    }
+
+    /// Marks commit `head`, its history and their trees, skipping whatever
+    /// is missing: for roots from the ref log, whose objects an earlier
+    /// sweep with a shorter grace period may have freed. An unreadable
+    /// (corrupt) object is still an error.
+    fn mark_commit_lenient(&mut self, head: ObjectId) -> Result<(), CoreError> {
+        self.lenient = true;
+        let result = self.mark_commit(head);
+        self.lenient = false;
+        result
     }
 
     /// Marks commit `head`, its history and their trees.
@@ -248,7 +312,13 @@ impl<'r> Marker<'r> {
             if !self.marked.insert(id) {
                 continue;
             }
-            let commit = self.load_commit(&id)?;
+            let commit = match self.load_commit(&id) {
+                Err(CoreError::MissingObject(_)) if self.lenient => {
+                    self.marked.remove(&id);
+                    continue;
+                }
+                other => other?,
+            };
             commits.extend(commit.parents.iter().filter(|p| !self.marked.contains(p)));
             self.mark_tree(commit.root)?;
         }
@@ -264,7 +334,13 @@ impl<'r> Marker<'r> {
             if !self.marked.insert(id) {
                 continue;
             }
-            let node = self.load_node(&id)?;
+            let node = match self.load_node(&id) {
+                Err(CoreError::MissingObject(_)) if self.lenient => {
+                    self.marked.remove(&id);
+                    continue;
+                }
+                other => other?,
+            };
             if node.is_leaf() {
                 for (_, value) in node.leaf_entries() {
                     if let ValueRef::Blob { id, .. } = value {

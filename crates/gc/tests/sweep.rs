@@ -136,16 +136,22 @@ fn a_dry_run_counts_and_deletes_nothing() {
 }
 
 #[test]
-fn a_grace_period_is_refused_until_backends_report_write_times() {
+fn a_grace_period_is_refused_by_stores_without_write_times() {
     let repo = Repo::memory();
     let options = SweepOptions {
-        grace: Duration::from_secs(60),
+        grace: Some(Duration::from_secs(60)),
         ..SweepOptions::default()
     };
     assert!(matches!(
         sweep(&repo, &options),
         Err(SweepError::GraceUnsupported(_))
     ));
+    // A zero grace period is what the embedded stores do anyway.
+    let zero = SweepOptions {
+        grace: Some(Duration::ZERO),
+        ..SweepOptions::default()
+    };
+    sweep(&repo, &zero).expect("a zero grace period is accepted");
 }
 
 #[test]

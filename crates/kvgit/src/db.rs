@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
+use std::time::Duration;
 
 use kvgit_core::refs::{self, HEADS, TAGS};
 use kvgit_core::{
@@ -50,6 +51,13 @@ pub struct Options {
     /// Record which keys are read and written, so garbage collection drops
     /// the coldest first (default: true).
     pub track_access: bool,
+    /// The grace period of [`Db::sweep`] on a store shared by several
+    /// processes (see [`kvgit_gc::sweep`]): `None`, the default, takes the
+    /// backend's (one hour for PostgreSQL; none for the embedded stores).
+    pub sweep_grace: Option<Duration>,
+    /// Connection options for PostgreSQL stores.
+    #[cfg(feature = "postgres")]
+    pub postgres: kvgit_postgres::PgOptions,
 }
 
 impl Default for Options {
@@ -63,6 +71,9 @@ impl Default for Options {
             watermarks: None,
             protected: Protected::default(),
             track_access: true,
+            sweep_grace: None,
+            #[cfg(feature = "postgres")]
+            postgres: kvgit_postgres::PgOptions::default(),
         }
     }
 }
@@ -130,20 +141,65 @@ impl DbBuilder {
         self
     }
 
-    /// Opens (creating if missing) a sled store at `path`.
+    /// Opens (creating if missing) the store at `path`: a directory holding
+    /// a sled store, or a PostgreSQL database given by its URL
+    /// (`postgres://user:password@host:port/database`), whose tables are
+    /// created on first use.
     pub fn open(self, path: impl AsRef<Path>) -> Result<Db> {
+        if let Some(url) = postgres_url(path.as_ref()) {
+            return self.open_postgres(url, true);
+        }
         let backend = SledBackend::open(path, self.options.sled.clone())?;
         Db::with_backend(Arc::new(backend), self.options)
     }
 
-    /// Opens the sled store at `path`, which must exist
-    /// ([`Error::NoStore`] otherwise).
+    /// Opens the store at `path`, which must exist ([`Error::NoStore`]
+    /// for a missing sled directory; for a PostgreSQL URL,
+    /// [`kvgit_core::Error::Unavailable`] if the database holds no kvgit
+    /// tables).
     pub fn open_existing(self, path: impl AsRef<Path>) -> Result<Db> {
         let path = path.as_ref();
+        if let Some(url) = postgres_url(path) {
+            return self.open_postgres(url, false);
+        }
         if !SledBackend::exists(path) {
             return Err(Error::NoStore(path.display().to_string()));
         }
         self.open(path)
+    }
+
+    #[cfg(feature = "postgres")]
+    fn open_postgres(self, url: &str, create: bool) -> Result<Db> {
+        let options = kvgit_postgres::PgOptions {
+            create,
+            ..self.options.postgres.clone()
+        };
+        let backend = kvgit_postgres::PgBackend::open_with(url, options)?;
+        Db::with_backend(Arc::new(backend), self.options)
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    fn open_postgres(self, url: &str, _create: bool) -> Result<Db> {
+        Err(Error::Core(kvgit_core::Error::Unavailable {
+            store: url.split('@').next_back().unwrap_or(url).to_string(),
+            detail: "this build of kvgit has no PostgreSQL support (the `postgres` feature)"
+                .to_string(),
+        }))
+    }
+
+    /// The grace period of [`Db::sweep`] on a shared store (see
+    /// [`Options::sweep_grace`]).
+    pub fn sweep_grace(mut self, grace: Duration) -> Self {
+        self.options.sweep_grace = Some(grace);
+        self
+    }
+
+    /// Connection options for a PostgreSQL store (pool size, connect
+    /// timeout, default grace period).
+    #[cfg(feature = "postgres")]
+    pub fn postgres_options(mut self, options: kvgit_postgres::PgOptions) -> Self {
+        self.options.postgres = options;
+        self
     }
 
     /// Records access recency for garbage collection on every read and
@@ -164,6 +220,12 @@ impl DbBuilder {
     pub fn backend(self, backend: Arc<dyn Backend>) -> Result<Db> {
         Db::with_backend(backend, self.options)
     }
+}
+
+/// The URL in `path` if it names a PostgreSQL store.
+fn postgres_url(path: &Path) -> Option<&str> {
+    path.to_str()
+        .filter(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
 }
 
 /// What a validation hook sees of a commit before it lands.
@@ -215,15 +277,21 @@ impl std::fmt::Debug for Db {
 }
 
 impl Db {
-    /// Opens (creating if missing) the sled store at `path`, with default
-    /// options. A store held by another process gives
-    /// [`kvgit_core::Error::Locked`] at once.
+    /// Opens (creating if missing) the store at `path` with default
+    /// options: a directory for the embedded sled store, or a PostgreSQL
+    /// URL (`postgres://user:password@host/database`) for a store shared by
+    /// many processes and hosts. A sled store held by another process gives
+    /// [`kvgit_core::Error::Locked`] at once; a bad URL, a refused
+    /// connection or missing permissions give
+    /// [`kvgit_core::Error::Unavailable`] with one line saying which.
     pub fn open(path: impl AsRef<Path>) -> Result<Db> {
         DbBuilder::default().open(path)
     }
 
-    /// Opens the sled store at `path` with default options, refusing to
-    /// create one: [`Error::NoStore`] if there is none.
+    /// Opens the store at `path` with default options, refusing to create
+    /// one: [`Error::NoStore`] if there is no sled store there, and
+    /// [`kvgit_core::Error::Unavailable`] for a PostgreSQL database without
+    /// kvgit's tables.
     pub fn open_existing(path: impl AsRef<Path>) -> Result<Db> {
         DbBuilder::default().open_existing(path)
     }
@@ -338,9 +406,16 @@ impl Db {
     /// Deletes every object no branch or tag can reach (old history after
     /// a rebase or reset, deleted branches, abandoned transactions).
     /// Writers in this process keep working; the sweep waits for those
-    /// that are mid-commit.
+    /// that are mid-commit. On a store shared by several processes
+    /// (PostgreSQL), objects written and ref values held within the grace
+    /// period ([`Options::sweep_grace`]) are kept, so writers in other
+    /// processes are safe as long as each transaction finishes within it.
     pub fn sweep(&self) -> Result<SweepReport> {
-        Ok(kvgit_gc::sweep(&self.inner.repo, &SweepOptions::default())?)
+        let options = SweepOptions {
+            grace: self.inner.options.sweep_grace,
+            ..SweepOptions::default()
+        };
+        Ok(kvgit_gc::sweep(&self.inner.repo, &options)?)
     }
 
     /// Writes buffered bookkeeping (access recency) to the store.

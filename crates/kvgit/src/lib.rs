@@ -107,3 +107,11 @@ pub mod gc {
 pub mod core {
     pub use kvgit_core::*;
 }
+
+/// The PostgreSQL backend: [`Db::open`] takes a `postgres://` URL; these
+/// are its options ([`DbBuilder::postgres_options`]) and the backend
+/// itself, for [`DbBuilder::backend`].
+#[cfg(feature = "postgres")]
+pub mod postgres {
+    pub use kvgit_postgres::{is_postgres_url, redact_url, PgBackend, PgOptions, SCHEMA_VERSION};
+}

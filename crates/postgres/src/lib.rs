@@ -59,6 +59,12 @@ use crate::pool::{bad_row, Pool, Pooled};
 
 pub use crate::schema::SCHEMA_VERSION;
 
+/// `url` with its password (if any) replaced by `***`: what to show in
+/// messages and logs.
+pub fn redact_url(url: &str) -> String {
+    redact(url)
+}
+
 /// At most this many bytes of objects go in one insert statement; a larger
 /// batch (a bulk load) is split, each part committed on its own (an
 /// interrupted load leaves only unreachable objects behind).
@@ -81,6 +87,10 @@ pub struct PgOptions {
     /// How long to wait for a connection to the server. Default: 10 s
     /// (unless the URL sets `connect_timeout`).
     pub connect_timeout: Duration,
+    /// Create kvgit's tables when the database has none (default: true).
+    /// When false, opening a database without them is
+    /// [`Error::Unavailable`] ("no kvgit store in this database").
+    pub create: bool,
 }
 
 impl Default for PgOptions {
@@ -89,6 +99,7 @@ impl Default for PgOptions {
             max_connections: 16,
             default_grace: Duration::from_secs(3600),
             connect_timeout: Duration::from_secs(10),
+            create: true,
         }
     }
 }
@@ -139,7 +150,7 @@ impl PgBackend {
             config.application_name("kvgit");
         }
         let mut client = Pool::connect(&config, &store)?;
-        schema::ensure(&mut client, &store)?;
+        schema::ensure(&mut client, &store, options.create)?;
         let first = Pool::ready(client)?;
         Ok(PgBackend {
             pool: Pool::new(config, store.clone(), options.max_connections, first),

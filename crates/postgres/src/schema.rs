@@ -102,12 +102,20 @@ $$;
 /// Makes sure the schema exists and is one this build understands.
 /// Read-only when it is already in place, so a role with only
 /// SELECT/INSERT/UPDATE/DELETE privileges can open an existing store.
-pub(crate) fn ensure(client: &mut Client, store: &str) -> Result<()> {
+pub(crate) fn ensure(client: &mut Client, store: &str, may_create: bool) -> Result<()> {
     match stored_version(client) {
         Ok(Some(v)) => return check(v, store),
         Ok(None) => {}
         Err(e) if is_undefined_table(&e) => {}
         Err(e) => return Err(open_error(store, "reading the schema version", &e)),
+    }
+    if !may_create {
+        return Err(Error::Unavailable {
+            store: store.to_string(),
+            detail: "no kvgit store in this database (its tables are missing); create one \
+                     with `kvgit init` or `Db::open`"
+                .to_string(),
+        });
     }
     create(client).map_err(|e| open_error(store, "creating kvgit's tables", &e))?;
     match stored_version(client) {

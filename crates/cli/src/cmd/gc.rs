@@ -55,19 +55,17 @@ pub fn gc(ctx: &Ctx, high: u64, low: Option<u64>) -> Result<()> {
 }
 
 /// Deletes every object no ref reaches.
-pub fn sweep(ctx: &Ctx, dry_run: bool) -> Result<()> {
+pub fn sweep(ctx: &Ctx, dry_run: bool, grace: Option<u64>) -> Result<()> {
     let db = ctx.open()?;
     let pb = progress::busy(if dry_run { "marking" } else { "sweeping" });
-    let report = if dry_run {
-        // The facade's sweep has no dry run; counting touches no tracker.
-        let options = SweepOptions {
-            dry_run,
-            ..SweepOptions::default()
-        };
-        kvgit_gc::sweep(db.repo(), &options)?
-    } else {
-        db.sweep()?
+    // Through kvgit-gc directly: the facade's sweep has no dry run, and
+    // counting touches no tracker.
+    let options = SweepOptions {
+        dry_run,
+        grace: grace.map(std::time::Duration::from_secs),
+        ..SweepOptions::default()
     };
+    let report = kvgit_gc::sweep(db.repo(), &options)?;
     pb.finish_and_clear();
     let verb = if dry_run { "would free" } else { "freed" };
     println!(
@@ -79,9 +77,16 @@ pub fn sweep(ctx: &Ctx, dry_run: bool) -> Result<()> {
         report.bytes_marked,
         report.refs
     );
+    if report.objects_kept_young > 0 {
+        println!(
+            "{} of them kept: written within the grace period (another process may be about to \
+             use them)",
+            report.objects_kept_young
+        );
+    }
     if !dry_run {
         println!(
-            "size on disk {} -> {} bytes (sled reclaims freed space gradually)",
+            "size on disk {} -> {} bytes (the store reclaims freed space gradually)",
             report.size_before, report.size_after
         );
     }

@@ -2,15 +2,15 @@
 
 use anyhow::{bail, Result};
 
-use crate::store::{is_store, open_db, Ctx};
+use crate::store::{display, is_store, is_url, open_db, Ctx};
 
 /// Creates the store and its `--branch` branch.
 pub fn run(ctx: &Ctx) -> Result<()> {
     let path = &ctx.store;
     if is_store(path) {
-        bail!("a store already exists at {}", path.display());
+        bail!("a store already exists at {}", display(path));
     }
-    if path.exists() {
+    if !is_url(path) && path.exists() {
         let empty_dir = path.is_dir() && std::fs::read_dir(path)?.next().is_none();
         if !empty_dir {
             bail!(
@@ -23,7 +23,7 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     let branch = db.branch(&ctx.branch)?;
     println!(
         "created store at {} with branch {} at {}",
-        path.display(),
+        display(path),
         branch.name(),
         branch.head()?
     );

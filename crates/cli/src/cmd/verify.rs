@@ -62,7 +62,7 @@ pub fn run(ctx: &Ctx) -> Result<()> {
             "verify found {} problem{} in {}",
             v.problems.len(),
             if v.problems.len() == 1 { "" } else { "s" },
-            ctx.store.display()
+            crate::store::display(&ctx.store)
         );
     }
     let mut out = stdout();
