@@ -50,9 +50,6 @@ install_postgres() {
 # initdb and postgres refuse to run as root: run them as a plain user.
 as_owner() {
     if [[ "$(id -u)" == 0 ]]; then
-        if ! id postgres >/dev/null 2>&1; then
-            useradd --system --home-dir "$dir" --shell /usr/sbin/nologin postgres
-        fi
         runuser -u postgres -- "$@"
     else
         "$@"
@@ -64,12 +61,11 @@ start() {
     bin="$(find_bindir)" || { install_postgres; bin="$(find_bindir)"; } || {
         log "PostgreSQL was installed but initdb/pg_ctl were not found"; exit 1; }
     mkdir -p "$dir"
-    if [[ "$(id -u)" == 0 ]]; then chown postgres: "$dir" 2>/dev/null || { id postgres >/dev/null 2>&1 || true; }; fi
+    if [[ "$(id -u)" == 0 ]]; then
+        id postgres >/dev/null 2>&1 || useradd --system --home-dir "$dir" --shell /usr/sbin/nologin postgres
+        chown postgres: "$dir"
+    fi
     if [[ ! -f "$dir/data/PG_VERSION" ]]; then
-        if [[ "$(id -u)" == 0 ]]; then
-            id postgres >/dev/null 2>&1 || useradd --system --home-dir "$dir" --shell /usr/sbin/nologin postgres
-            chown postgres: "$dir"
-        fi
         log "creating a throwaway cluster in $dir/data"
         as_owner "$bin/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --no-sync >"$dir/initdb.log" 2>&1 || {
             cat "$dir/initdb.log" >&2; exit 1; }

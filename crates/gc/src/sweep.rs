@@ -246,7 +246,8 @@ pub fn sweep(repo: &Repo, options: &SweepOptions) -> Result<SweepReport, SweepEr
             match (shared, grace) {
                 (Some(shared), Some(grace)) => {
                     let deleted = shared.delete_objects_written_before(batch, grace)?;
-                    report.objects_kept_young += batch.len() as u64 - deleted.min(batch.len() as u64);
+                    report.objects_kept_young +=
+                        batch.len() as u64 - deleted.min(batch.len() as u64);
                 }
                 _ => backend.delete_objects(batch)?,
             }

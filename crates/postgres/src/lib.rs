@@ -120,7 +120,9 @@ pub struct PgBackend {
 
 impl std::fmt::Debug for PgBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgBackend").field("store", &self.store).finish()
+        f.debug_struct("PgBackend")
+            .field("store", &self.store)
+            .finish()
     }
 }
 
@@ -189,7 +191,8 @@ impl PgBackend {
 }
 
 fn id_from(bytes: &[u8], what: &str) -> Result<ObjectId> {
-    ObjectId::from_slice(bytes).ok_or_else(|| bad_row(what, format!("{} bytes, not a 32-byte id", bytes.len())))
+    ObjectId::from_slice(bytes)
+        .ok_or_else(|| bad_row(what, format!("{} bytes, not a 32-byte id", bytes.len())))
 }
 
 fn micros(d: Duration) -> i64 {
@@ -231,12 +234,17 @@ impl Backend for PgBackend {
         while start < objects.len() {
             let mut end = start;
             let mut bytes = 0;
-            while end < objects.len() && (end == start || bytes + objects[end].1.len() <= MAX_BATCH_BYTES) {
+            while end < objects.len()
+                && (end == start || bytes + objects[end].1.len() <= MAX_BATCH_BYTES)
+            {
                 bytes += objects[end].1.len();
                 end += 1;
             }
             let part = &objects[start..end];
-            let ids: Vec<&[u8]> = part.iter().map(|(id, _)| id.as_bytes().as_slice()).collect();
+            let ids: Vec<&[u8]> = part
+                .iter()
+                .map(|(id, _)| id.as_bytes().as_slice())
+                .collect();
             let kinds: Vec<i16> = part
                 .iter()
                 .map(|(_, b)| b.get(1).copied().map_or(0, i16::from))
@@ -338,8 +346,11 @@ impl Backend for PgBackend {
             let st = c.st.get_meta.clone();
             c.client.query_opt(&st, &[&key])
         })?;
-        row.map(|r| r.try_get::<_, Vec<u8>>(0).map_err(|e| storage("reading metadata", &e)))
-            .transpose()
+        row.map(|r| {
+            r.try_get::<_, Vec<u8>>(0)
+                .map_err(|e| storage("reading metadata", &e))
+        })
+        .transpose()
     }
 
     fn put_meta(&self, entries: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<()> {
@@ -379,8 +390,12 @@ impl Backend for PgBackend {
         })?;
         rows.iter()
             .map(|row| {
-                let k: Vec<u8> = row.try_get(0).map_err(|e| storage("scanning metadata", &e))?;
-                let v: Vec<u8> = row.try_get(1).map_err(|e| storage("scanning metadata", &e))?;
+                let k: Vec<u8> = row
+                    .try_get(0)
+                    .map_err(|e| storage("scanning metadata", &e))?;
+                let v: Vec<u8> = row
+                    .try_get(1)
+                    .map_err(|e| storage("scanning metadata", &e))?;
                 Ok((k, v))
             })
             .collect()
@@ -396,7 +411,9 @@ impl Backend for PgBackend {
             let st = c.st.size.clone();
             c.client.query_one(&st, &[])
         })?;
-        let size: i64 = row.try_get(0).map_err(|e| storage("measuring the store", &e))?;
+        let size: i64 = row
+            .try_get(0)
+            .map_err(|e| storage("measuring the store", &e))?;
         Ok(u64::try_from(size).unwrap_or(0))
     }
 
@@ -431,7 +448,9 @@ impl SharedStore for PgBackend {
         })?;
         rows.iter()
             .map(|row| {
-                let t: &[u8] = row.try_get(0).map_err(|e| storage("reading the ref log", &e))?;
+                let t: &[u8] = row
+                    .try_get(0)
+                    .map_err(|e| storage("reading the ref log", &e))?;
                 id_from(t, "ref log target")
             })
             .collect()

@@ -134,7 +134,8 @@ impl Pool {
     /// Prepares the statement set on a connection whose schema is in place.
     pub fn ready(client: Client) -> Result<Conn> {
         let mut client = client;
-        let st = Statements::prepare(&mut client).map_err(|e| storage("preparing statements", &e))?;
+        let st =
+            Statements::prepare(&mut client).map_err(|e| storage("preparing statements", &e))?;
         Ok(Conn { client, st })
     }
 
@@ -144,19 +145,26 @@ impl Pool {
         let mut state = self.state.lock();
         loop {
             if let Some(conn) = state.idle.pop() {
-                return Ok(Pooled { pool: self, conn: Some(conn) });
+                return Ok(Pooled {
+                    pool: self,
+                    conn: Some(conn),
+                });
             }
             if state.open < self.max {
                 state.open += 1;
                 break;
             }
             // Bounded wait, so a lost wake-up can never hang a caller.
-            self.returned.wait_for(&mut state, Duration::from_millis(100));
+            self.returned
+                .wait_for(&mut state, Duration::from_millis(100));
         }
         drop(state);
         let opened = Self::connect(&self.config, &self.store).and_then(Self::ready);
         match opened {
-            Ok(conn) => Ok(Pooled { pool: self, conn: Some(conn) }),
+            Ok(conn) => Ok(Pooled {
+                pool: self,
+                conn: Some(conn),
+            }),
             Err(e) => {
                 self.state.lock().open -= 1;
                 self.returned.notify_one();
@@ -184,13 +192,17 @@ pub(crate) struct Pooled<'p> {
 impl std::ops::Deref for Pooled<'_> {
     type Target = Conn;
     fn deref(&self) -> &Conn {
-        self.conn.as_ref().expect("a pooled connection is present until dropped")
+        self.conn
+            .as_ref()
+            .expect("a pooled connection is present until dropped")
     }
 }
 
 impl std::ops::DerefMut for Pooled<'_> {
     fn deref_mut(&mut self) -> &mut Conn {
-        self.conn.as_mut().expect("a pooled connection is present until dropped")
+        self.conn
+            .as_mut()
+            .expect("a pooled connection is present until dropped")
     }
 }
 
@@ -210,5 +222,7 @@ impl Drop for Pooled<'_> {
 
 /// Errors that only a bug or a hostile server produce.
 pub(crate) fn bad_row(what: &str, detail: impl std::fmt::Display) -> Error {
-    Error::Storage(format!("PostgreSQL returned an unexpected {what}: {detail}"))
+    Error::Storage(format!(
+        "PostgreSQL returned an unexpected {what}: {detail}"
+    ))
 }

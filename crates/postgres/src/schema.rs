@@ -141,7 +141,10 @@ fn create(client: &mut Client) -> std::result::Result<(), postgres::Error> {
         .query_one("SELECT max(version) FROM kvgit_schema", &[])?
         .try_get(0)?;
     if version.is_none() {
-        tx.execute("INSERT INTO kvgit_schema (version) VALUES ($1)", &[&SCHEMA_VERSION])?;
+        tx.execute(
+            "INSERT INTO kvgit_schema (version) VALUES ($1)",
+            &[&SCHEMA_VERSION],
+        )?;
     }
     tx.commit()
 }
