@@ -9,6 +9,9 @@ criterion's output directory (`target/criterion`), takes each id's mean
 - the costs that must not grow with N: 1M over 10k per workload and backend;
 - kvgit over raw sled: for every workload measured on raw sled, the ratio of
   each kvgit backend to raw sled at each N;
+- PostgreSQL beside sled: for every workload measured on both (the
+  `postgres` target's `pg_*`), both means, operations per second and the
+  postgres / sled ratio at each N;
 - every id's mean, 95% confidence interval and throughput.
 
 Usage: report.py [--criterion DIR] [--since EPOCH_SECONDS] [--out FILE]
@@ -219,6 +222,36 @@ def versus_raw(res):
     return rows
 
 
+def versus_sled(res):
+    """Rows for every (workload, N) measured on both `postgres` and `sled`."""
+    rows = []
+    by = {}
+    for i, r in res.items():
+        p = split(i)
+        if p and p[1] in ("sled", "postgres"):
+            by.setdefault((p[0], p[2]), {})[p[1]] = r
+    for (w, n), rs in sorted(by.items(), key=lambda kv: (kv[0][0], size_key(kv[0][1]))):
+        sled, pg = rs.get("sled"), rs.get("postgres")
+        if sled is None or pg is None:
+            continue
+
+        def rate(r):
+            return fmt_rate((r["elements"] or 1) / (r["mean"] * 1e-9), "op")
+
+        rows.append(
+            [
+                f"`{w}`",
+                n,
+                fmt_time(sled["mean"]),
+                rate(sled),
+                fmt_time(pg["mean"]),
+                rate(pg),
+                fmt_ratio(pg["mean"] / sled["mean"]),
+            ]
+        )
+    return rows
+
+
 def all_rows(res):
     def key(i):
         p = split(i)
@@ -300,6 +333,14 @@ def main():
             "## kvgit over raw sled (same work, same run)",
             "",
             table(["workload", "N", "memory", "sled", "raw_sled", "memory / raw", "sled / raw"], v),
+        ]
+    s = versus_sled(res)
+    if s:
+        out += [
+            "",
+            "## PostgreSQL beside sled (same work, same run)",
+            "",
+            table(["workload", "N", "sled", "sled ops/s", "postgres", "postgres ops/s", "postgres / sled"], s),
         ]
     out += ["", "## Every result", "", table(["id", "mean", "95% CI of the mean", "throughput"], all_rows(res)), ""]
     text = "\n".join(out)

@@ -7,10 +7,13 @@
 #   benches/run.sh -- 'merge|update' --quick
 #
 # Arguments before `--` name bench targets of kvgit-benches (core, merge,
-# history, facade; all of them if none is given); arguments after `--` go
-# to criterion (a filter regex over the ids, `--quick`, ...). The
-# environment variables of the suite apply: KVGIT_BENCH_SIZES (e.g.
-# `10k,1M`) and KVGIT_BENCH_BACKENDS (e.g. `memory,raw_sled`).
+# history, facade, gc, postgres; all of them if none is given); arguments
+# after `--` go to criterion (a filter regex over the ids, `--quick`, ...).
+# The environment variables of the suite apply: KVGIT_BENCH_SIZES (e.g.
+# `10k,1M`), KVGIT_BENCH_BACKENDS (e.g. `memory,raw_sled`; the postgres
+# target's are `sled` and `postgres`) and KVGIT_BENCH_PG_URL (the
+# PostgreSQL server of the postgres target; by default
+# scripts/pg-test-server.sh's throwaway cluster, started if needed).
 #
 # When the run is over, benches/report.py reads criterion's estimates of
 # every id measured by this run and writes benches/results/YYYY-MM-DD.md
@@ -64,6 +67,14 @@ dirty=""
 if ! git -C "$root" diff --quiet HEAD -- crates benches 2>/dev/null; then
     dirty=" (with uncommitted changes)"
 fi
+# The postgres target prints which server it used and whether its commits
+# are durable (fsync): carry that line into the table.
+pg_notes=()
+pg_line="$(grep -m1 '^kvgit-benches: postgres: server ' "$log" || true)"
+if [[ -n "$pg_line" ]]; then
+    pg_notes=(--note "PostgreSQL: ${pg_line#kvgit-benches: postgres: server }.")
+fi
 python3 "$here/report.py" --since "$start" --out "$out" \
-    --note "Commit ${commit}${dirty}; \`benches/run.sh ${targets[*]:-} ${criterion_args[*]:+-- ${criterion_args[*]}}\`; KVGIT_BENCH_SIZES=${KVGIT_BENCH_SIZES:-default}, KVGIT_BENCH_BACKENDS=${KVGIT_BENCH_BACKENDS:-default}."
+    --note "Commit ${commit}${dirty}; \`benches/run.sh ${targets[*]:-} ${criterion_args[*]:+-- ${criterion_args[*]}}\`; KVGIT_BENCH_SIZES=${KVGIT_BENCH_SIZES:-default}, KVGIT_BENCH_BACKENDS=${KVGIT_BENCH_BACKENDS:-default}." \
+    ${pg_notes[@]+"${pg_notes[@]}"}
 echo "run.sh: wrote $out" >&2

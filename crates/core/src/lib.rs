@@ -37,6 +37,8 @@ pub mod object;
 pub mod refs;
 mod repo;
 pub mod store;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod tree;
 
 pub use error::{Error, Result};

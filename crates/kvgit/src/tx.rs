@@ -412,7 +412,14 @@ impl Transaction {
                 return Ok(None);
             }
             backoff(attempt);
-            head = new_head;
+            // Merge onto the head as it is after the pause, not as it was
+            // before: on a store shared by processes, a head learned before
+            // sleeping has usually moved again, and the retry would lose
+            // for certain.
+            head = match repo.get_ref(&self.branch.ref_name)? {
+                Some(h) => h,
+                None => new_head,
+            };
             head_tree = repo.tree(repo.commit_ref(&head)?.root)?;
             let merged = merge_trees(
                 repo,

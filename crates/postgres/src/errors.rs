@@ -1,6 +1,8 @@
 //! Turning PostgreSQL's errors into kvgit's: one line that says what went
 //! wrong and, where there is one, what to do.
 
+use std::str::FromStr;
+
 use kvgit_core::Error;
 use postgres::error::SqlState;
 
@@ -88,40 +90,40 @@ fn advice(code: &SqlState) -> Option<&'static str> {
     }
 }
 
-/// The URL with any password replaced by `***`, for messages.
+/// How to name the store in messages: rebuilt from the parsed settings
+/// (user, hosts, ports, database), so a password can never appear,
+/// wherever the URL carried it (user info, query, key=value form).
 pub(crate) fn redact(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        // key=value form: hide a password=... pair.
-        return url
-            .split_whitespace()
-            .map(|kv| {
-                if kv.starts_with("password=") {
-                    "password=***"
-                } else {
-                    kv
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(" ");
+    let Ok(config) = postgres::Config::from_str(url) else {
+        return "<a PostgreSQL URL that does not parse (not shown: it may hold a password)>"
+            .to_string();
     };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    match authority.rfind('@') {
-        Some(at) => {
-            let userinfo = &authority[..at];
-            match userinfo.find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme_end + 3],
-                    &userinfo[..colon],
-                    &url[scheme_end + 3 + at..]
-                ),
-                None => url.to_string(),
-            }
+    let mut s = String::from("postgres://");
+    if let Some(user) = config.get_user() {
+        s.push_str(user);
+        if config.get_password().is_some() {
+            s.push_str(":***");
         }
-        None => url.to_string(),
+        s.push('@');
     }
+    let ports = config.get_ports();
+    for (i, host) in config.get_hosts().iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        match host {
+            postgres::config::Host::Tcp(h) => s.push_str(h),
+            postgres::config::Host::Unix(p) => s.push_str(&p.display().to_string()),
+        }
+        if let Some(port) = ports.get(i).or_else(|| ports.first()) {
+            s.push_str(&format!(":{port}"));
+        }
+    }
+    if let Some(db) = config.get_dbname() {
+        s.push('/');
+        s.push_str(db);
+    }
+    s
 }
 
 #[cfg(test)]
@@ -136,12 +138,13 @@ mod tests {
         );
         assert_eq!(
             redact("postgresql://kv@localhost/kv?sslmode=disable"),
-            "postgresql://kv@localhost/kv?sslmode=disable"
+            "postgres://kv@localhost:5432/kv"
         );
-        assert_eq!(redact("postgres://localhost/kv"), "postgres://localhost/kv");
         assert_eq!(
-            redact("host=localhost user=kv password=secret dbname=kv"),
-            "host=localhost user=kv password=*** dbname=kv"
+            redact("postgres://localhost/kv"),
+            "postgres://localhost:5432/kv"
         );
+        assert!(!redact("host=localhost user=kv password=secret dbname=kv").contains("secret"));
+        assert!(!redact("postgres://kv:pw/x@h/db").contains("pw"));
     }
 }

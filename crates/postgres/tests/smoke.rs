@@ -13,14 +13,27 @@ fn open_and_round_trip() {
     b.put_objects(vec![(id, bytes.clone())]).unwrap();
     b.put_objects(vec![(id, bytes.clone())]).unwrap();
     assert_eq!(b.get_object(&id).unwrap(), Some(bytes));
-    assert_eq!(b.cas_ref("heads/main", None, Some(&id)).unwrap(), CasOutcome::Swapped);
+    assert_eq!(
+        b.cas_ref("heads/main", None, Some(&id)).unwrap(),
+        CasOutcome::Swapped
+    );
     assert_eq!(
         b.cas_ref("heads/main", None, Some(&id)).unwrap(),
         CasOutcome::Mismatch { actual: Some(id) }
     );
-    assert_eq!(b.list_refs("heads/").unwrap(), vec![("heads/main".to_string(), id)]);
-    b.put_meta(vec![(b"a".to_vec(), Some(b"1".to_vec())), (b"b".to_vec(), None)]).unwrap();
-    assert_eq!(b.scan_meta(b"").unwrap(), vec![(b"a".to_vec(), b"1".to_vec())]);
+    assert_eq!(
+        b.list_refs("heads/").unwrap(),
+        vec![("heads/main".to_string(), id)]
+    );
+    b.put_meta(vec![
+        (b"a".to_vec(), Some(b"1".to_vec())),
+        (b"b".to_vec(), None),
+    ])
+    .unwrap();
+    assert_eq!(
+        b.scan_meta(b"").unwrap(),
+        vec![(b"a".to_vec(), b"1".to_vec())]
+    );
     drop(b);
     // Reopening finds the schema in place.
     let b = PgBackend::open(&db.url).expect("reopens");

@@ -21,11 +21,17 @@ pub fn server_url() -> &'static str {
                 return url.trim().to_string();
             }
         }
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/pg-test-server.sh");
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../scripts/pg-test-server.sh"
+        );
         let out = Command::new("bash")
             .arg(script)
             .arg("start")
-            .env("KVGIT_PG_FSYNC", std::env::var("KVGIT_PG_FSYNC").unwrap_or_else(|_| "off".into()))
+            .env(
+                "KVGIT_PG_FSYNC",
+                std::env::var("KVGIT_PG_FSYNC").unwrap_or_else(|_| "off".into()),
+            )
             .output()
             .expect("bash runs scripts/pg-test-server.sh");
         assert!(
@@ -34,7 +40,10 @@ pub fn server_url() -> &'static str {
              scripts/pg-test-server.sh start one (it said: {})",
             String::from_utf8_lossy(&out.stderr)
         );
-        String::from_utf8(out.stdout).expect("a UTF-8 URL").trim().to_string()
+        String::from_utf8(out.stdout)
+            .expect("a UTF-8 URL")
+            .trim()
+            .to_string()
     })
 }
 
@@ -66,7 +75,9 @@ impl TestDb {
         static N: AtomicUsize = AtomicUsize::new(0);
         let name = format!(
             "kvgit_t_{}_{}_{}",
-            hint.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').collect::<String>(),
+            hint.chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect::<String>(),
             std::process::id(),
             N.fetch_add(1, Ordering::Relaxed)
         )
@@ -89,7 +100,10 @@ impl Drop for TestDb {
             return;
         }
         if let Ok(mut admin) = postgres::Client::connect(server_url(), postgres::NoTls) {
-            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+            let _ = admin.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
         }
     }
 }
