@@ -47,5 +47,6 @@ pub use object::{Commit, Value, INLINE_MAX, MAX_KEY_LEN, MAX_VALUE_LEN};
 pub use repo::{CommitSpec, Pin, Repo, RepoOptions};
 pub use store::{
     Backend, CasOutcome, Durability, MemoryBackend, SharedStore, SledBackend, SledOptions,
+    WriterTurn,
 };
 pub use tree::{Change, Tree};

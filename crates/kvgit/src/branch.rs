@@ -192,13 +192,26 @@ impl Branch {
         E: From<Error>,
     {
         let attempts = self.db.inner.options.max_retries.saturating_add(1);
+        // On a store shared by processes, the branch's writer turn is held
+        // from the first lost race on (or from the start if the branch was
+        // contended a moment ago), so the closure runs on a fresh head and
+        // colliding processes take turns (see `Transaction::run`).
+        let mut turn = None;
+        if self.db.recently_contended(&self.ref_name) {
+            turn = self.db.writer_turn(&self.ref_name)?;
+        }
         for attempt in 0..attempts {
             let mut tx = self.transaction()?;
             let result = f(&mut tx)?;
-            if tx.commit_once()?.is_some() {
+            if tx.commit_once(turn.is_some())?.is_some() {
                 return Ok(result);
             }
-            backoff(attempt);
+            if turn.is_none() {
+                turn = self.db.writer_turn(&self.ref_name)?;
+            }
+            if turn.is_none() {
+                backoff(attempt);
+            }
         }
         Err(Error::Contended {
             branch: self.name.clone(),

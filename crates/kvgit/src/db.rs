@@ -4,12 +4,12 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kvgit_core::refs::{self, HEADS, TAGS};
 use kvgit_core::{
     Backend, CommitSpec, Durability, MemoryBackend, ObjectId, Repo, RepoOptions, SledBackend,
-    SledOptions,
+    SledOptions, WriterTurn,
 };
 use kvgit_gc::{
     AccessOptions, AccessTracker, Protected, RebaseOptions, RebaseReport, SweepOptions,
@@ -248,7 +248,14 @@ pub(crate) struct Inner {
     pub(crate) access: AccessTracker,
     validators: RwLock<Vec<(String, Validator)>>,
     subscribers: Mutex<HashMap<String, Vec<Sender<CommitId>>>>,
+    /// On a shared store: when a commit last lost a race, per ref (see
+    /// [`Db::recently_contended`]).
+    lost_races: Mutex<HashMap<String, Instant>>,
 }
+
+/// For this long after a commit lost a race on a shared store, new commits
+/// on that branch wait for their writer turn before their first try.
+const CONTENDED_FOR: Duration = Duration::from_millis(200);
 
 /// A kvgit store: branches of versioned key-value data.
 ///
@@ -323,6 +330,7 @@ impl Db {
                 access,
                 validators: RwLock::new(Vec::new()),
                 subscribers: Mutex::new(HashMap::new()),
+                lost_races: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -630,6 +638,37 @@ impl Db {
             .or_default()
             .push(tx);
         Ok(rx)
+    }
+
+    /// The writer turn on `ref_name` when the store is shared by processes
+    /// (see [`kvgit_core::SharedStore::writer_turn`]); `None` on a store
+    /// owned by this process, where backoff keeps threads fair.
+    pub(crate) fn writer_turn(&self, ref_name: &str) -> Result<Option<Box<dyn WriterTurn + '_>>> {
+        match self.inner.repo.backend().shared() {
+            Some(shared) => Ok(shared.writer_turn(ref_name)?),
+            None => Ok(None),
+        }
+    }
+
+    /// Records that a commit on `ref_name` just lost a race (only kept for
+    /// shared stores).
+    pub(crate) fn lost_race(&self, ref_name: &str) {
+        if self.inner.repo.backend().shared().is_some() {
+            let mut lost = self.inner.lost_races.lock();
+            let now = Instant::now();
+            lost.retain(|_, t| now.duration_since(*t) < CONTENDED_FOR);
+            lost.insert(ref_name.to_owned(), now);
+        }
+    }
+
+    /// True if a commit on `ref_name` lost a race on a shared store within
+    /// the last [`CONTENDED_FOR`].
+    pub(crate) fn recently_contended(&self, ref_name: &str) -> bool {
+        self.inner
+            .lost_races
+            .lock()
+            .get(ref_name)
+            .is_some_and(|t| t.elapsed() < CONTENDED_FOR)
     }
 
     pub(crate) fn notify(&self, ref_name: &str, head: CommitId) {

@@ -286,7 +286,7 @@ impl Transaction {
         let edits: Vec<_> = std::mem::take(&mut self.staged).into_iter().collect();
         let keys = self.gc_keys(&edits);
         let outcome = self
-            .run(edits, Mode::Merge)?
+            .run(edits, Mode::Merge, false)?
             .expect("merge mode always decides");
         self.after_commit(outcome, &keys)
     }
@@ -297,7 +297,7 @@ impl Transaction {
         let edits: Vec<_> = std::mem::take(&mut self.staged).into_iter().collect();
         let keys = self.gc_keys(&edits);
         let outcome = self
-            .run(edits, Mode::MergeOrAbandon)?
+            .run(edits, Mode::MergeOrAbandon, false)?
             .expect("merge mode always decides");
         self.after_commit(outcome, &keys)
     }
@@ -318,7 +318,7 @@ impl Transaction {
         edits.sort_by(|a, b| a.0.cmp(&b.0));
         let keys = self.gc_keys(&edits);
         let outcome = self
-            .run(edits, Mode::Merge)?
+            .run(edits, Mode::Merge, false)?
             .expect("merge mode always decides");
         let outcome = self.after_commit(outcome, &keys)?;
         if let Some(head) = outcome.commit {
@@ -329,10 +329,11 @@ impl Transaction {
 
     /// One attempt without merging, for [`Branch::update`]: `None` if
     /// another writer moved the branch first.
-    pub(crate) fn commit_once(mut self) -> Result<Option<CommitOutcome>> {
+    /// `turn_held`: the caller holds the branch's writer turn.
+    pub(crate) fn commit_once(mut self, turn_held: bool) -> Result<Option<CommitOutcome>> {
         let edits: Vec<_> = std::mem::take(&mut self.staged).into_iter().collect();
         let keys = self.gc_keys(&edits);
-        match self.run(edits, Mode::Once)? {
+        match self.run(edits, Mode::Once, turn_held)? {
             Some(outcome) => self.after_commit(outcome, &keys).map(Some),
             None => Ok(None),
         }
@@ -360,16 +361,32 @@ impl Transaction {
         Ok(outcome)
     }
 
+    /// Commits `edits` (see the module docs). `turn_held`: the caller
+    /// already holds the writer turn on this branch (see below).
+    ///
+    /// On a store shared by processes, a commit that loses a race takes the
+    /// branch's writer turn ([`kvgit_core::SharedStore::writer_turn`]) for
+    /// its retries and retries at once instead of backing off, and for a
+    /// short while after a lost race new commits on the branch take the
+    /// turn before their first try (merging onto the head they find). So
+    /// processes that keep colliding, which cannot share a backoff, queue
+    /// up instead of starving one another; uncontended commits never wait.
     fn run(
         &self,
         edits: Vec<(Vec<u8>, Option<Vec<u8>>)>,
         mode: Mode,
+        turn_held: bool,
     ) -> Result<Option<CommitOutcome>> {
         let db = &self.branch.db;
         let repo = &db.inner.repo;
+        let ref_name = &self.branch.ref_name;
         // Nothing to change: the outcome names the branch's current head.
         if edits.is_empty() {
             return Ok(Some(CommitOutcome::no_op(self.branch.head()?)));
+        }
+        let mut turn = None;
+        if !turn_held && mode != Mode::Once && db.recently_contended(ref_name) {
+            turn = db.writer_turn(ref_name)?;
         }
         let _fence = repo.write_fence();
         let ours = repo.apply(&self.base.tree, edits)?;
@@ -381,8 +398,37 @@ impl Transaction {
         let mut tree = ours;
         let mut outcome = CommitOutcome::no_op(head);
         outcome.strategy = Strategy::FastForward;
+        // With the turn taken up front, the snapshot is likely behind:
+        // merge onto the head as it is now before the first try.
+        let mut moved = None;
+        if turn.is_some() {
+            match repo.get_ref(ref_name)? {
+                None => return Err(Error::BranchDeleted(self.branch.name.clone())),
+                Some(h) if h != head => moved = Some(h),
+                Some(_) => {}
+            }
+        }
         let attempts = db.inner.options.max_retries.saturating_add(1);
         for attempt in 1..=attempts {
+            if let Some(h) = moved.take() {
+                head = h;
+                head_tree = repo.tree(repo.commit_ref(&head)?.root)?;
+                match self.merge_onto(&ours, &head_tree, mode)? {
+                    Ok(m) => {
+                        tree = m.tree;
+                        outcome.strategy = Strategy::ThreeWay;
+                        outcome.resolved = m.resolved;
+                        outcome.from_theirs = m.from_theirs;
+                    }
+                    Err(conflicts) => {
+                        outcome.committed = false;
+                        outcome.commit = None;
+                        outcome.strategy = Strategy::ThreeWay;
+                        outcome.conflicts = conflicts;
+                        return Ok(Some(outcome));
+                    }
+                }
+            }
             outcome.attempts = attempt;
             if tree.root() == head_tree.root() {
                 // The merge gave exactly the head: nothing to add.
@@ -396,10 +442,10 @@ impl Transaction {
                 metadata: self.metadata.clone(),
                 time_micros: None,
             };
-            let (id, cas) = repo.commit(&self.branch.ref_name, Some(&head), &tree, &spec)?;
-            let new_head = match cas {
+            let (id, cas) = repo.commit(ref_name, Some(&head), &tree, &spec)?;
+            let actual = match cas {
                 CasOutcome::Swapped => {
-                    db.notify(&self.branch.ref_name, id);
+                    db.notify(ref_name, id);
                     outcome.commit = Some(id);
                     return Ok(Some(outcome));
                 }
@@ -408,48 +454,57 @@ impl Transaction {
                 }
                 CasOutcome::Mismatch { actual: Some(h) } => h,
             };
+            db.lost_race(ref_name);
             if mode == Mode::Once {
                 return Ok(None);
             }
-            backoff(attempt);
-            // Merge onto the head as it is after the pause, not as it was
-            // before: on a store shared by processes, a head learned before
-            // sleeping has usually moved again, and the retry would lose
-            // for certain.
-            head = match repo.get_ref(&self.branch.ref_name)? {
-                Some(h) => h,
-                None => new_head,
-            };
-            head_tree = repo.tree(repo.commit_ref(&head)?.root)?;
-            let merged = merge_trees(
-                repo,
-                &self.base.tree,
-                &ours,
-                &head_tree,
-                &db.inner.merge_fns,
-                &kvgit_merge::tree::Options::default(),
-            );
-            match merged {
-                Ok(m) => {
-                    tree = m.tree;
-                    outcome.strategy = Strategy::ThreeWay;
-                    outcome.resolved = m.resolved;
-                    outcome.from_theirs = m.from_theirs;
-                }
-                Err(kvgit_merge::Error::Conflicts(conflicts)) if mode == Mode::MergeOrAbandon => {
-                    outcome.committed = false;
-                    outcome.commit = None;
-                    outcome.strategy = Strategy::ThreeWay;
-                    outcome.conflicts = conflicts;
-                    return Ok(Some(outcome));
-                }
-                Err(e) => return Err(e.into()),
+            if turn_held || turn.is_some() {
+                // Holding the turn: the head the CAS reported is current
+                // enough; retry at once.
+                moved = Some(actual);
+                continue;
             }
+            turn = db.writer_turn(ref_name)?;
+            if turn.is_none() {
+                backoff(attempt);
+            }
+            // Merge onto the head as it is after the wait, not as it was
+            // before: on a store shared by processes, a head learned
+            // before waiting has usually moved again, and the retry would
+            // lose for certain.
+            moved = Some(repo.get_ref(ref_name)?.unwrap_or(actual));
         }
         Err(Error::Contended {
             branch: self.branch.name.clone(),
             attempts,
         })
+    }
+
+    /// Three-way merge of the transaction's tree `ours` onto `head_tree`
+    /// (base: the snapshot). `Ok(Err(conflicts))` when conflicts stop a
+    /// `MergeOrAbandon` commit.
+    fn merge_onto(
+        &self,
+        ours: &Tree,
+        head_tree: &Tree,
+        mode: Mode,
+    ) -> Result<std::result::Result<kvgit_merge::tree::Outcome, Vec<Conflict>>> {
+        let db = &self.branch.db;
+        let merged = merge_trees(
+            &db.inner.repo,
+            &self.base.tree,
+            ours,
+            head_tree,
+            &db.inner.merge_fns,
+            &kvgit_merge::tree::Options::default(),
+        );
+        match merged {
+            Ok(m) => Ok(Ok(m)),
+            Err(kvgit_merge::Error::Conflicts(conflicts)) if mode == Mode::MergeOrAbandon => {
+                Ok(Err(conflicts))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn validate(&self, head_tree: &Tree, tree: &Tree) -> Result<()> {

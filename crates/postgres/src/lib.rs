@@ -48,11 +48,15 @@ mod errors;
 mod pool;
 pub mod schema;
 
+use std::collections::HashSet;
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kvgit_core::tree::prefix_successor;
-use kvgit_core::{Backend, CasOutcome, Durability, Error, ObjectId, Result, SharedStore};
+use kvgit_core::{
+    Backend, CasOutcome, Durability, Error, ObjectId, Result, SharedStore, WriterTurn,
+};
+use parking_lot::{Condvar, Mutex};
 
 use crate::errors::{is_retryable, redact, storage};
 use crate::pool::{bad_row, Pool, Pooled};
@@ -116,6 +120,59 @@ pub struct PgBackend {
     pool: Pool,
     store: String,
     options: PgOptions,
+    turns: Turns,
+}
+
+/// The in-process side of writer turns (see [`SharedStore::writer_turn`]).
+#[derive(Default)]
+struct Turns {
+    /// Refs whose turn a thread of this process holds or waits for on the
+    /// server: one at a time per ref, so the others queue here and do not
+    /// each tie up a connection.
+    busy: Mutex<HashSet<String>>,
+    freed: Condvar,
+    /// Idle connections for turns. A turn holds its connection while its
+    /// writer borrows pooled ones, so turns never take from the pool, which
+    /// they could otherwise drain.
+    idle: Mutex<Vec<postgres::Client>>,
+}
+
+/// How long a writer waits for its turn before going on without it.
+const TURN_WAIT: Duration = Duration::from_secs(5);
+
+/// The advisory-lock key of the writer turn on ref `name`: the first eight
+/// bytes of a hash (a collision only makes two refs share turns).
+fn turn_key(name: &str) -> i64 {
+    let hash = ObjectId::hash(&[b"kvgit writer turn\0".as_slice(), name.as_bytes()].concat());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&hash.as_bytes()[..8]);
+    i64::from_be_bytes(first)
+}
+
+/// A writer turn held: this process's claim on the ref, and the server
+/// session holding the advisory lock.
+struct PgTurn<'a> {
+    turns: &'a Turns,
+    name: String,
+    key: i64,
+    client: Option<postgres::Client>,
+}
+
+impl WriterTurn for PgTurn<'_> {}
+
+impl Drop for PgTurn<'_> {
+    fn drop(&mut self) {
+        if let Some(mut client) = self.client.take() {
+            let unlock = format!("SELECT pg_advisory_unlock({})", self.key);
+            // If unlocking fails the connection is dropped, and closing the
+            // session releases the lock.
+            if client.batch_execute(&unlock).is_ok() {
+                self.turns.idle.lock().push(client);
+            }
+        }
+        self.turns.busy.lock().remove(&self.name);
+        self.turns.freed.notify_all();
+    }
 }
 
 impl std::fmt::Debug for PgBackend {
@@ -158,6 +215,7 @@ impl PgBackend {
             pool: Pool::new(config, store.clone(), options.max_connections, first),
             store,
             options,
+            turns: Turns::default(),
         })
     }
 
@@ -314,9 +372,16 @@ impl Backend for PgBackend {
     ) -> Result<CasOutcome> {
         let expected: Option<&[u8]> = expected.map(|id| id.as_bytes().as_slice());
         let new: Option<&[u8]> = new.map(|id| id.as_bytes().as_slice());
+        // Wait for a writer turn held by another process, never for one
+        // held (or awaited) in this one: a thread here may be the holder,
+        // and waiting for it could close a cycle with in-process locks.
+        let turn = match self.turns.busy.lock().contains(name) {
+            true => None,
+            false => Some(turn_key(name)),
+        };
         let row = self.run("moving a ref", |c| {
             let st = c.st.cas_ref.clone();
-            c.client.query_one(&st, &[&name, &expected, &new])
+            c.client.query_one(&st, &[&name, &expected, &new, &turn])
         })?;
         let swapped: bool = row.try_get(0).map_err(|e| storage("moving a ref", &e))?;
         if swapped {
@@ -482,5 +547,52 @@ impl SharedStore for PgBackend {
             c.client.execute(&st, &[&keys, &values])
         })?;
         Ok(())
+    }
+
+    fn writer_turn(&self, name: &str) -> Result<Option<Box<dyn WriterTurn + '_>>> {
+        let deadline = Instant::now() + TURN_WAIT;
+        {
+            let mut busy = self.turns.busy.lock();
+            while busy.contains(name) {
+                if self.turns.freed.wait_until(&mut busy, deadline).timed_out() {
+                    return Ok(None);
+                }
+            }
+            busy.insert(name.to_owned());
+        }
+        // From here the claim is released by the guard's drop, whatever
+        // happens.
+        let mut turn = PgTurn {
+            turns: &self.turns,
+            name: name.to_owned(),
+            key: turn_key(name),
+            client: None,
+        };
+        let idle = self.turns.idle.lock().pop();
+        let mut client = match idle {
+            Some(c) if !c.is_closed() => c,
+            _ => self.pool.connect_unpooled()?,
+        };
+        let wait = deadline
+            .saturating_duration_since(Instant::now())
+            .as_millis();
+        // Waits in the server's queue (first come, first served) for at
+        // most the rest of the wait limit.
+        let lock = format!(
+            "SET lock_timeout = {}; SELECT pg_advisory_lock({})",
+            wait.max(1),
+            turn.key
+        );
+        match client.batch_execute(&lock) {
+            Ok(()) => {
+                turn.client = Some(client);
+                Ok(Some(Box::new(turn)))
+            }
+            Err(e) if e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
+                self.turns.idle.lock().push(client);
+                Ok(None)
+            }
+            Err(e) => Err(storage("waiting for a writer turn", &e)),
+        }
     }
 }

@@ -56,7 +56,9 @@ impl Statements {
                 "SELECT id, octet_length(bytes)::int8 FROM kvgit_objects ORDER BY id",
             )?,
             get_ref: client.prepare("SELECT target FROM kvgit_refs WHERE name = $1")?,
-            cas_ref: client.prepare("SELECT swapped, actual FROM kvgit_cas_ref($1, $2, $3)")?,
+            cas_ref: client.prepare(
+                "SELECT swapped, actual FROM kvgit_cas_ref($1, $2, $3, $4::int8)",
+            )?,
             list_refs: client.prepare(
                 "SELECT name, target FROM kvgit_refs WHERE starts_with(name, $1) ORDER BY name",
             )?,
@@ -129,6 +131,12 @@ impl Pool {
     /// Opens a connection and prepares its statements.
     pub fn connect(config: &postgres::Config, store: &str) -> Result<Client> {
         config.connect(NoTls).map_err(|e| connect_error(store, &e))
+    }
+
+    /// A new connection outside the pool (for writer turns, which hold one
+    /// while their writer borrows pooled ones).
+    pub fn connect_unpooled(&self) -> Result<Client> {
+        Self::connect(&self.config, &self.store)
     }
 
     /// Prepares the statement set on a connection whose schema is in place.

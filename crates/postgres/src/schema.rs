@@ -8,9 +8,16 @@
 //! kvgit_reflog  (seq bigserial PK, name text, target bytea, moved timestamptz)
 //!                                                     what a ref held until it moved
 //! kvgit_meta    (key bytea PK, value bytea)           bookkeeping (access recency)
-//! kvgit_cas_ref(name, expected, new) -> (swapped, actual)
+//! kvgit_cas_ref(name, expected, new, turn) -> (swapped, actual)
 //!                                                     the ref compare-and-swap
 //! ```
+//!
+//! Versions: 1 had a three-argument `kvgit_cas_ref`; 2 adds the `turn`
+//! argument (writers let the holder of a ref's writer turn go first, see
+//! [`kvgit_core::SharedStore::writer_turn`]). Opening a version-1 store
+//! upgrades it in place (which needs the CREATE privilege once); the old
+//! function stays, so processes of the older build keep working until they
+//! restart.
 //!
 //! The tables live in the first schema of the connection's `search_path`
 //! (normally `public`); give each store its own database, or its own
@@ -22,7 +29,7 @@ use postgres::Client;
 use crate::errors::{connect_error, describe, is_permission, is_undefined_table};
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// A key for `pg_advisory_xact_lock`, so that two processes creating the
 /// schema at once take turns (`CREATE ... IF NOT EXISTS` alone can still
@@ -56,12 +63,29 @@ CREATE TABLE IF NOT EXISTS kvgit_meta (
 -- (FOR UPDATE) serialises racing swaps on one ref, and under READ COMMITTED
 -- each statement here sees the latest committed state, so a loser reports
 -- the value that beat it. A successful swap logs what the ref held.
-CREATE OR REPLACE FUNCTION kvgit_cas_ref(p_name text, p_expected bytea, p_new bytea)
+--
+-- p_turn: the advisory-lock key of the ref's writer turn, or NULL. A writer
+-- holding the turn holds that lock exclusively and passes NULL; everyone
+-- else waits here (at most two seconds, then goes on) until the holder has
+-- swapped, so a writer that lost races and took the turn cannot lose again.
+CREATE OR REPLACE FUNCTION kvgit_cas_ref(
+    p_name text, p_expected bytea, p_new bytea, p_turn bigint)
 RETURNS TABLE (swapped boolean, actual bytea)
 LANGUAGE plpgsql AS $$
 DECLARE
     cur bytea;
+    timeout text;
 BEGIN
+    IF p_turn IS NOT NULL THEN
+        timeout := current_setting('lock_timeout');
+        PERFORM set_config('lock_timeout', '2s', true);
+        BEGIN
+            PERFORM pg_advisory_xact_lock_shared(p_turn);
+        EXCEPTION WHEN lock_not_available THEN
+            NULL; -- the holder is stuck: go on without waiting for it
+        END;
+        PERFORM set_config('lock_timeout', timeout, true);
+    END IF;
     LOOP
         SELECT r.target INTO cur FROM kvgit_refs r WHERE r.name = p_name FOR UPDATE;
         IF FOUND THEN
@@ -104,6 +128,9 @@ $$;
 /// SELECT/INSERT/UPDATE/DELETE privileges can open an existing store.
 pub(crate) fn ensure(client: &mut Client, store: &str, may_create: bool) -> Result<()> {
     match stored_version(client) {
+        Ok(Some(v)) if (1..SCHEMA_VERSION).contains(&v) => {
+            return upgrade(client, store, v);
+        }
         Ok(Some(v)) => return check(v, store),
         Ok(None) => {}
         Err(e) if is_undefined_table(&e) => {}
@@ -128,6 +155,29 @@ pub(crate) fn ensure(client: &mut Client, store: &str, may_create: bool) -> Resu
     }
 }
 
+/// Brings a store of an older version up to this one (the creation script
+/// is idempotent and only adds).
+fn upgrade(client: &mut Client, store: &str, from: i32) -> Result<()> {
+    if let Err(e) = create(client) {
+        let mut err = open_error(store, "upgrading the schema", &e);
+        if let Error::Unavailable { detail, .. } = &mut err {
+            *detail = format!(
+                "the store has schema version {from} and needs upgrading to {SCHEMA_VERSION} \
+                 (open it once as a role that may create functions): {detail}"
+            );
+        }
+        return Err(err);
+    }
+    match stored_version(client) {
+        Ok(Some(v)) => check(v, store),
+        Ok(None) => Err(Error::Unavailable {
+            store: store.to_string(),
+            detail: "the schema records no version".to_string(),
+        }),
+        Err(e) => Err(open_error(store, "reading the schema version", &e)),
+    }
+}
+
 fn stored_version(client: &mut Client) -> std::result::Result<Option<i32>, postgres::Error> {
     let row = client.query_one("SELECT max(version) FROM kvgit_schema", &[])?;
     row.try_get::<_, Option<i32>>(0)
@@ -140,7 +190,7 @@ fn create(client: &mut Client) -> std::result::Result<(), postgres::Error> {
     let version: Option<i32> = tx
         .query_one("SELECT max(version) FROM kvgit_schema", &[])?
         .try_get(0)?;
-    if version.is_none() {
+    if version.map_or(true, |v| v < SCHEMA_VERSION) {
         tx.execute(
             "INSERT INTO kvgit_schema (version) VALUES ($1)",
             &[&SCHEMA_VERSION],

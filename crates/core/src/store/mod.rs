@@ -143,4 +143,22 @@ pub trait SharedStore: Send + Sync {
     /// Writes each entry unless the stored value is greater (bytewise), as
     /// one batch: for big-endian counters and ticks, "keep the maximum".
     fn put_meta_max(&self, entries: Vec<(Vec<u8>, Vec<u8>)>) -> Result<()>;
+
+    /// Waits for the caller's turn to write the ref `name` among every
+    /// thread and process using the store, and holds it until the returned
+    /// guard drops; `Ok(None)` if the turn did not come within the store's
+    /// wait limit (the caller then goes on without it). A process that
+    /// dies holding a turn gives it up.
+    ///
+    /// Turns are about fairness only. Refs still move by compare-and-swap
+    /// alone, so a writer without a turn is never wrong, only in a hurry:
+    /// a commit that lost a race takes the turn for its retries, so that
+    /// writers on different hosts that keep colliding queue up instead of
+    /// starving one another (threads can share a backoff; processes that
+    /// see each other only through the store cannot).
+    fn writer_turn(&self, name: &str) -> Result<Option<Box<dyn WriterTurn + '_>>>;
 }
+
+/// A writer's turn on a ref, from [`SharedStore::writer_turn`]; dropping
+/// it lets the next writer go.
+pub trait WriterTurn: Send {}
