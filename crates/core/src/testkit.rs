@@ -31,8 +31,10 @@
 //!   retrying on mismatch: no update is lost and no state is advanced twice.
 //!
 //! The checks use only the [`Backend`] trait, so they run unchanged on a
-//! networked store; a shared store's extra operations ([`crate::SharedStore`])
-//! depend on its clock and are left to its own tests.
+//! networked store. Of a shared store's extra operations
+//! ([`crate::SharedStore`]), [`check_writer_turns`] checks the turns, given
+//! two handles on one store; the others depend on the store's clock and are
+//! left to its own tests.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -501,4 +503,105 @@ pub fn check_cas_race(b: Arc<dyn Backend>) {
         "cas_race: {} mismatches",
         mismatches.load(Ordering::Relaxed)
     );
+}
+
+/// Writer turns ([`crate::SharedStore::writer_turn`]) through two handles
+/// `a` and `b` on one empty shared store, standing for two processes:
+///
+/// - a turn is granted at once when no one holds it, and excludes turns on
+///   the same ref through either handle until dropped; turns on other refs
+///   do not wait;
+/// - while `a` holds a ref's turn, `a`'s own swaps of that ref go through
+///   at once, and `b`'s wait for the turn to be dropped, then see the
+///   holder's value;
+/// - waiters get the turn once it is dropped.
+///
+/// "Waits" is checked as "has not finished after 300 ms", so a slow
+/// machine cannot make this check fail, only a turn that does not exclude.
+pub fn check_writer_turns(a: Arc<dyn Backend>, b: Arc<dyn Backend>) {
+    use std::sync::mpsc::{channel, RecvTimeoutError};
+    use std::time::Duration;
+    const PATIENCE: Duration = Duration::from_millis(300);
+    const LIMIT: Duration = Duration::from_secs(30);
+
+    let sa = a.shared().expect("check_writer_turns needs a shared store");
+    let sb = b.shared().expect("check_writer_turns needs a shared store");
+    let objects: Vec<_> = (1..=3).map(object).collect();
+    a.put_objects(objects.clone())
+        .expect("put_objects succeeds");
+    let (x, y, z) = (objects[0].0, objects[1].0, objects[2].0);
+    assert_eq!(
+        a.cas_ref("heads/turns", None, Some(&x))
+            .expect("cas_ref succeeds"),
+        CasOutcome::Swapped
+    );
+
+    let turn = sa
+        .writer_turn("heads/turns")
+        .expect("writer_turn succeeds")
+        .expect("a turn no one holds is granted");
+    let other = sb
+        .writer_turn("heads/other")
+        .expect("writer_turn succeeds")
+        .expect("a turn on another ref is granted while one is held");
+    drop(other);
+
+    std::thread::scope(|s| {
+        let (cas_done, cas_rx) = channel();
+        let b_cas = b.clone();
+        s.spawn(move || {
+            let r = b_cas.cas_ref("heads/turns", Some(&x), Some(&y));
+            cas_done.send(r).expect("the test waits for the swap");
+        });
+        assert!(
+            matches!(
+                cas_rx.recv_timeout(PATIENCE),
+                Err(RecvTimeoutError::Timeout)
+            ),
+            "another handle's swap went through while the ref's turn was held"
+        );
+
+        let (turn_done, turn_rx) = channel();
+        s.spawn(move || {
+            let t = sb.writer_turn("heads/turns").expect("writer_turn succeeds");
+            let granted = t.is_some();
+            turn_done
+                .send(granted)
+                .expect("the test waits for the turn");
+            drop(t);
+        });
+        assert!(
+            matches!(
+                turn_rx.recv_timeout(PATIENCE),
+                Err(RecvTimeoutError::Timeout)
+            ),
+            "another handle got a turn that was held"
+        );
+
+        assert_eq!(
+            a.cas_ref("heads/turns", Some(&x), Some(&z))
+                .expect("cas_ref succeeds"),
+            CasOutcome::Swapped,
+            "the turn holder's own swap goes through"
+        );
+        drop(turn);
+
+        let r = cas_rx
+            .recv_timeout(LIMIT)
+            .expect("the waiting swap finishes once the turn is dropped")
+            .expect("cas_ref succeeds");
+        assert_eq!(
+            r,
+            CasOutcome::Mismatch { actual: Some(z) },
+            "the waiting swap sees the holder's value"
+        );
+        assert!(
+            turn_rx
+                .recv_timeout(LIMIT)
+                .expect("the waiting turn is granted once the turn is dropped"),
+            "the waiting turn is granted once the turn is dropped"
+        );
+    });
+    let again = sa.writer_turn("heads/turns").expect("writer_turn succeeds");
+    assert!(again.is_some(), "a dropped turn can be taken again");
 }

@@ -95,6 +95,10 @@ pub struct PgOptions {
     /// When false, opening a database without them is
     /// [`Error::Unavailable`] ("no kvgit store in this database").
     pub create: bool,
+    /// How long a writer waits for its turn on a branch (see
+    /// [`SharedStore::writer_turn`]) before it goes on without it. Default:
+    /// 5 s.
+    pub turn_wait: Duration,
 }
 
 impl Default for PgOptions {
@@ -104,6 +108,7 @@ impl Default for PgOptions {
             default_grace: Duration::from_secs(3600),
             connect_timeout: Duration::from_secs(10),
             create: true,
+            turn_wait: Duration::from_secs(5),
         }
     }
 }
@@ -136,9 +141,6 @@ struct Turns {
     /// they could otherwise drain.
     idle: Mutex<Vec<postgres::Client>>,
 }
-
-/// How long a writer waits for its turn before going on without it.
-const TURN_WAIT: Duration = Duration::from_secs(5);
 
 /// The advisory-lock key of the writer turn on ref `name`: the first eight
 /// bytes of a hash (a collision only makes two refs share turns).
@@ -550,7 +552,7 @@ impl SharedStore for PgBackend {
     }
 
     fn writer_turn(&self, name: &str) -> Result<Option<Box<dyn WriterTurn + '_>>> {
-        let deadline = Instant::now() + TURN_WAIT;
+        let deadline = Instant::now() + self.options.turn_wait;
         {
             let mut busy = self.turns.busy.lock();
             while busy.contains(name) {

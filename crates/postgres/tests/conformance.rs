@@ -8,10 +8,10 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Barrier};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kvgit_core::{testkit, Backend, CasOutcome, Error, ObjectId, SharedStore};
-use kvgit_postgres::PgBackend;
+use kvgit_postgres::{PgBackend, PgOptions};
 use parking_lot::Mutex;
 
 fn open(db: &common::TestDb) -> PgBackend {
@@ -59,6 +59,78 @@ fn every_testkit_check() {
         Arc::new(backend)
     });
     assert_eq!(dbs.lock().len(), 4, "one database per check");
+}
+
+/// Writer turns through two backends on one database (two processes, as
+/// far as the server can tell).
+#[test]
+fn writer_turns() {
+    let db = common::TestDb::new("turns");
+    testkit::check_writer_turns(Arc::new(open(&db)), Arc::new(open(&db)));
+}
+
+/// A turn holder that hangs delays the others by bounded waits only, and
+/// one whose session dies (its process was killed) frees the turn at once.
+#[test]
+fn stuck_and_dead_turn_holders() {
+    let db = common::TestDb::new("stuck_turn");
+    let a = open(&db);
+    let b = PgBackend::open_with(
+        &db.url,
+        PgOptions {
+            turn_wait: Duration::from_millis(200),
+            ..PgOptions::default()
+        },
+    )
+    .unwrap();
+    let (x, y) = (id("x"), id("y"));
+    a.put_objects(vec![(x, b"x".to_vec()), (y, b"y".to_vec())])
+        .unwrap();
+    assert_eq!(
+        a.cas_ref("heads/t", None, Some(&x)).unwrap(),
+        CasOutcome::Swapped
+    );
+    let sa = a.shared().unwrap();
+    let sb = b.shared().unwrap();
+    let held = sa.writer_turn("heads/t").unwrap().expect("granted");
+
+    // The other process gives up waiting for the turn after its wait
+    // limit, and its swap goes on after the server-side limit (2 s).
+    let started = Instant::now();
+    assert!(sb.writer_turn("heads/t").unwrap().is_none());
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    assert_eq!(
+        b.cas_ref("heads/t", Some(&x), Some(&y)).unwrap(),
+        CasOutcome::Swapped,
+        "a swap does not wait for a stuck holder forever"
+    );
+
+    // The holder's session dies: the turn is free at once.
+    let mut admin = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    let killed: Vec<bool> = admin
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks \
+             WHERE locktype = 'advisory' AND granted AND mode = 'ExclusiveLock'",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(killed, vec![true], "one session holds the turn");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if sb.writer_turn("heads/t").unwrap().is_some() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a dead holder's turn is never freed"
+        );
+    }
+    // Dropping the dead turn is harmless, and `a` takes turns again.
+    drop(held);
+    assert!(sa.writer_turn("heads/t").unwrap().is_some());
 }
 
 // ---------------------------------------------------------------------------
@@ -915,6 +987,66 @@ fn newer_schema_is_refused() {
         .batch_execute("UPDATE kvgit_schema SET version = 1")
         .unwrap();
     drop(open(&db));
+}
+
+/// A store of schema version 1 (whose ref swap has no turn argument) is
+/// upgraded in place when opened, even by `open_existing`'s refusal to
+/// create; a role that may not create functions is told what to do.
+#[test]
+fn version_one_schema_is_upgraded() {
+    let db = common::TestDb::new("schema1");
+    drop(open(&db));
+    let mut db_admin = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    let downgrade = "DELETE FROM kvgit_schema; INSERT INTO kvgit_schema VALUES (1); \
+                     DROP FUNCTION kvgit_cas_ref(text, bytea, bytea, bigint)";
+    db_admin.batch_execute(downgrade).unwrap();
+
+    // A role with every table privilege but no right to create.
+    let role = Role(format!("kvgit_upgrade_{}", std::process::id()));
+    let mut admin = common::admin();
+    admin
+        .batch_execute(&format!(
+            "DROP ROLE IF EXISTS {0}; CREATE ROLE {0} LOGIN PASSWORD '{PASSWORD}'",
+            role.0
+        ))
+        .unwrap();
+    db_admin
+        .batch_execute(&format!(
+            "REVOKE CREATE ON SCHEMA public FROM PUBLIC; \
+             GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {0}; \
+             GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {0}",
+            role.0
+        ))
+        .unwrap();
+    let url = with_credentials(&db.url, &role.0, PASSWORD);
+    let msg = open_fails(&url, PASSWORD, &["permission denied", "must be owner"]);
+    assert!(
+        msg.contains("schema version 1") && msg.contains("upgrading to"),
+        "{msg}"
+    );
+
+    let b = PgBackend::open_with(
+        &db.url,
+        PgOptions {
+            create: false,
+            ..PgOptions::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("the owner upgrades the store: {e}"));
+    let version: i32 = db_admin
+        .query_one("SELECT max(version) FROM kvgit_schema", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(version, kvgit_postgres::SCHEMA_VERSION);
+    let x = id("x");
+    b.put_objects(vec![(x, b"x".to_vec())]).unwrap();
+    assert_eq!(
+        b.cas_ref("heads/main", None, Some(&x)).unwrap(),
+        CasOutcome::Swapped
+    );
+    drop(b);
+    drop(db_admin);
+    drop(db);
 }
 
 /// Every way tokio-postgres accepts a password, on a port where nothing
