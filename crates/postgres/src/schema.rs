@@ -190,7 +190,7 @@ fn create(client: &mut Client) -> std::result::Result<(), postgres::Error> {
     let version: Option<i32> = tx
         .query_one("SELECT max(version) FROM kvgit_schema", &[])?
         .try_get(0)?;
-    if version.map_or(true, |v| v < SCHEMA_VERSION) {
+    if version.is_none_or(|v| v < SCHEMA_VERSION) {
         tx.execute(
             "INSERT INTO kvgit_schema (version) VALUES ($1)",
             &[&SCHEMA_VERSION],
