@@ -12,6 +12,10 @@
 //! - **Refs** change by compare-and-swap, one statement
 //!   (`kvgit_cas_ref`), which reports the actual value when it loses and
 //!   logs what the ref held when it wins.
+//! - **Writer turns** ([`SharedStore::writer_turn`]): a session-level
+//!   advisory lock per ref, which a commit takes after losing a race so
+//!   that processes colliding on one branch queue up instead of starving
+//!   one another; other processes' swaps of that ref wait for the holder.
 //! - **Reads** of immutable objects go to the server once; the repo's node
 //!   cache serves them after that.
 //! - **Durability** is the server's: every write is committed when its call

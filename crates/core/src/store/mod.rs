@@ -124,7 +124,9 @@ pub trait Backend: Send + Sync + 'static {
 ///   pointed at within the grace period (another process may have a
 ///   snapshot or a transaction based on it);
 /// - **monotonic metadata writes**, so that several processes recording
-///   access recency never move an entry backwards.
+///   access recency never move an entry backwards;
+/// - **writer turns** ([`SharedStore::writer_turn`]), so that processes
+///   that keep colliding on one branch take turns.
 pub trait SharedStore: Send + Sync {
     /// The grace period a sweep uses when none is given.
     fn default_grace(&self) -> std::time::Duration;
