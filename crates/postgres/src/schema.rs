@@ -76,7 +76,9 @@ DECLARE
     cur bytea;
     timeout text;
 BEGIN
-    IF p_turn IS NOT NULL THEN
+    -- The fast path takes the shared lock without waiting; only when a
+    -- holder is there does the wait (a subtransaction) begin.
+    IF p_turn IS NOT NULL AND NOT pg_try_advisory_xact_lock_shared(p_turn) THEN
         timeout := current_setting('lock_timeout');
         PERFORM set_config('lock_timeout', '2s', true);
         BEGIN
