@@ -229,14 +229,18 @@ impl Repo {
             return Ok(c.clone());
         }
         let commit = Arc::new(self.decode_commit(id)?);
+        self.cache_commit(*id, commit.clone());
+        Ok(commit)
+    }
+
+    fn cache_commit(&self, id: ObjectId, commit: Arc<Commit>) {
         let mut commits = self.inner.commits.lock();
         if commits.len() >= COMMIT_CACHE_ENTRIES {
             // Commits are small and immutable: forgetting them all now and
             // then is simpler than tracking recency, and cheap to refill.
             commits.clear();
         }
-        commits.insert(*id, commit.clone());
-        Ok(commit)
+        commits.insert(id, commit);
     }
 
     fn decode_commit(&self, id: &ObjectId) -> Result<Commit> {
@@ -304,6 +308,9 @@ impl Repo {
         }
         let id = ObjectId::hash(&bytes);
         self.inner.backend.put_objects(vec![(id, bytes)])?;
+        // The next transaction on the branch starts from this commit: keep
+        // it decoded (a round trip saved on a networked store).
+        self.cache_commit(id, Arc::new(commit));
         Ok(id)
     }
 

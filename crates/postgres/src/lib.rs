@@ -579,9 +579,11 @@ impl SharedStore for PgBackend {
             Some(c) if !c.is_closed() => c,
             _ => self.pool.connect_unpooled()?,
         };
+        // Rounded up: the server counts whole milliseconds.
         let wait = deadline
             .saturating_duration_since(Instant::now())
-            .as_millis();
+            .as_micros()
+            .div_ceil(1000);
         // Waits in the server's queue (first come, first served) for at
         // most the rest of the wait limit.
         let lock = format!(
