@@ -1,8 +1,10 @@
-//! A byte-budgeted cache of decoded tree nodes, shared by every reader.
+//! A byte-budgeted cache of decoded objects (tree nodes and blob values),
+//! shared by every reader.
 //!
-//! Nodes are immutable and named by their content hash, so an entry never
+//! Objects are immutable and named by their content hash, so an entry never
 //! needs invalidation: the cache only has to decide what to forget. It is
 //! split into shards, each a CLOCK (second-chance FIFO) over its entries.
+//! Nodes and blobs share one budget.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -42,8 +44,16 @@ impl Hasher for IdHasher {
 
 type IdMap<V> = HashMap<ObjectId, V, BuildHasherDefault<IdHasher>>;
 
+/// What a slot holds.
+#[derive(Clone)]
+enum Cached {
+    Node(Arc<Node>),
+    /// A blob's value (its bytes without the object header).
+    Blob(Arc<[u8]>),
+}
+
 struct Slot {
-    node: Arc<Node>,
+    object: Cached,
     size: usize,
     referenced: bool,
 }
@@ -55,14 +65,14 @@ struct Shard {
     bytes: usize,
 }
 
-/// The shared cache of decoded nodes.
+/// The shared cache of decoded objects.
 pub struct NodeCache {
     shards: Vec<Mutex<Shard>>,
     budget_per_shard: usize,
 }
 
 impl NodeCache {
-    /// A cache holding roughly `budget` bytes of decoded nodes.
+    /// A cache holding roughly `budget` bytes of decoded objects.
     pub fn new(budget: usize) -> Self {
         NodeCache {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
@@ -76,15 +86,41 @@ impl NodeCache {
 
     /// The cached node, if present.
     pub fn get(&self, id: &ObjectId) -> Option<Arc<Node>> {
+        match self.get_object(id)? {
+            Cached::Node(node) => Some(node),
+            Cached::Blob(_) => None,
+        }
+    }
+
+    /// The cached value of blob `id`, if present.
+    pub fn get_blob(&self, id: &ObjectId) -> Option<Arc<[u8]>> {
+        match self.get_object(id)? {
+            Cached::Blob(value) => Some(value),
+            Cached::Node(_) => None,
+        }
+    }
+
+    fn get_object(&self, id: &ObjectId) -> Option<Cached> {
         let mut shard = self.shard(id).lock();
         let slot = shard.map.get_mut(id)?;
         slot.referenced = true;
-        Some(slot.node.clone())
+        Some(slot.object.clone())
     }
 
     /// Caches a node (a no-op if it is larger than a shard's budget).
     pub fn insert(&self, id: ObjectId, node: Arc<Node>) {
         let size = node.footprint();
+        self.insert_object(id, Cached::Node(node), size);
+    }
+
+    /// Caches the value of blob `id` (a no-op if it is larger than a
+    /// shard's budget).
+    pub fn insert_blob(&self, id: ObjectId, value: Arc<[u8]>) {
+        let size = value.len() + 64;
+        self.insert_object(id, Cached::Blob(value), size);
+    }
+
+    fn insert_object(&self, id: ObjectId, object: Cached, size: usize) {
         if size > self.budget_per_shard {
             return;
         }
@@ -96,7 +132,7 @@ impl NodeCache {
         shard.map.insert(
             id,
             Slot {
-                node,
+                object,
                 size,
                 referenced: false,
             },
@@ -122,7 +158,7 @@ impl NodeCache {
         }
     }
 
-    /// Forgets a node (used by garbage collection after deleting it).
+    /// Forgets an object (used by garbage collection after deleting it).
     pub fn remove(&self, id: &ObjectId) {
         let mut shard = self.shard(id).lock();
         if let Some(slot) = shard.map.remove(id) {
@@ -154,5 +190,27 @@ mod tests {
         let id = ObjectId::hash(b"keep");
         cache.insert(id, Arc::new(Node::from_leaf_entries(&[])));
         assert!(cache.get(&id).is_some());
+    }
+
+    #[test]
+    fn blobs_share_the_budget_and_keep_their_kind() {
+        let cache = NodeCache::new(16 * 4096);
+        let blob = ObjectId::hash(b"blob");
+        cache.insert_blob(blob, Arc::from(vec![7u8; 1000]));
+        assert_eq!(cache.get_blob(&blob).as_deref(), Some(&[7u8; 1000][..]));
+        assert!(cache.get(&blob).is_none(), "a blob is not a node");
+        let node = ObjectId::hash(b"node");
+        cache.insert(node, Arc::new(Node::from_leaf_entries(&[])));
+        assert!(cache.get_blob(&node).is_none(), "a node is not a blob");
+        for i in 0..1000u32 {
+            cache.insert_blob(ObjectId::hash(&i.to_le_bytes()), Arc::from(vec![0u8; 1000]));
+        }
+        assert!(cache.bytes() <= 16 * 4096);
+        // Larger than a shard's budget: not cached at all.
+        let huge = ObjectId::hash(b"huge");
+        cache.insert_blob(huge, Arc::from(vec![0u8; 8192]));
+        assert!(cache.get_blob(&huge).is_none());
+        cache.remove(&blob);
+        assert!(cache.get_blob(&blob).is_none());
     }
 }

@@ -49,4 +49,4 @@ pub use store::{
     Backend, CasOutcome, Durability, MemoryBackend, SharedStore, SledBackend, SledOptions,
     WriterTurn,
 };
-pub use tree::{Change, Tree};
+pub use tree::{Change, Tree, Unwritten};

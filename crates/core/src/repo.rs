@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::id::ObjectId;
 use crate::object::{self, Commit, Node, Value};
 use crate::store::{Backend, CasOutcome, Durability, MemoryBackend, SledBackend, SledOptions};
-use crate::tree::Tree;
+use crate::tree::{Tree, Unwritten};
 
 /// How many decoded commits [`Repo::commit_ref`] keeps.
 const COMMIT_CACHE_ENTRIES: usize = 16 * 1024;
@@ -144,7 +144,7 @@ impl Repo {
         &self.inner.backend
     }
 
-    /// The decoded-node cache.
+    /// The cache of decoded nodes and blob values.
     pub fn cache(&self) -> &NodeCache {
         &self.inner.cache
     }
@@ -269,8 +269,17 @@ impl Repo {
         match value {
             Value::Inline(v) => Ok(v.clone()),
             Value::Blob { id, len } => {
-                let bytes = self.object_bytes(id)?;
-                let v = object::decode_blob(id, &bytes)?;
+                let v = match self.inner.cache.get_blob(id) {
+                    Some(v) => v.to_vec(),
+                    None => {
+                        let bytes = self.object_bytes(id)?;
+                        let v = object::decode_blob(id, &bytes)?;
+                        self.inner.cache.insert_blob(*id, Arc::from(v.as_slice()));
+                        v
+                    }
+                };
+                // Checked on every read: the reference is in a node that
+                // may be damaged, while the cached blob is intact.
                 if v.len() as u64 != *len {
                     return Err(Error::corrupt(
                         *id,
@@ -285,6 +294,28 @@ impl Repo {
     /// Writes a commit object for `tree` (its objects must already be
     /// stored) and returns its id. The height is computed from the parents.
     pub fn write_commit(&self, tree: &Tree, spec: &CommitSpec) -> Result<ObjectId> {
+        self.write_commit_with(tree, Unwritten::default(), spec)
+    }
+
+    /// Writes objects that a tree operation left unwritten
+    /// ([`Repo::apply_unwritten`]).
+    pub fn write_objects(&self, unwritten: Unwritten) -> Result<()> {
+        if unwritten.is_empty() {
+            return Ok(());
+        }
+        self.inner.backend.put_objects(unwritten.into_objects())
+    }
+
+    /// Like [`Repo::write_commit`] for a tree whose last objects are still
+    /// `unwritten`: they and the commit object go to the store as one
+    /// batch (one round trip on a networked store, one atomic batch on
+    /// sled).
+    pub fn write_commit_with(
+        &self,
+        tree: &Tree,
+        unwritten: Unwritten,
+        spec: &CommitSpec,
+    ) -> Result<ObjectId> {
         let mut height = 0;
         for p in &spec.parents {
             height = height.max(self.commit_ref(p)?.height);
@@ -307,7 +338,9 @@ impl Repo {
             )));
         }
         let id = ObjectId::hash(&bytes);
-        self.inner.backend.put_objects(vec![(id, bytes)])?;
+        let mut objects = unwritten.into_objects();
+        objects.push((id, bytes));
+        self.inner.backend.put_objects(objects)?;
         // The next transaction on the branch starts from this commit: keep
         // it decoded (a round trip saved on a networked store).
         self.cache_commit(id, Arc::new(commit));
@@ -362,7 +395,21 @@ impl Repo {
         tree: &Tree,
         spec: &CommitSpec,
     ) -> Result<(ObjectId, CasOutcome)> {
-        let id = self.write_commit(tree, spec)?;
+        self.commit_with(ref_name, expected, tree, Unwritten::default(), spec)
+    }
+
+    /// [`Repo::commit`] for a tree whose last objects are still
+    /// `unwritten` (see [`Repo::write_commit_with`]): one batch of writes,
+    /// then the swap.
+    pub fn commit_with(
+        &self,
+        ref_name: &str,
+        expected: Option<&ObjectId>,
+        tree: &Tree,
+        unwritten: Unwritten,
+        spec: &CommitSpec,
+    ) -> Result<(ObjectId, CasOutcome)> {
+        let id = self.write_commit_with(tree, unwritten, spec)?;
         let outcome = self.move_ref(ref_name, expected, Some(&id))?;
         Ok((id, outcome))
     }

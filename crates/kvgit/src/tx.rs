@@ -389,7 +389,9 @@ impl Transaction {
             turn = db.writer_turn(ref_name)?;
         }
         let _fence = repo.write_fence();
-        let ours = repo.apply(&self.base.tree, edits)?;
+        // The new nodes go to the store with the commit object, in one
+        // batch (one round trip on a networked store).
+        let (ours, mut unwritten) = repo.apply_unwritten(&self.base.tree, edits)?;
         if ours.root() == self.base.tree.root() {
             return Ok(Some(CommitOutcome::no_op(self.branch.head()?)));
         }
@@ -411,6 +413,9 @@ impl Transaction {
         let attempts = db.inner.options.max_retries.saturating_add(1);
         for attempt in 1..=attempts {
             if let Some(h) = moved.take() {
+                // The merge reads `ours`, which the cache may not hold in
+                // full: it must be in the store first.
+                repo.write_objects(std::mem::take(&mut unwritten))?;
                 head = h;
                 head_tree = repo.tree(repo.commit_ref(&head)?.root)?;
                 match self.merge_onto(&ours, &head_tree, mode)? {
@@ -435,14 +440,24 @@ impl Transaction {
                 outcome.commit = Some(head);
                 return Ok(Some(outcome));
             }
-            self.validate(&head_tree, &tree)?;
+            if db.has_validators() {
+                // Validators read the new tree: store it first.
+                repo.write_objects(std::mem::take(&mut unwritten))?;
+                self.validate(&head_tree, &tree)?;
+            }
             let spec = CommitSpec {
                 parents: vec![head],
                 message: self.message.clone(),
                 metadata: self.metadata.clone(),
                 time_micros: None,
             };
-            let (id, cas) = repo.commit(ref_name, Some(&head), &tree, &spec)?;
+            let (id, cas) = repo.commit_with(
+                ref_name,
+                Some(&head),
+                &tree,
+                std::mem::take(&mut unwritten),
+                &spec,
+            )?;
             let actual = match cas {
                 CasOutcome::Swapped => {
                     db.notify(ref_name, id);
@@ -509,9 +524,6 @@ impl Transaction {
 
     fn validate(&self, head_tree: &Tree, tree: &Tree) -> Result<()> {
         let db = &self.branch.db;
-        if !db.has_validators() {
-            return Ok(());
-        }
         let changes = diff_trees(db, head_tree, tree)?;
         db.validate(&CommitCheck {
             branch: &self.branch.name,

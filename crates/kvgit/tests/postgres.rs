@@ -1080,6 +1080,42 @@ fn access_recency_is_shared_between_openers() {
     coldest_is_untouched("z", &a, &b, &Db::open(&tdb.url).unwrap());
 }
 
+/// A commit on a branch that lost a race moments ago takes the writer turn
+/// before its first try and merges onto the head another opener moved
+/// meanwhile. Its new nodes are not stored yet then (they go with the
+/// commit object), and with no node cache the merge must still find them.
+#[test]
+fn a_merge_before_the_first_try_reads_stored_nodes() {
+    let tdb = TestDb::new("unwritten");
+    let a = Db::builder().cache_bytes(0).open(&tdb.url).unwrap();
+    let b = Db::open(&tdb.url).unwrap();
+    a.merge_fns().set("n", Counter);
+    let main_a = a.branch("main").unwrap();
+    let main_b = b.branch("main").unwrap();
+    // A tree of several levels, so the merge reads inner nodes.
+    let mut fill = main_b.transaction().unwrap();
+    for i in 0..6000u32 {
+        fill.put(format!("k{i:05}"), [b'v'; 40]);
+    }
+    fill.put("n", "0");
+    fill.commit().unwrap();
+    // a loses a race on main: it is contended for a moment.
+    let mut lost = main_a.transaction().unwrap();
+    lost.put("n", "1");
+    main_b.put("k00001", "b").unwrap();
+    assert!(lost.commit().unwrap().attempts >= 2);
+    // Within that moment: b moves the head under a's next transaction.
+    let mut tx = main_a.transaction().unwrap();
+    tx.put("n", "3").put("k05999", "a");
+    main_b.put("k00002", "b").unwrap();
+    let outcome = tx.commit().unwrap();
+    assert!(outcome.committed);
+    assert_eq!(main_b.get("n").unwrap().as_deref(), Some(&b"3"[..]));
+    assert_eq!(main_b.get("k05999").unwrap().as_deref(), Some(&b"a"[..]));
+    assert_eq!(main_b.get("k00002").unwrap().as_deref(), Some(&b"b"[..]));
+    verify_store(b.repo()).unwrap();
+}
+
 // ---------------------------------------------------------------------
 // 5. The model proptest, smaller, on PostgreSQL
 // ---------------------------------------------------------------------

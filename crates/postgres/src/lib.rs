@@ -16,8 +16,8 @@
 //!   advisory lock per ref, which a commit takes after losing a race so
 //!   that processes colliding on one branch queue up instead of starving
 //!   one another; other processes' swaps of that ref wait for the holder.
-//! - **Reads** of immutable objects go to the server once; the repo's node
-//!   cache serves them after that.
+//! - **Reads** of immutable objects go to the server once; the repo's cache
+//!   of decoded nodes and blob values serves them after that.
 //! - **Durability** is the server's: every write is committed when its call
 //!   returns (with the server's default `synchronous_commit = on`, durable
 //!   on disk), so [`Backend::flush`] has nothing left to do, and objects are

@@ -165,6 +165,18 @@ impl<'r> Writer<'r> {
         Ok(())
     }
 
+    /// Node `id`, which this writer may have made and not written yet:
+    /// from the cache, the pending batch, or the store.
+    pub(crate) fn node(&self, id: &ObjectId) -> Result<Arc<Node>> {
+        if let Some(node) = self.repo.cache().get(id) {
+            return Ok(node);
+        }
+        match self.pending.iter().rev().find(|(p, _)| p == id) {
+            Some((_, bytes)) => Node::decode(id, bytes).map(Arc::new),
+            None => self.repo.node(id),
+        }
+    }
+
     /// A cleared buffer for a chunker (reused across the operation).
     pub(crate) fn take_buffer(&mut self) -> Vec<u8> {
         let mut buf = std::mem::take(&mut self.spare);
@@ -210,6 +222,11 @@ impl<'r> Writer<'r> {
         }
         let bytes = object::encode_blob(&value);
         let id = ObjectId::hash(&bytes);
+        if self.cache_new {
+            self.repo
+                .cache()
+                .insert_blob(id, Arc::from(value.as_slice()));
+        }
         self.put(id, bytes)?;
         Ok(Value::Blob {
             id,
@@ -222,5 +239,39 @@ impl<'r> Writer<'r> {
     pub(crate) fn finish(mut self) -> Result<usize> {
         self.flush()?;
         Ok(self.written)
+    }
+
+    /// Hands back what is still pending instead of writing it, so that the
+    /// caller can send it in one batch with the commit object.
+    pub(crate) fn finish_unwritten(mut self) -> Unwritten {
+        Unwritten {
+            objects: std::mem::take(&mut self.pending),
+        }
+    }
+}
+
+/// Objects a tree operation made but has not written yet (see
+/// [`Repo::apply_unwritten`]): the tree it returned is not readable from
+/// the store until they are written, by [`Repo::write_objects`] or
+/// together with a commit by [`Repo::write_commit_with`].
+#[derive(Debug, Default)]
+#[must_use = "the tree needs these objects: write them"]
+pub struct Unwritten {
+    objects: Vec<(ObjectId, Vec<u8>)>,
+}
+
+impl Unwritten {
+    /// How many objects wait to be written.
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    /// True if nothing waits to be written.
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+
+    pub(crate) fn into_objects(self) -> Vec<(ObjectId, Vec<u8>)> {
+        self.objects
     }
 }
