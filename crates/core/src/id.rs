@@ -48,6 +48,41 @@ impl ObjectId {
         s
     }
 
+    /// The ids whose hex form starts with `prefix` (case-insensitive), as
+    /// the range `start..end` (`end` `None`: to the last id); `None` if
+    /// `prefix` is longer than 64 or not hex.
+    pub fn hex_prefix_range(prefix: &str) -> Option<(ObjectId, Option<ObjectId>)> {
+        if prefix.len() > 64 {
+            return None;
+        }
+        let mut start = [0u8; 32];
+        for (i, c) in prefix.chars().enumerate() {
+            let nibble = u8::try_from(c.to_digit(16)?).expect("a hex digit is below 16");
+            start[i / 2] |= if i % 2 == 0 { nibble << 4 } else { nibble };
+        }
+        // The end: the prefix as a number of nibbles, plus one, padded.
+        let mut end = start;
+        let mut digits = prefix.len();
+        loop {
+            if digits == 0 {
+                return Some((ObjectId(start), None));
+            }
+            let i = (digits - 1) / 2;
+            let (unit, mask) = if digits % 2 == 1 {
+                (0x10, 0xf0)
+            } else {
+                (0x01, 0x0f)
+            };
+            if end[i] & mask == mask {
+                end[i] &= !mask;
+                digits -= 1;
+                continue;
+            }
+            end[i] += unit;
+            return Some((ObjectId(start), Some(ObjectId(end))));
+        }
+    }
+
     /// True if the id's hex form starts with `prefix` (case-insensitive).
     pub fn has_hex_prefix(&self, prefix: &str) -> bool {
         let hex = self.to_hex();
@@ -93,6 +128,41 @@ impl FromStr for ObjectId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hex_prefix_range_holds_exactly_the_ids_with_the_prefix() {
+        let ids: Vec<ObjectId> = (0..300u32)
+            .map(|i| ObjectId::hash(&i.to_le_bytes()))
+            .chain([ObjectId([0; 32]), ObjectId([0xff; 32])])
+            .collect();
+        let mut prefixes: Vec<String> = vec![String::new()];
+        for n in 1..=64 {
+            prefixes.push("f".repeat(n));
+            prefixes.push("0".repeat(n));
+            prefixes.push(format!("{}F", "f".repeat(n - 1)));
+        }
+        for id in ids.iter().take(40) {
+            let hex = id.to_hex();
+            for n in 1..=64 {
+                prefixes.push(hex[..n].to_string());
+                prefixes.push(hex[..n].to_ascii_uppercase());
+            }
+        }
+        for prefix in &prefixes {
+            let (start, end) = ObjectId::hex_prefix_range(prefix).expect("a hex prefix");
+            for id in &ids {
+                let in_range = *id >= start && end.is_none_or(|end| *id < end);
+                assert_eq!(in_range, id.has_hex_prefix(prefix), "{prefix} {id}");
+            }
+        }
+        assert!(ObjectId::hex_prefix_range("abg").is_none());
+        assert!(ObjectId::hex_prefix_range(&"0".repeat(65)).is_none());
+        let (start, end) = ObjectId::hex_prefix_range("ab1").unwrap();
+        assert_eq!(start.to_hex(), format!("ab10{}", "0".repeat(60)));
+        assert_eq!(end.unwrap().to_hex(), format!("ab20{}", "0".repeat(60)));
+        let (_, end) = ObjectId::hex_prefix_range("0fff").unwrap();
+        assert_eq!(end.unwrap().to_hex(), format!("1000{}", "0".repeat(60)));
+    }
 
     #[test]
     fn hex_round_trip() {

@@ -430,13 +430,17 @@ impl Repo {
         if prefix.len() < 4 || prefix.len() > 64 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(Error::InvalidId(prefix.to_string()));
         }
+        let (start, end) = ObjectId::hex_prefix_range(prefix)
+            .ok_or_else(|| Error::InvalidId(prefix.to_string()))?;
         let mut found = Vec::new();
-        self.inner.backend.for_each_object(&mut |id, _| {
-            if id.has_hex_prefix(prefix) {
-                found.push(id);
-            }
-            Ok(true)
-        })?;
+        self.inner
+            .backend
+            .for_each_object_in(&start, end.as_ref(), &mut |id, _| {
+                if id.has_hex_prefix(prefix) {
+                    found.push(id);
+                }
+                Ok(true)
+            })?;
         // Candidates that are intact commits; a damaged candidate is
         // reported rather than hidden, unless the prefix names exactly one
         // intact commit anyway.

@@ -23,6 +23,7 @@
 //!
 //! - [`check_objects`]: writes (idempotent, batched, empty batches), reads,
 //!   `for_each_object` (id order, sizes, early stop, visitor errors),
+//!   `for_each_object_in` (exactly a range of ids, early stop),
 //!   deletes, rewrites after a delete, large objects, both barriers;
 //! - [`check_refs`]: compare-and-swap (create, move, delete, mismatches
 //!   reporting the actual value) and `list_refs` (sorted, by prefix);
@@ -115,6 +116,47 @@ pub fn check_objects(b: Arc<dyn Backend>) {
         all_objects(&*b),
         expected,
         "for_each_object visits every object once, in id order, with its size"
+    );
+
+    // for_each_object_in: exactly the ids in the range, in id order.
+    let ranges = [
+        (expected[10].0, Some(expected[20].0)),
+        (expected[0].0, None),
+        (expected[49].0, None),
+        (ObjectId([0; 32]), Some(expected[0].0)),
+        (expected[5].0, Some(expected[5].0)),
+        (ObjectId::hex_prefix_range("8").expect("hex").0, None),
+        (
+            ObjectId([0; 32]),
+            ObjectId::hex_prefix_range("8").expect("hex").1,
+        ),
+    ];
+    for (start, end) in ranges {
+        let mut seen = Vec::new();
+        b.for_each_object_in(&start, end.as_ref(), &mut |id, len| {
+            seen.push((id, len));
+            Ok(true)
+        })
+        .expect("for_each_object_in succeeds");
+        let want: Vec<_> = expected
+            .iter()
+            .filter(|(id, _)| *id >= start && end.is_none_or(|e| *id < e))
+            .copied()
+            .collect();
+        assert_eq!(
+            seen, want,
+            "for_each_object_in({start}, {end:?}) visits the ids in that range, in order"
+        );
+    }
+    let mut visited = 0;
+    b.for_each_object_in(&expected[10].0, None, &mut |_, _| {
+        visited += 1;
+        Ok(visited < 3)
+    })
+    .expect("for_each_object_in succeeds");
+    assert_eq!(
+        visited, 3,
+        "for_each_object_in stops when the visitor says so"
     );
 
     // Early stop.

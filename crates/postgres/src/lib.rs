@@ -259,6 +259,23 @@ fn id_from(bytes: &[u8], what: &str) -> Result<ObjectId> {
         .ok_or_else(|| bad_row(what, format!("{} bytes, not a 32-byte id", bytes.len())))
 }
 
+/// Feeds `(id, size)` rows to `visit` until they end or it says stop.
+fn visit_object_rows(
+    mut rows: postgres::RowIter<'_>,
+    visit: &mut dyn FnMut(ObjectId, u64) -> Result<bool>,
+) -> Result<()> {
+    use postgres::fallible_iterator::FallibleIterator;
+    while let Some(row) = rows.next().map_err(|e| storage("listing objects", &e))? {
+        let id: &[u8] = row.try_get(0).map_err(|e| storage("listing objects", &e))?;
+        let size: i64 = row.try_get(1).map_err(|e| storage("listing objects", &e))?;
+        let id = id_from(id, "object id")?;
+        if !visit(id, u64::try_from(size).unwrap_or(0))? {
+            break;
+        }
+    }
+    Ok(())
+}
+
 fn micros(d: Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
@@ -340,20 +357,31 @@ impl Backend for PgBackend {
         let mut conn = self.pool.get()?;
         let st = conn.st.list_objects.clone();
         let params: [&(dyn postgres::types::ToSql + Sync); 0] = [];
-        let mut rows = conn
+        let rows = conn
             .client
             .query_raw(&st, params)
             .map_err(|e| storage("listing objects", &e))?;
-        use postgres::fallible_iterator::FallibleIterator;
-        while let Some(row) = rows.next().map_err(|e| storage("listing objects", &e))? {
-            let id: &[u8] = row.try_get(0).map_err(|e| storage("listing objects", &e))?;
-            let size: i64 = row.try_get(1).map_err(|e| storage("listing objects", &e))?;
-            let id = id_from(id, "object id")?;
-            if !visit(id, u64::try_from(size).unwrap_or(0))? {
-                break;
-            }
-        }
-        Ok(())
+        visit_object_rows(rows, visit)
+    }
+
+    fn for_each_object_in(
+        &self,
+        start: &ObjectId,
+        end: Option<&ObjectId>,
+        visit: &mut dyn FnMut(ObjectId, u64) -> Result<bool>,
+    ) -> Result<()> {
+        // Past every 32-byte id: bytea compares bytewise, then by length.
+        const PAST_ALL: [u8; 33] = [0xff; 33];
+        let start: &[u8] = start.as_bytes();
+        let end: &[u8] = end.map_or(PAST_ALL.as_slice(), |e| e.as_bytes().as_slice());
+        let mut conn = self.pool.get()?;
+        let st = conn.st.list_objects_in.clone();
+        let params: [&(dyn postgres::types::ToSql + Sync); 2] = [&start, &end];
+        let rows = conn
+            .client
+            .query_raw(&st, params)
+            .map_err(|e| storage("listing objects", &e))?;
+        visit_object_rows(rows, visit)
     }
 
     fn get_ref(&self, name: &str) -> Result<Option<ObjectId>> {

@@ -23,6 +23,7 @@ pub(crate) struct Statements {
     pub delete_objects: Statement,
     pub delete_written_before: Statement,
     pub list_objects: Statement,
+    pub list_objects_in: Statement,
     pub get_ref: Statement,
     pub cas_ref: Statement,
     pub list_refs: Statement,
@@ -54,6 +55,10 @@ impl Statements {
             )?,
             list_objects: client.prepare(
                 "SELECT id, octet_length(bytes)::int8 FROM kvgit_objects ORDER BY id",
+            )?,
+            list_objects_in: client.prepare(
+                "SELECT id, octet_length(bytes)::int8 FROM kvgit_objects \
+                 WHERE id >= $1 AND id < $2 ORDER BY id",
             )?,
             get_ref: client.prepare("SELECT target FROM kvgit_refs WHERE name = $1")?,
             cas_ref: client.prepare(

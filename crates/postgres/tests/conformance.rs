@@ -1085,3 +1085,62 @@ fn open_errors_never_show_the_password() {
         leaks.join("\n")
     );
 }
+
+/// An id-prefix lookup reads the prefix's range through the primary key's
+/// index, not the whole table: with 20,000 objects, the plan is an index
+/// scan and a 4-digit prefix visits only its few matches.
+#[test]
+fn object_ranges_use_the_index() {
+    let db = common::TestDb::new("ranges");
+    let b = open(&db);
+    let objects: Vec<(ObjectId, Vec<u8>)> = (0..20_000u32)
+        .map(|i| {
+            let bytes = format!("object {i}").into_bytes();
+            (ObjectId::hash(&bytes), bytes)
+        })
+        .collect();
+    b.put_objects(objects.clone()).unwrap();
+    let target = objects[1234].0;
+    let prefix = &target.to_hex()[..4];
+    let (start, end) = ObjectId::hex_prefix_range(prefix).unwrap();
+    let mut visited = Vec::new();
+    b.for_each_object_in(&start, end.as_ref(), &mut |id, _| {
+        visited.push(id);
+        Ok(true)
+    })
+    .unwrap();
+    let want: Vec<ObjectId> = {
+        let mut w: Vec<ObjectId> = objects
+            .iter()
+            .map(|(id, _)| *id)
+            .filter(|id| id.has_hex_prefix(prefix))
+            .collect();
+        w.sort();
+        w
+    };
+    assert_eq!(visited, want);
+    assert!(
+        visited.contains(&target) && visited.len() < 10,
+        "{visited:?}"
+    );
+
+    let mut client = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    client.batch_execute("ANALYZE kvgit_objects").unwrap();
+    let start_bytes: &[u8] = start.as_bytes();
+    let end_id = end.unwrap();
+    let end_bytes: &[u8] = end_id.as_bytes();
+    let plan: Vec<String> = client
+        .query(
+            "EXPLAIN SELECT id, octet_length(bytes)::int8 FROM kvgit_objects \
+             WHERE id >= $1 AND id < $2 ORDER BY id",
+            &[&start_bytes, &end_bytes],
+        )
+        .unwrap()
+        .iter()
+        .map(|row| row.get::<_, String>(0))
+        .collect();
+    assert!(
+        plan.iter().any(|line| line.contains("Index")),
+        "the range is read through the index: {plan:#?}"
+    );
+}

@@ -71,6 +71,28 @@ pub trait Backend: Send + Sync + 'static {
     /// order. Stops early when `visit` returns `Ok(false)`.
     fn for_each_object(&self, visit: &mut dyn FnMut(ObjectId, u64) -> Result<bool>) -> Result<()>;
 
+    /// Like [`Backend::for_each_object`] for the ids from `start` (included)
+    /// up to `end` (excluded; `None`: to the last id). The default filters
+    /// a full listing; stores ordered by id (sled, PostgreSQL) read only the
+    /// range, so that finding a commit by a short id prefix costs the
+    /// matches, not the store.
+    fn for_each_object_in(
+        &self,
+        start: &ObjectId,
+        end: Option<&ObjectId>,
+        visit: &mut dyn FnMut(ObjectId, u64) -> Result<bool>,
+    ) -> Result<()> {
+        self.for_each_object(&mut |id, size| {
+            if end.is_some_and(|end| id >= *end) {
+                return Ok(false);
+            }
+            match id >= *start {
+                true => visit(id, size),
+                false => Ok(true),
+            }
+        })
+    }
+
     /// The commit a ref points at.
     fn get_ref(&self, name: &str) -> Result<Option<ObjectId>>;
 

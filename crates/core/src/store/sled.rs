@@ -506,6 +506,29 @@ impl Backend for SledBackend {
         Ok(())
     }
 
+    fn for_each_object_in(
+        &self,
+        start: &ObjectId,
+        end: Option<&ObjectId>,
+        visit: &mut dyn FnMut(ObjectId, u64) -> Result<bool>,
+    ) -> Result<()> {
+        let start = start.as_bytes().as_slice();
+        let range = match end {
+            Some(end) => self.objects.range(start..end.as_bytes().as_slice()),
+            None => self.objects.range(start..),
+        };
+        for item in range {
+            let (key, value) = item.map_err(sled_err)?;
+            let id = decode_id(&key, || {
+                format!("an object key ({:02x?})", &key[..key.len().min(40)])
+            })?;
+            if !visit(id, value.len() as u64)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     fn get_ref(&self, name: &str) -> Result<Option<ObjectId>> {
         match self.refs.get(name.as_bytes()).map_err(sled_err)? {
             Some(v) => Ok(Some(decode_ref(name, &v)?)),
