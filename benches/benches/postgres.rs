@@ -705,9 +705,11 @@ fn pg_get_cold(c: &mut Criterion, fx: &Fixtures<'_>, kinds: &[Kind]) {
 
 /// `pg_commit/*/N`: durable `Branch::put` of one random key on a `Db`
 /// whose node cache was warmed by one full scan: the head's ref read and a
-/// transaction on it, `Repo::apply` (the new nodes in one `put_objects`),
-/// the commit object (another `put_objects`), the ref's compare-and-swap,
-/// the durability barrier (sled: flush and fsync; PostgreSQL: nothing, each
+/// transaction on it, `Repo::apply_unwritten` (the new nodes, kept for
+/// the commit), the new nodes, the commit object and the ref's
+/// compare-and-swap in one `put_objects_and_cas` (PostgreSQL: one
+/// `kvgit_commit` call; sled: one batch, then the swap), the durability
+/// barrier (sled: flush and fsync; PostgreSQL: nothing, each
 /// statement is committed by the server before it returns).
 fn pg_commit(c: &mut Criterion, fx: &Fixtures<'_>, kinds: &[Kind]) {
     let mut group = small_group(c, "pg_commit");
@@ -732,6 +734,7 @@ fn pg_commit(c: &mut Criterion, fx: &Fixtures<'_>, kinds: &[Kind]) {
 struct Calls {
     get_object: u64,
     put_objects: u64,
+    put_and_cas: u64,
     get_ref: u64,
     cas_ref: u64,
     meta: u64,
@@ -743,6 +746,7 @@ impl Calls {
     fn per_op(&self, ops: usize) -> String {
         let total = self.get_object
             + self.put_objects
+            + self.put_and_cas
             + self.get_ref
             + self.cas_ref
             + self.meta
@@ -750,12 +754,13 @@ impl Calls {
             + self.other;
         let per = |x: u64| x as f64 / ops as f64;
         format!(
-            "{:.2} (get_ref {:.2}, get_object {:.2}, put_objects {:.2}, cas_ref {:.2}, \
-             metadata {:.2}, flush {:.2}, other {:.2})",
+            "{:.2} (get_ref {:.2}, get_object {:.2}, put_objects {:.2}, \
+             put_objects_and_cas {:.2}, cas_ref {:.2}, metadata {:.2}, flush {:.2}, other {:.2})",
             per(total),
             per(self.get_ref),
             per(self.get_object),
             per(self.put_objects),
+            per(self.put_and_cas),
             per(self.cas_ref),
             per(self.meta),
             per(self.flush),
@@ -769,6 +774,7 @@ struct Counting {
     inner: Arc<dyn Backend>,
     get_object: AtomicU64,
     put_objects: AtomicU64,
+    put_and_cas: AtomicU64,
     get_ref: AtomicU64,
     cas_ref: AtomicU64,
     meta: AtomicU64,
@@ -782,6 +788,7 @@ impl Counting {
             inner,
             get_object: AtomicU64::new(0),
             put_objects: AtomicU64::new(0),
+            put_and_cas: AtomicU64::new(0),
             get_ref: AtomicU64::new(0),
             cas_ref: AtomicU64::new(0),
             meta: AtomicU64::new(0),
@@ -796,6 +803,7 @@ impl Counting {
         Calls {
             get_object: take(&self.get_object),
             put_objects: take(&self.put_objects),
+            put_and_cas: take(&self.put_and_cas),
             get_ref: take(&self.get_ref),
             cas_ref: take(&self.cas_ref),
             meta: take(&self.meta),
@@ -851,6 +859,17 @@ impl Backend for Counting {
     ) -> kvgit_core::Result<CasOutcome> {
         bump(&self.cas_ref);
         self.inner.cas_ref(name, expected, new)
+    }
+
+    fn put_objects_and_cas(
+        &self,
+        objects: Vec<(ObjectId, Vec<u8>)>,
+        name: &str,
+        expected: Option<&ObjectId>,
+        new: Option<&ObjectId>,
+    ) -> kvgit_core::Result<CasOutcome> {
+        bump(&self.put_and_cas);
+        self.inner.put_objects_and_cas(objects, name, expected, new)
     }
 
     fn list_refs(&self, prefix: &str) -> kvgit_core::Result<Vec<(String, ObjectId)>> {

@@ -316,6 +316,19 @@ impl Repo {
         unwritten: Unwritten,
         spec: &CommitSpec,
     ) -> Result<ObjectId> {
+        let (id, bytes, commit) = self.encode_commit(tree, spec)?;
+        let mut objects = unwritten.into_objects();
+        objects.push((id, bytes));
+        self.inner.backend.put_objects(objects)?;
+        // The next transaction on the branch starts from this commit: keep
+        // it decoded (a round trip saved on a networked store).
+        self.cache_commit(id, Arc::new(commit));
+        Ok(id)
+    }
+
+    /// The commit object of `tree` and `spec`: its id, bytes and decoded
+    /// form (the height is computed from the parents).
+    fn encode_commit(&self, tree: &Tree, spec: &CommitSpec) -> Result<(ObjectId, Vec<u8>, Commit)> {
         let mut height = 0;
         for p in &spec.parents {
             height = height.max(self.commit_ref(p)?.height);
@@ -337,14 +350,7 @@ impl Repo {
                 object::MAX_COMMIT_LEN
             )));
         }
-        let id = ObjectId::hash(&bytes);
-        let mut objects = unwritten.into_objects();
-        objects.push((id, bytes));
-        self.inner.backend.put_objects(objects)?;
-        // The next transaction on the branch starts from this commit: keep
-        // it decoded (a round trip saved on a networked store).
-        self.cache_commit(id, Arc::new(commit));
-        Ok(id)
+        Ok((ObjectId::hash(&bytes), bytes, commit))
     }
 
     /// The commit protocol's last step: compare-and-swap `ref_name` from
@@ -399,8 +405,10 @@ impl Repo {
     }
 
     /// [`Repo::commit`] for a tree whose last objects are still
-    /// `unwritten` (see [`Repo::write_commit_with`]): one batch of writes,
-    /// then the swap.
+    /// `unwritten` (see [`Repo::write_commit_with`]): they and the commit
+    /// object are written and the ref swapped in one backend call
+    /// ([`Backend::put_objects_and_cas`]: one round trip and one
+    /// transaction on PostgreSQL), then the durability barrier.
     pub fn commit_with(
         &self,
         ref_name: &str,
@@ -409,8 +417,20 @@ impl Repo {
         unwritten: Unwritten,
         spec: &CommitSpec,
     ) -> Result<(ObjectId, CasOutcome)> {
-        let id = self.write_commit_with(tree, unwritten, spec)?;
-        let outcome = self.move_ref(ref_name, expected, Some(&id))?;
+        crate::refs::check_full_name(ref_name)?;
+        let (id, bytes, commit) = self.encode_commit(tree, spec)?;
+        let mut objects = unwritten.into_objects();
+        objects.push((id, bytes));
+        let outcome =
+            self.inner
+                .backend
+                .put_objects_and_cas(objects, ref_name, expected, Some(&id))?;
+        // Written, whatever the swap did: the next transaction on the
+        // branch, or the merge after a lost race, starts from it.
+        self.cache_commit(id, Arc::new(commit));
+        if outcome == CasOutcome::Swapped {
+            self.barrier()?;
+        }
         Ok((id, outcome))
     }
 

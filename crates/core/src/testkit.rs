@@ -26,7 +26,8 @@
 //!   `for_each_object_in` (exactly a range of ids, early stop),
 //!   deletes, rewrites after a delete, large objects, both barriers;
 //! - [`check_refs`]: compare-and-swap (create, move, delete, mismatches
-//!   reporting the actual value) and `list_refs` (sorted, by prefix);
+//!   reporting the actual value), `list_refs` (sorted, by prefix) and
+//!   `put_objects_and_cas` (objects written whether or not it swaps);
 //! - [`check_meta`]: batched writes and deletes, reads and prefix scans;
 //! - [`check_cas_race`]: threads racing to advance a counter held in a ref,
 //!   retrying on mismatch: no update is lost and no state is advanced twice.
@@ -367,6 +368,67 @@ pub fn check_refs(b: Arc<dyn Backend>) {
         2,
         "list_refs no longer lists a deleted ref"
     );
+
+    // put_objects_and_cas: the objects are written whether or not the
+    // swap succeeds, and the swap is exactly cas_ref's.
+    let commit =
+        |objects: Vec<(ObjectId, Vec<u8>)>, expected: Option<&ObjectId>, new: &ObjectId| {
+            b.put_objects_and_cas(objects, "heads/commit", expected, Some(new))
+                .expect("put_objects_and_cas succeeds")
+        };
+    let batch: Vec<_> = (100..110).map(object).collect();
+    let first = batch[0].0;
+    let mut with_repeat = batch.clone();
+    with_repeat.push(batch[3].clone());
+    assert_eq!(
+        commit(with_repeat, None, &first),
+        CasOutcome::Swapped,
+        "put_objects_and_cas creates a ref (an id given twice is written once)"
+    );
+    assert_eq!(
+        get("heads/commit"),
+        Some(first),
+        "the ref holds the new value"
+    );
+    for (id, bytes) in &batch {
+        assert_eq!(
+            b.get_object(id).expect("get_object succeeds").as_deref(),
+            Some(&bytes[..]),
+            "put_objects_and_cas wrote its objects"
+        );
+    }
+    let losing: Vec<_> = (110..115).map(object).collect();
+    assert_eq!(
+        commit(losing.clone(), Some(&losing[0].0), &losing[1].0),
+        CasOutcome::Mismatch {
+            actual: Some(first)
+        },
+        "put_objects_and_cas reports the actual value when the swap loses"
+    );
+    assert_eq!(
+        get("heads/commit"),
+        Some(first),
+        "a lost swap moves nothing"
+    );
+    for (id, _) in &losing {
+        assert!(
+            b.has_object(id).expect("has_object succeeds"),
+            "a lost swap still writes its objects"
+        );
+    }
+    assert_eq!(
+        commit(Vec::new(), Some(&first), &losing[0].0),
+        CasOutcome::Swapped,
+        "put_objects_and_cas with no objects is a plain swap"
+    );
+    assert_eq!(get("heads/commit"), Some(losing[0].0));
+    assert_eq!(
+        b.put_objects_and_cas(Vec::new(), "heads/absent", Some(&first), Some(&first))
+            .expect("put_objects_and_cas succeeds"),
+        CasOutcome::Mismatch { actual: None },
+        "expecting a value of an absent ref loses, reporting None"
+    );
+    assert_eq!(get("heads/absent"), None);
 }
 
 /// Metadata: a batch of writes (including an empty value), reads, prefix
@@ -448,7 +510,8 @@ fn read_counter(b: &dyn Backend, id: &ObjectId) -> u64 {
 }
 
 /// 8 threads x 200 increments of a counter held in a ref, each a
-/// read / write-object / CAS loop retried on mismatch. No update is lost,
+/// read / write-object / CAS loop retried on mismatch (half the threads
+/// write and swap in one `put_objects_and_cas`). No update is lost,
 /// every state has exactly one successor, and a lost swap reports a newer
 /// value than the one expected. `b` must be empty.
 pub fn check_cas_race(b: Arc<dyn Backend>) {
@@ -483,12 +546,24 @@ pub fn check_cas_race(b: Arc<dyn Backend>) {
                     loop {
                         let n = read_counter(&*b, &current);
                         let (next, bytes) = counter_object(n + 1);
-                        b.put_objects(vec![(next, bytes)])
-                            .expect("put_objects succeeds");
-                        match b
-                            .cas_ref("heads/counter", Some(&current), Some(&next))
-                            .expect("cas_ref succeeds")
-                        {
+                        // Half the threads write and swap in one call,
+                        // each batch with an object every thread writes.
+                        let outcome = if t % 2 == 0 {
+                            b.put_objects(vec![(next, bytes)])
+                                .expect("put_objects succeeds");
+                            b.cas_ref("heads/counter", Some(&current), Some(&next))
+                                .expect("cas_ref succeeds")
+                        } else {
+                            let objects = vec![(next, bytes), object(999_999)];
+                            b.put_objects_and_cas(
+                                objects,
+                                "heads/counter",
+                                Some(&current),
+                                Some(&next),
+                            )
+                            .expect("put_objects_and_cas succeeds")
+                        };
+                        match outcome {
                             CasOutcome::Swapped => {
                                 let prev = winners[n as usize].swap(t + 1, Ordering::SeqCst);
                                 assert_eq!(prev, 0, "state {n} was advanced twice");

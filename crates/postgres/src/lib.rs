@@ -5,13 +5,16 @@
 //! merge and GC code run on it unchanged, and processes racing on one branch
 //! reconcile by three-way merge exactly as threads do on the embedded store.
 //!
-//! - **Objects** are rows `(id, kind, bytes, written)`. The objects of a
-//!   commit go in one statement (a multi-row `INSERT ... SELECT unnest(..)
-//!   ON CONFLICT`), idempotent: writing an object that exists only
-//!   refreshes its write time.
+//! - **Objects** are rows `(id, kind, bytes, written)`, written in batches
+//!   (a multi-row `INSERT ... SELECT unnest(..) ON CONFLICT`), idempotent:
+//!   writing an object that exists only refreshes its write time.
 //! - **Refs** change by compare-and-swap, one statement
 //!   (`kvgit_cas_ref`), which reports the actual value when it loses and
 //!   logs what the ref held when it wins.
+//! - **A commit** is one round trip and one transaction: its new objects
+//!   and the swap of its ref go in one call (`kvgit_commit`,
+//!   [`Backend::put_objects_and_cas`]); the objects stay written when the
+//!   swap loses, for the merge that follows.
 //! - **Writer turns** ([`SharedStore::writer_turn`]): a session-level
 //!   advisory lock per ref, which a commit takes after losing a race so
 //!   that processes colliding on one branch queue up instead of starving
@@ -235,6 +238,17 @@ impl PgBackend {
         self.pool.clear();
     }
 
+    /// The writer turn a swap of ref `name` waits for, if another process
+    /// holds it: never one held (or awaited) in this process, since a
+    /// thread here may be the holder, and waiting for it could close a
+    /// cycle with in-process locks.
+    fn turn_to_wait_for(&self, name: &str) -> Option<i64> {
+        match self.turns.busy.lock().contains(name) {
+            true => None,
+            false => Some(turn_key(name)),
+        }
+    }
+
     /// Runs `f` on a pooled connection, again (on a fresh statement) when
     /// PostgreSQL aborted it for a deadlock or a serialization failure.
     fn run<T>(
@@ -257,6 +271,52 @@ impl PgBackend {
 fn id_from(bytes: &[u8], what: &str) -> Result<ObjectId> {
     ObjectId::from_slice(bytes)
         .ok_or_else(|| bad_row(what, format!("{} bytes, not a 32-byte id", bytes.len())))
+}
+
+/// Sorts objects by id and drops repeated ids: concurrent batches then
+/// lock rows in one order (no deadlock), and no statement hits a row
+/// twice.
+fn sort_distinct(objects: &mut Vec<(ObjectId, Vec<u8>)>) {
+    objects.sort_unstable_by_key(|o| o.0);
+    objects.dedup_by(|a, b| a.0 == b.0);
+}
+
+/// How many of `objects` (at least one, if any) fit in one statement.
+fn batch_len(objects: &[(ObjectId, Vec<u8>)]) -> usize {
+    let mut end = 0;
+    let mut bytes = 0;
+    while end < objects.len() && (end == 0 || bytes + objects[end].1.len() <= MAX_BATCH_BYTES) {
+        bytes += objects[end].1.len();
+        end += 1;
+    }
+    end
+}
+
+type Columns<'a> = (Vec<&'a [u8]>, Vec<i16>, Vec<&'a [u8]>);
+
+/// The id, kind and bytes columns of an insert of `objects`.
+fn columns(objects: &[(ObjectId, Vec<u8>)]) -> Columns<'_> {
+    let ids = objects
+        .iter()
+        .map(|(id, _)| id.as_bytes().as_slice())
+        .collect();
+    let kinds = objects
+        .iter()
+        .map(|(_, b)| b.get(1).copied().map_or(0, i16::from))
+        .collect();
+    let blobs = objects.iter().map(|(_, b)| b.as_slice()).collect();
+    (ids, kinds, blobs)
+}
+
+/// The `(swapped, actual)` row of a swap as a [`CasOutcome`].
+fn cas_outcome(row: &postgres::Row, what: &str) -> Result<CasOutcome> {
+    let swapped: bool = row.try_get(0).map_err(|e| storage(what, &e))?;
+    if swapped {
+        return Ok(CasOutcome::Swapped);
+    }
+    let actual: Option<&[u8]> = row.try_get(1).map_err(|e| storage(what, &e))?;
+    let actual = actual.map(|a| id_from(a, "ref target")).transpose()?;
+    Ok(CasOutcome::Mismatch { actual })
 }
 
 /// Feeds `(id, size)` rows to `visit` until they end or it says stop.
@@ -306,31 +366,11 @@ impl Backend for PgBackend {
     }
 
     fn put_objects(&self, mut objects: Vec<(ObjectId, Vec<u8>)>) -> Result<()> {
-        if objects.is_empty() {
-            return Ok(());
-        }
-        objects.sort_unstable_by_key(|o| o.0);
-        objects.dedup_by(|a, b| a.0 == b.0);
+        sort_distinct(&mut objects);
         let mut start = 0;
         while start < objects.len() {
-            let mut end = start;
-            let mut bytes = 0;
-            while end < objects.len()
-                && (end == start || bytes + objects[end].1.len() <= MAX_BATCH_BYTES)
-            {
-                bytes += objects[end].1.len();
-                end += 1;
-            }
-            let part = &objects[start..end];
-            let ids: Vec<&[u8]> = part
-                .iter()
-                .map(|(id, _)| id.as_bytes().as_slice())
-                .collect();
-            let kinds: Vec<i16> = part
-                .iter()
-                .map(|(_, b)| b.get(1).copied().map_or(0, i16::from))
-                .collect();
-            let blobs: Vec<&[u8]> = part.iter().map(|(_, b)| b.as_slice()).collect();
+            let end = start + batch_len(&objects[start..]);
+            let (ids, kinds, blobs) = columns(&objects[start..end]);
             self.run("writing objects", |c| {
                 let st = c.st.put_objects.clone();
                 c.client.execute(&st, &[&ids, &kinds, &blobs])
@@ -338,6 +378,38 @@ impl Backend for PgBackend {
             start = end;
         }
         Ok(())
+    }
+
+    fn put_objects_and_cas(
+        &self,
+        mut objects: Vec<(ObjectId, Vec<u8>)>,
+        name: &str,
+        expected: Option<&ObjectId>,
+        new: Option<&ObjectId>,
+    ) -> Result<CasOutcome> {
+        sort_distinct(&mut objects);
+        // All but the last 8 MiB (a bulk load) go first, each part on its
+        // own; the rest travels with the swap.
+        let mut tail = objects.len();
+        let mut bytes = 0;
+        while tail > 0
+            && (tail == objects.len() || bytes + objects[tail - 1].1.len() <= MAX_BATCH_BYTES)
+        {
+            bytes += objects[tail - 1].1.len();
+            tail -= 1;
+        }
+        let last = objects.split_off(tail);
+        self.put_objects(objects)?;
+        let (ids, kinds, blobs) = columns(&last);
+        let expected: Option<&[u8]> = expected.map(|id| id.as_bytes().as_slice());
+        let new: Option<&[u8]> = new.map(|id| id.as_bytes().as_slice());
+        let turn = self.turn_to_wait_for(name);
+        let row = self.run("committing", |c| {
+            let st = c.st.commit.clone();
+            c.client
+                .query_one(&st, &[&ids, &kinds, &blobs, &name, &expected, &new, &turn])
+        })?;
+        cas_outcome(&row, "committing")
     }
 
     fn delete_objects(&self, ids: &[ObjectId]) -> Result<()> {
@@ -406,24 +478,12 @@ impl Backend for PgBackend {
     ) -> Result<CasOutcome> {
         let expected: Option<&[u8]> = expected.map(|id| id.as_bytes().as_slice());
         let new: Option<&[u8]> = new.map(|id| id.as_bytes().as_slice());
-        // Wait for a writer turn held by another process, never for one
-        // held (or awaited) in this one: a thread here may be the holder,
-        // and waiting for it could close a cycle with in-process locks.
-        let turn = match self.turns.busy.lock().contains(name) {
-            true => None,
-            false => Some(turn_key(name)),
-        };
+        let turn = self.turn_to_wait_for(name);
         let row = self.run("moving a ref", |c| {
             let st = c.st.cas_ref.clone();
             c.client.query_one(&st, &[&name, &expected, &new, &turn])
         })?;
-        let swapped: bool = row.try_get(0).map_err(|e| storage("moving a ref", &e))?;
-        if swapped {
-            return Ok(CasOutcome::Swapped);
-        }
-        let actual: Option<&[u8]> = row.try_get(1).map_err(|e| storage("moving a ref", &e))?;
-        let actual = actual.map(|a| id_from(a, "ref target")).transpose()?;
-        Ok(CasOutcome::Mismatch { actual })
+        cas_outcome(&row, "moving a ref")
     }
 
     fn list_refs(&self, prefix: &str) -> Result<Vec<(String, ObjectId)>> {

@@ -26,6 +26,7 @@ pub(crate) struct Statements {
     pub list_objects_in: Statement,
     pub get_ref: Statement,
     pub cas_ref: Statement,
+    pub commit: Statement,
     pub list_refs: Statement,
     pub get_meta: Statement,
     pub put_meta: Statement,
@@ -63,6 +64,11 @@ impl Statements {
             get_ref: client.prepare("SELECT target FROM kvgit_refs WHERE name = $1")?,
             cas_ref: client.prepare(
                 "SELECT swapped, actual FROM kvgit_cas_ref($1, $2, $3, $4::int8)",
+            )?,
+            // Ids sorted and distinct, as for put_objects.
+            commit: client.prepare(
+                "SELECT swapped, actual FROM kvgit_commit(\
+                 $1::bytea[], $2::int2[], $3::bytea[], $4, $5, $6, $7::int8)",
             )?,
             list_refs: client.prepare(
                 "SELECT name, target FROM kvgit_refs WHERE starts_with(name, $1) ORDER BY name",

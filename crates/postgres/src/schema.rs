@@ -10,14 +10,18 @@
 //! kvgit_meta    (key bytea PK, value bytea)           bookkeeping (access recency)
 //! kvgit_cas_ref(name, expected, new, turn) -> (swapped, actual)
 //!                                                     the ref compare-and-swap
+//! kvgit_commit(ids, kinds, bytes, name, expected, new, turn) -> (swapped, actual)
+//!                                                     a commit's objects, then the
+//!                                                     swap, in one transaction
 //! ```
 //!
 //! Versions: 1 had a three-argument `kvgit_cas_ref`; 2 adds the `turn`
 //! argument (writers let the holder of a ref's writer turn go first, see
-//! [`kvgit_core::SharedStore::writer_turn`]). Opening a version-1 store
-//! upgrades it in place (which needs the CREATE privilege once); the old
-//! function stays, so processes of the older build keep working until they
-//! restart.
+//! [`kvgit_core::SharedStore::writer_turn`]); 3 adds `kvgit_commit` (a
+//! commit's objects and its swap in one round trip) and `kvgit_wait_turn`.
+//! Opening an older store upgrades it in place (which needs the CREATE
+//! privilege once); the old functions stay, so processes of an older build
+//! keep working until they restart.
 //!
 //! The tables live in the first schema of the connection's `search_path`
 //! (normally `public`); give each store its own database, or its own
@@ -29,7 +33,7 @@ use postgres::Client;
 use crate::errors::{connect_error, describe, is_permission, is_undefined_table};
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// A key for `pg_advisory_xact_lock`, so that two processes creating the
 /// schema at once take turns (`CREATE ... IF NOT EXISTS` alone can still
@@ -68,12 +72,10 @@ CREATE TABLE IF NOT EXISTS kvgit_meta (
 -- holding the turn holds that lock exclusively and passes NULL; everyone
 -- else waits here (at most two seconds, then goes on) until the holder has
 -- swapped, so a writer that lost races and took the turn cannot lose again.
-CREATE OR REPLACE FUNCTION kvgit_cas_ref(
-    p_name text, p_expected bytea, p_new bytea, p_turn bigint)
-RETURNS TABLE (swapped boolean, actual bytea)
+CREATE OR REPLACE FUNCTION kvgit_wait_turn(p_turn bigint)
+RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-    cur bytea;
     timeout text;
 BEGIN
     -- The fast path takes the shared lock without waiting; only when a
@@ -88,6 +90,16 @@ BEGIN
         END;
         PERFORM set_config('lock_timeout', timeout, true);
     END IF;
+END
+$$;
+CREATE OR REPLACE FUNCTION kvgit_cas_ref(
+    p_name text, p_expected bytea, p_new bytea, p_turn bigint)
+RETURNS TABLE (swapped boolean, actual bytea)
+LANGUAGE plpgsql AS $$
+DECLARE
+    cur bytea;
+BEGIN
+    PERFORM kvgit_wait_turn(p_turn);
     LOOP
         SELECT r.target INTO cur FROM kvgit_refs r WHERE r.name = p_name FOR UPDATE;
         IF FOUND THEN
@@ -121,6 +133,27 @@ BEGIN
         END IF;
         -- A concurrent creator won: go round and report its value.
     END LOOP;
+END
+$$;
+-- A commit's last step in one call and one transaction: write its objects
+-- (sorted, distinct ids), then swap the ref as kvgit_cas_ref does. The
+-- objects are written whether or not the swap succeeds (a loser merges
+-- onto the new head from them). Locks are taken in one order: the turn
+-- (waited for holding nothing), the ref's row, then the objects' rows in
+-- id order; so a commit never holds an object's row while it waits for a
+-- turn, whose holder may need that row.
+CREATE OR REPLACE FUNCTION kvgit_commit(
+    p_ids bytea[], p_kinds smallint[], p_bytes bytea[],
+    p_name text, p_expected bytea, p_new bytea, p_turn bigint)
+RETURNS TABLE (swapped boolean, actual bytea)
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM kvgit_wait_turn(p_turn);
+    PERFORM 1 FROM kvgit_refs r WHERE r.name = p_name FOR UPDATE;
+    INSERT INTO kvgit_objects (id, kind, bytes)
+        SELECT * FROM unnest(p_ids, p_kinds, p_bytes)
+        ON CONFLICT (id) DO UPDATE SET written = now();
+    RETURN QUERY SELECT * FROM kvgit_cas_ref(p_name, p_expected, p_new, NULL);
 END
 $$;
 "#;

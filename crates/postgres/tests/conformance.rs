@@ -1000,7 +1000,9 @@ fn version_one_schema_is_upgraded() {
     drop(open(&db));
     let mut db_admin = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
     let downgrade = "DELETE FROM kvgit_schema; INSERT INTO kvgit_schema VALUES (1); \
-                     DROP FUNCTION kvgit_cas_ref(text, bytea, bytea, bigint)";
+                     DROP FUNCTION kvgit_commit(bytea[], smallint[], bytea[], text, bytea, bytea, bigint); \
+                     DROP FUNCTION kvgit_cas_ref(text, bytea, bytea, bigint); \
+                     DROP FUNCTION kvgit_wait_turn(bigint)";
     db_admin.batch_execute(downgrade).unwrap();
 
     // A role with every table privilege but no right to create.
@@ -1046,9 +1048,56 @@ fn version_one_schema_is_upgraded() {
         b.cas_ref("heads/main", None, Some(&x)).unwrap(),
         CasOutcome::Swapped
     );
+    let y = id("y");
+    assert_eq!(
+        b.put_objects_and_cas(vec![(y, b"y".to_vec())], "heads/main", Some(&x), Some(&y))
+            .unwrap(),
+        CasOutcome::Swapped
+    );
     drop(b);
     drop(db_admin);
     drop(db);
+}
+
+/// A version-2 store (no `kvgit_commit`) is upgraded when opened, and a
+/// process of the version-2 build, which swaps through `kvgit_cas_ref`,
+/// still works beside the new one.
+#[test]
+fn version_two_schema_is_upgraded() {
+    let db = common::TestDb::new("schema2");
+    drop(open(&db));
+    let mut client = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    client
+        .batch_execute(
+            "DELETE FROM kvgit_schema; INSERT INTO kvgit_schema VALUES (2); \
+             DROP FUNCTION kvgit_commit(bytea[], smallint[], bytea[], text, bytea, bytea, bigint)",
+        )
+        .unwrap();
+    let b = open(&db);
+    let version: i32 = client
+        .query_one("SELECT max(version) FROM kvgit_schema", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(version, kvgit_postgres::SCHEMA_VERSION);
+    let (x, y) = (id("x"), id("y"));
+    assert_eq!(
+        b.put_objects_and_cas(vec![(x, b"x".to_vec())], "heads/main", None, Some(&x))
+            .unwrap(),
+        CasOutcome::Swapped
+    );
+    // What a version-2 process runs to swap.
+    let row = client
+        .query_one(
+            "SELECT swapped FROM kvgit_cas_ref($1, $2, $3, NULL)",
+            &[
+                &"heads/main",
+                &x.as_bytes().as_slice(),
+                &y.as_bytes().as_slice(),
+            ],
+        )
+        .unwrap();
+    assert!(row.get::<_, bool>(0));
+    assert_eq!(b.get_ref("heads/main").unwrap(), Some(y));
 }
 
 /// Every way tokio-postgres accepts a password, on a port where nothing

@@ -105,6 +105,23 @@ pub trait Backend: Send + Sync + 'static {
         new: Option<&ObjectId>,
     ) -> Result<CasOutcome>;
 
+    /// A commit's last step as one call: writes `objects` (as
+    /// [`Backend::put_objects`]), then compare-and-swaps ref `name` (as
+    /// [`Backend::cas_ref`]). The objects are written whether or not the
+    /// swap succeeds, and the swap never survives a crash that loses
+    /// them. The default makes the two calls; a networked store does both
+    /// in one round trip and one transaction (PostgreSQL).
+    fn put_objects_and_cas(
+        &self,
+        objects: Vec<(ObjectId, Vec<u8>)>,
+        name: &str,
+        expected: Option<&ObjectId>,
+        new: Option<&ObjectId>,
+    ) -> Result<CasOutcome> {
+        self.put_objects(objects)?;
+        self.cas_ref(name, expected, new)
+    }
+
     /// All refs whose names start with `prefix`, sorted by name.
     fn list_refs(&self, prefix: &str) -> Result<Vec<(String, ObjectId)>>;
 
