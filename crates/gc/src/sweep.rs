@@ -118,19 +118,25 @@ pub struct SweepReport {
     pub objects_marked: u64,
     /// Their total size in bytes.
     pub bytes_marked: u64,
-    /// Unreachable objects found. All of them are deleted, except (on a
-    /// shared store) those written within the grace period, counted in
-    /// `objects_kept_young`; none on a dry run.
+    /// Unreachable objects found: on a real sweep, those freed plus those
+    /// kept young; on a dry run, what a sweep without a grace period would
+    /// free.
+    pub objects_unreachable: u64,
+    /// Their total size in bytes.
+    pub bytes_unreachable: u64,
+    /// Unreachable objects deleted (none on a dry run).
     pub objects_freed: u64,
+    /// Their total size in bytes.
+    pub bytes_freed: u64,
     /// Unreachable objects kept because they were written within the grace
     /// period (shared stores only; a writer in another process may be about
     /// to use them).
     pub objects_kept_young: u64,
+    /// Their total size in bytes.
+    pub bytes_kept_young: u64,
     /// Commits marked from the ref log (shared stores only): what refs held
     /// within the grace period.
     pub ref_log_roots: usize,
-    /// Their total size in bytes.
-    pub bytes_freed: u64,
     /// `Backend::size_on_disk` before the sweep (the sled directory's size;
     /// 0 in memory).
     pub size_before: u64,
@@ -235,24 +241,40 @@ pub fn sweep(repo: &Repo, options: &SweepOptions) -> Result<SweepReport, SweepEr
             report.objects_marked += 1;
             report.bytes_marked += size;
         } else {
-            report.objects_freed += 1;
-            report.bytes_freed += size;
-            garbage.push(id);
+            report.objects_unreachable += 1;
+            report.bytes_unreachable += size;
+            garbage.push((id, size));
         }
         Ok(true)
     })?;
     if !options.dry_run {
         for batch in garbage.chunks(options.batch_size.max(1)) {
+            let ids: Vec<ObjectId> = batch.iter().map(|(id, _)| *id).collect();
             match (shared, grace) {
                 (Some(shared), Some(grace)) => {
-                    let deleted = shared.delete_objects_written_before(batch, grace)?;
-                    report.objects_kept_young +=
-                        batch.len() as u64 - deleted.min(batch.len() as u64);
+                    let deleted: IdSet = shared
+                        .delete_objects_written_before(&ids, grace)?
+                        .into_iter()
+                        .collect();
+                    for (id, size) in batch {
+                        if deleted.contains(id) {
+                            report.objects_freed += 1;
+                            report.bytes_freed += size;
+                            repo.evict_cached(id);
+                        } else {
+                            report.objects_kept_young += 1;
+                            report.bytes_kept_young += size;
+                        }
+                    }
                 }
-                _ => backend.delete_objects(batch)?,
-            }
-            for id in batch {
-                repo.evict_cached(id);
+                _ => {
+                    backend.delete_objects(&ids)?;
+                    for (id, size) in batch {
+                        report.objects_freed += 1;
+                        report.bytes_freed += size;
+                        repo.evict_cached(id);
+                    }
+                }
             }
         }
         if let (Some(shared), Some(grace)) = (shared, grace) {

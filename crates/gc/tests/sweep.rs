@@ -126,12 +126,22 @@ fn a_dry_run_counts_and_deletes_nothing() {
         ..SweepOptions::default()
     };
     let dry = sweep(&store.repo, &options).unwrap();
-    assert!(dry.objects_freed >= 3);
+    assert!(dry.objects_unreachable >= 3);
+    assert_eq!(
+        (dry.objects_freed, dry.bytes_freed),
+        (0, 0),
+        "a dry run frees nothing"
+    );
     assert_eq!(stored(&store.repo), before);
     let real = sweep_all(&store.repo);
     assert_eq!(
         (real.objects_freed, real.bytes_freed),
-        (dry.objects_freed, dry.bytes_freed)
+        (dry.objects_unreachable, dry.bytes_unreachable)
+    );
+    assert_eq!(
+        (real.objects_unreachable, real.bytes_unreachable),
+        (real.objects_freed, real.bytes_freed),
+        "without a grace period every unreachable object is freed"
     );
 }
 

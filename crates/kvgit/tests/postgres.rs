@@ -897,8 +897,13 @@ fn sweeps_beside_a_writer_in_another_process_lose_nothing() {
     let mut round = 0u64;
     let mut tally = |r: kvgit::gc::SweepReport| {
         sweeps += 1;
-        found += r.objects_freed;
-        deleted += r.objects_freed - r.objects_kept_young;
+        assert_eq!(
+            r.objects_unreachable,
+            r.objects_freed + r.objects_kept_young
+        );
+        assert_eq!(r.bytes_unreachable, r.bytes_freed + r.bytes_kept_young);
+        found += r.objects_unreachable;
+        deleted += r.objects_freed;
         kept_young += r.objects_kept_young;
         remarked += r.remarked_refs;
     };

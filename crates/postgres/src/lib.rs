@@ -586,17 +586,29 @@ impl SharedStore for PgBackend {
         self.options.default_grace
     }
 
-    fn delete_objects_written_before(&self, ids: &[ObjectId], age: Duration) -> Result<u64> {
+    fn delete_objects_written_before(
+        &self,
+        ids: &[ObjectId],
+        age: Duration,
+    ) -> Result<Vec<ObjectId>> {
         if ids.is_empty() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         let mut sorted: Vec<&[u8]> = ids.iter().map(|id| id.as_bytes().as_slice()).collect();
         sorted.sort_unstable();
         let age = micros(age);
-        self.run("deleting objects", |c| {
+        let rows = self.run("deleting objects", |c| {
             let st = c.st.delete_written_before.clone();
-            c.client.execute(&st, &[&sorted, &age])
-        })
+            c.client.query(&st, &[&sorted, &age])
+        })?;
+        rows.iter()
+            .map(|row| {
+                let id: &[u8] = row
+                    .try_get(0)
+                    .map_err(|e| storage("deleting objects", &e))?;
+                id_from(id, "object id")
+            })
+            .collect()
     }
 
     fn recent_ref_targets(&self, within: Duration) -> Result<Vec<ObjectId>> {

@@ -52,7 +52,7 @@ impl Statements {
             delete_objects: client.prepare("DELETE FROM kvgit_objects WHERE id = ANY($1::bytea[])")?,
             delete_written_before: client.prepare(
                 "DELETE FROM kvgit_objects WHERE id = ANY($1::bytea[]) \
-                 AND written < now() - $2::int8 * interval '1 microsecond'",
+                 AND written < now() - $2::int8 * interval '1 microsecond' RETURNING id",
             )?,
             list_objects: client.prepare(
                 "SELECT id, octet_length(bytes)::int8 FROM kvgit_objects ORDER BY id",

@@ -67,21 +67,24 @@ pub fn sweep(ctx: &Ctx, dry_run: bool, grace: Option<u64>) -> Result<()> {
     };
     let report = kvgit_gc::sweep(db.repo(), &options)?;
     pb.finish_and_clear();
-    let verb = if dry_run { "would free" } else { "freed" };
+    let (verb, objects, bytes) = match dry_run {
+        true => (
+            "would free",
+            report.objects_unreachable,
+            report.bytes_unreachable,
+        ),
+        false => ("freed", report.objects_freed, report.bytes_freed),
+    };
     println!(
-        "{verb} {} unreachable objects ({} bytes); {} reachable objects ({} bytes) from {} refs \
-         kept",
-        report.objects_freed,
-        report.bytes_freed,
-        report.objects_marked,
-        report.bytes_marked,
-        report.refs
+        "{verb} {objects} unreachable objects ({bytes} bytes); {} reachable objects ({} bytes) \
+         from {} refs kept",
+        report.objects_marked, report.bytes_marked, report.refs
     );
     if report.objects_kept_young > 0 {
         println!(
-            "{} of them kept: written within the grace period (another process may be about to \
-             use them)",
-            report.objects_kept_young
+            "{} more unreachable objects ({} bytes) kept: written within the grace period \
+             (another process may be about to use them)",
+            report.objects_kept_young, report.bytes_kept_young
         );
     }
     if !dry_run {

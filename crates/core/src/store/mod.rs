@@ -170,12 +170,12 @@ pub trait SharedStore: Send + Sync {
     /// The grace period a sweep uses when none is given.
     fn default_grace(&self) -> std::time::Duration;
     /// Deletes those of `ids` last written more than `age` ago; returns
-    /// how many it deleted. Absent ids are ignored.
+    /// the ids it deleted, in any order. Absent ids are ignored.
     fn delete_objects_written_before(
         &self,
         ids: &[ObjectId],
         age: std::time::Duration,
-    ) -> Result<u64>;
+    ) -> Result<Vec<ObjectId>>;
     /// Every commit some ref held within the last `within` and moved away
     /// from (the ref log), without duplicates.
     fn recent_ref_targets(&self, within: std::time::Duration) -> Result<Vec<ObjectId>>;

@@ -430,6 +430,24 @@ fn sync_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Feeds the objects of a sled scan to `visit` (id and size) until the
+/// scan ends or `visit` says stop.
+fn visit_objects(
+    scan: ::sled::Iter,
+    visit: &mut dyn FnMut(ObjectId, u64) -> Result<bool>,
+) -> Result<()> {
+    for item in scan {
+        let (key, value) = item.map_err(sled_err)?;
+        let id = decode_id(&key, || {
+            format!("an object key ({:02x?})", &key[..key.len().min(40)])
+        })?;
+        if !visit(id, value.len() as u64)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
 fn sled_err(e: ::sled::Error) -> Error {
     match e {
         ::sled::Error::Io(e) => Error::Io(e),
@@ -494,16 +512,7 @@ impl Backend for SledBackend {
     }
 
     fn for_each_object(&self, visit: &mut dyn FnMut(ObjectId, u64) -> Result<bool>) -> Result<()> {
-        for item in self.objects.iter() {
-            let (key, value) = item.map_err(sled_err)?;
-            let id = decode_id(&key, || {
-                format!("an object key ({:02x?})", &key[..key.len().min(40)])
-            })?;
-            if !visit(id, value.len() as u64)? {
-                break;
-            }
-        }
-        Ok(())
+        visit_objects(self.objects.iter(), visit)
     }
 
     fn for_each_object_in(
@@ -517,16 +526,7 @@ impl Backend for SledBackend {
             Some(end) => self.objects.range(start..end.as_bytes().as_slice()),
             None => self.objects.range(start..),
         };
-        for item in range {
-            let (key, value) = item.map_err(sled_err)?;
-            let id = decode_id(&key, || {
-                format!("an object key ({:02x?})", &key[..key.len().min(40)])
-            })?;
-            if !visit(id, value.len() as u64)? {
-                break;
-            }
-        }
-        Ok(())
+        visit_objects(range, visit)
     }
 
     fn get_ref(&self, name: &str) -> Result<Option<ObjectId>> {
