@@ -91,6 +91,16 @@ pub enum Error {
         /// What the operating system said.
         detail: String,
     },
+    /// The store lost data since it was last closed: its refs differ from
+    /// the close record it wrote then (sled drops every log record after a
+    /// damaged one), or that record is damaged. Nothing was changed.
+    #[error("store at {path} has lost commits: {detail}")]
+    RolledBack {
+        /// The store's path.
+        path: String,
+        /// What differs, and what to do about it.
+        detail: String,
+    },
     /// The underlying storage failed.
     #[error("storage error: {0}")]
     Storage(String),

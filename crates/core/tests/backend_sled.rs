@@ -368,3 +368,70 @@ fn flushes_race_with_large_object_writes() {
         }
     }
 }
+
+/// A store closed cleanly leaves a close record with its refs' digest;
+/// opening it checks the refs against it. Refs that changed behind the
+/// backend's back (as when sled drops the end of a damaged log) or a
+/// damaged record make the open fail with `RolledBack`, changing nothing,
+/// until the record is deleted by hand.
+#[test]
+fn refs_lost_since_the_last_close_are_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let record = path.join("kvgit.closed");
+    let (a, b) = (ObjectId::hash(b"a"), ObjectId::hash(b"b"));
+    {
+        let s = open(&path);
+        assert!(!record.exists(), "a new store has no close record");
+        s.cas_ref("heads/main", None, Some(&a)).unwrap();
+        s.cas_ref("heads/dev", None, Some(&b)).unwrap();
+    }
+    assert!(record.exists(), "closing writes the record");
+    {
+        let s = open(&path);
+        assert!(
+            !record.exists(),
+            "an open store has no record (a crash leaves none)"
+        );
+        assert_eq!(s.get_ref("heads/main").unwrap(), Some(a));
+        s.cas_ref("heads/main", Some(&a), Some(&b)).unwrap();
+    }
+
+    // A ref rolled back behind kvgit's back, as sled's recovery does after
+    // a damaged record: main falls back to a, dev vanishes.
+    {
+        let db = sled::open(&path).unwrap();
+        let refs = db.open_tree("refs").unwrap();
+        refs.insert("heads/main", &a.0[..]).unwrap();
+        refs.remove("heads/dev").unwrap();
+        db.flush().unwrap();
+    }
+    for _ in 0..2 {
+        let err = SledBackend::open(&path, SledOptions::default()).unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, Error::RolledBack { .. }), "{err:?}");
+        assert!(
+            text.contains("2 refs then, 1 now") && text.contains("kvgit.closed"),
+            "{text}"
+        );
+        assert!(record.exists(), "a failed open keeps the record");
+    }
+    // Deleting the record by hand opens the store as it is now.
+    std::fs::remove_file(&record).unwrap();
+    {
+        let s = open(&path);
+        assert_eq!(s.get_ref("heads/main").unwrap(), Some(a));
+        assert_eq!(s.get_ref("heads/dev").unwrap(), None);
+    }
+
+    // A damaged record is an error too: it can no longer vouch for the refs.
+    let mut bytes = std::fs::read(&record).unwrap();
+    let last = bytes.len() - 2;
+    bytes[last] ^= 0x01;
+    std::fs::write(&record, &bytes).unwrap();
+    let err = SledBackend::open(&path, SledOptions::default()).unwrap_err();
+    assert!(
+        matches!(&err, Error::RolledBack { detail, .. } if detail.contains("damaged")),
+        "{err:?}"
+    );
+}

@@ -14,7 +14,17 @@
 //!                          (a page of more than ~128 KiB: a large object,
 //!                          or a page of several large-ish objects)
 //! <path>/snap.<lsn hex>    sled's page-table snapshot (rebuilt from the log)
+//! <path>/kvgit.closed      kvgit's close record: the refs' digest when the
+//!                          store was last closed cleanly (see below)
 //! ```
+//!
+//! # Rollback detection
+//!
+//! sled drops every log record after a damaged one, silently. So that a
+//! store damaged at rest cannot lose commits unnoticed, dropping a
+//! [`SledBackend`] writes a close record (after a durable flush) and
+//! opening checks the refs against it, failing with [`Error::RolledBack`]
+//! if they differ; see the `close_record` module.
 //!
 //! # Locking
 //!
@@ -79,6 +89,8 @@
 //! never does (the files are in the operating system). Stores without
 //! values over ~128 KiB write page files rarely if ever (none in trees of
 //! up to 100k keys with values up to 1 KiB, measured).
+
+mod close_record;
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -191,6 +203,9 @@ impl SledBackend {
         let objects = db.open_tree("objects").map_err(sled_err)?;
         let refs = db.open_tree("refs").map_err(sled_err)?;
         let meta = db.open_tree("meta").map_err(sled_err)?;
+        // Before anything is written: did sled lose records since the
+        // store was last closed?
+        close_record::check_and_clear(&path, close_record::RefsDigest::of(&refs)?)?;
 
         let data_file = OpenOptions::new()
             .read(true)
@@ -274,7 +289,13 @@ impl Drop for SledBackend {
     fn drop(&mut self) {
         // sled flushes on drop too, but an error there is only logged; a
         // failure here cannot be reported either, so this is best effort.
-        let _ = self.db.flush();
+        // The close record is written only once what it describes is
+        // durable: a store without one is simply not checked.
+        if self.flush(Durability::Durable).is_ok() {
+            if let Ok(refs) = close_record::RefsDigest::of(&self.refs) {
+                let _ = close_record::write(&self.path, refs);
+            }
+        }
     }
 }
 
