@@ -474,12 +474,16 @@ impl<'a> CommitRunner<'a> {
         (key(i).to_vec(), self.rng.value())
     }
 
-    /// One commit; returns how many objects it wrote (nodes and commit).
+    /// One commit, as the facade makes it: the new nodes, the commit object
+    /// and the ref swap in one backend call. Returns how many objects it
+    /// wrote (nodes and commit; a single-key change never fills a batch, so
+    /// every new node is still unwritten when the commit goes).
     pub fn commit(&mut self, key: Vec<u8>, value: Vec<u8>) -> usize {
-        let (tree, written) = self
+        let (tree, unwritten) = self
             .repo
-            .apply_counted(&self.tree, [(key, Some(value))])
+            .apply_unwritten(&self.tree, [(key, Some(value))])
             .expect("apply");
+        let written = unwritten.len();
         let spec = CommitSpec {
             parents: vec![self.head],
             message: "bench".into(),
@@ -487,7 +491,7 @@ impl<'a> CommitRunner<'a> {
         };
         let (id, outcome) = self
             .repo
-            .commit(REF, Some(&self.head), &tree, &spec)
+            .commit_with(REF, Some(&self.head), &tree, unwritten, &spec)
             .expect("commit");
         assert_eq!(outcome, CasOutcome::Swapped);
         self.tree = tree;
