@@ -622,6 +622,26 @@ fn large_batches_and_objects() {
     b.put_objects(vec![(big_id, big.clone()); 4]).unwrap();
     assert_eq!(b.get_object(&big_id).unwrap(), Some(big));
     assert!(b.size_on_disk().unwrap() > 0);
+
+    // A commit of over 8 MiB: the first parts are written on their own,
+    // the rest with the swap.
+    let commit: Vec<(ObjectId, Vec<u8>)> = (0..6u64)
+        .map(|i| {
+            let bytes = noise(7000 + i, 3 << 20);
+            (ObjectId::hash(&bytes), bytes)
+        })
+        .collect();
+    let head = commit[5].0;
+    assert_eq!(
+        b.put_objects_and_cas(commit.clone(), "heads/big", None, Some(&head))
+            .unwrap(),
+        CasOutcome::Swapped
+    );
+    assert_eq!(b.get_ref("heads/big").unwrap(), Some(head));
+    for (i, (id, bytes)) in commit.iter().enumerate() {
+        let got = b.get_object(id).unwrap();
+        assert!(got.as_ref() == Some(bytes), "object {i} of the big commit");
+    }
 }
 
 // ---------------------------------------------------------------------------
