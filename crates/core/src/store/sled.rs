@@ -47,7 +47,7 @@
 //! numbers), and recovery replays the log as a prefix: it stops at the
 //! first missing or torn record and drops everything after it. A sled
 //! `Batch` is one record, applied whole or not at all. This gives the
-//! ordering contract of [`Backend`](super::Backend): the objects a writer
+//! ordering contract of [`Backend`]: the objects a writer
 //! stored before a ref compare-and-swap are earlier in the log than the
 //! swap, so no crash can keep the ref and lose them (but see the page-file
 //! caveat below). That is why a single barrier after the ref CAS is enough
