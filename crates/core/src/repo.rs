@@ -294,7 +294,12 @@ impl Repo {
     /// Writes a commit object for `tree` (its objects must already be
     /// stored) and returns its id. The height is computed from the parents.
     pub fn write_commit(&self, tree: &Tree, spec: &CommitSpec) -> Result<ObjectId> {
-        self.write_commit_with(tree, Unwritten::default(), spec)
+        let (id, bytes, commit) = self.encode_commit(tree, spec)?;
+        self.inner.backend.put_objects(vec![(id, bytes)])?;
+        // The next transaction on the branch starts from this commit: keep
+        // it decoded (a round trip saved on a networked store).
+        self.cache_commit(id, Arc::new(commit));
+        Ok(id)
     }
 
     /// Writes objects that a tree operation left unwritten
@@ -304,26 +309,6 @@ impl Repo {
             return Ok(());
         }
         self.inner.backend.put_objects(unwritten.into_objects())
-    }
-
-    /// Like [`Repo::write_commit`] for a tree whose last objects are still
-    /// `unwritten`: they and the commit object go to the store as one
-    /// batch (one round trip on a networked store, one atomic batch on
-    /// sled).
-    pub fn write_commit_with(
-        &self,
-        tree: &Tree,
-        unwritten: Unwritten,
-        spec: &CommitSpec,
-    ) -> Result<ObjectId> {
-        let (id, bytes, commit) = self.encode_commit(tree, spec)?;
-        let mut objects = unwritten.into_objects();
-        objects.push((id, bytes));
-        self.inner.backend.put_objects(objects)?;
-        // The next transaction on the branch starts from this commit: keep
-        // it decoded (a round trip saved on a networked store).
-        self.cache_commit(id, Arc::new(commit));
-        Ok(id)
     }
 
     /// The commit object of `tree` and `spec`: its id, bytes and decoded
@@ -405,7 +390,7 @@ impl Repo {
     }
 
     /// [`Repo::commit`] for a tree whose last objects are still
-    /// `unwritten` (see [`Repo::write_commit_with`]): they and the commit
+    /// `unwritten` ([`Repo::apply_unwritten`]): they and the commit
     /// object are written and the ref swapped in one backend call
     /// ([`Backend::put_objects_and_cas`]: one round trip and one
     /// transaction on PostgreSQL), then the durability barrier.
@@ -447,11 +432,8 @@ impl Repo {
             self.read_commit(&id)?;
             return Ok(id);
         }
-        if prefix.len() < 4 || prefix.len() > 64 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(Error::InvalidId(prefix.to_string()));
-        }
-        let (start, end) = ObjectId::hex_prefix_range(prefix)
-            .ok_or_else(|| Error::InvalidId(prefix.to_string()))?;
+        let range = ObjectId::hex_prefix_range(prefix).filter(|_| prefix.len() >= 4);
+        let (start, end) = range.ok_or_else(|| Error::InvalidId(prefix.to_string()))?;
         let mut found = Vec::new();
         self.inner
             .backend

@@ -250,30 +250,27 @@ pub fn sweep(repo: &Repo, options: &SweepOptions) -> Result<SweepReport, SweepEr
     if !options.dry_run {
         for batch in garbage.chunks(options.batch_size.max(1)) {
             let ids: Vec<ObjectId> = batch.iter().map(|(id, _)| *id).collect();
-            match (shared, grace) {
-                (Some(shared), Some(grace)) => {
-                    let deleted: IdSet = shared
+            // `None`: every id was deleted.
+            let deleted: Option<IdSet> = match (shared, grace) {
+                (Some(shared), Some(grace)) => Some(
+                    shared
                         .delete_objects_written_before(&ids, grace)?
                         .into_iter()
-                        .collect();
-                    for (id, size) in batch {
-                        if deleted.contains(id) {
-                            report.objects_freed += 1;
-                            report.bytes_freed += size;
-                            repo.evict_cached(id);
-                        } else {
-                            report.objects_kept_young += 1;
-                            report.bytes_kept_young += size;
-                        }
-                    }
-                }
+                        .collect(),
+                ),
                 _ => {
                     backend.delete_objects(&ids)?;
-                    for (id, size) in batch {
-                        report.objects_freed += 1;
-                        report.bytes_freed += size;
-                        repo.evict_cached(id);
-                    }
+                    None
+                }
+            };
+            for (id, size) in batch {
+                if deleted.as_ref().is_none_or(|d| d.contains(id)) {
+                    report.objects_freed += 1;
+                    report.bytes_freed += size;
+                    repo.evict_cached(id);
+                } else {
+                    report.objects_kept_young += 1;
+                    report.bytes_kept_young += size;
                 }
             }
         }

@@ -249,6 +249,22 @@ impl PgBackend {
         }
     }
 
+    /// Inserts `objects` (sorted, distinct ids) in statements of at most
+    /// [`MAX_BATCH_BYTES`], each committed on its own.
+    fn insert_sorted(&self, objects: &[(ObjectId, Vec<u8>)]) -> Result<()> {
+        let mut start = 0;
+        while start < objects.len() {
+            let end = start + batch_len(&objects[start..]);
+            let (ids, kinds, blobs) = columns(&objects[start..end]);
+            self.run("writing objects", |c| {
+                let st = c.st.put_objects.clone();
+                c.client.execute(&st, &[&ids, &kinds, &blobs])
+            })?;
+            start = end;
+        }
+        Ok(())
+    }
+
     /// Runs `f` on a pooled connection, again (on a fresh statement) when
     /// PostgreSQL aborted it for a deadlock or a serialization failure.
     fn run<T>(
@@ -271,6 +287,17 @@ impl PgBackend {
 fn id_from(bytes: &[u8], what: &str) -> Result<ObjectId> {
     ObjectId::from_slice(bytes)
         .ok_or_else(|| bad_row(what, format!("{} bytes, not a 32-byte id", bytes.len())))
+}
+
+/// The ids in the first column of `rows` (`doing`: what the statement
+/// did, `what`: what the ids are, for errors).
+fn ids_from_rows(rows: &[postgres::Row], doing: &str, what: &str) -> Result<Vec<ObjectId>> {
+    rows.iter()
+        .map(|row| {
+            let id: &[u8] = row.try_get(0).map_err(|e| storage(doing, &e))?;
+            id_from(id, what)
+        })
+        .collect()
 }
 
 /// Sorts objects by id and drops repeated ids: concurrent batches then
@@ -367,17 +394,7 @@ impl Backend for PgBackend {
 
     fn put_objects(&self, mut objects: Vec<(ObjectId, Vec<u8>)>) -> Result<()> {
         sort_distinct(&mut objects);
-        let mut start = 0;
-        while start < objects.len() {
-            let end = start + batch_len(&objects[start..]);
-            let (ids, kinds, blobs) = columns(&objects[start..end]);
-            self.run("writing objects", |c| {
-                let st = c.st.put_objects.clone();
-                c.client.execute(&st, &[&ids, &kinds, &blobs])
-            })?;
-            start = end;
-        }
-        Ok(())
+        self.insert_sorted(&objects)
     }
 
     fn put_objects_and_cas(
@@ -388,19 +405,18 @@ impl Backend for PgBackend {
         new: Option<&ObjectId>,
     ) -> Result<CasOutcome> {
         sort_distinct(&mut objects);
-        // All but the last 8 MiB (a bulk load) go first, each part on its
-        // own; the rest travels with the swap.
-        let mut tail = objects.len();
-        let mut bytes = 0;
-        while tail > 0
-            && (tail == objects.len() || bytes + objects[tail - 1].1.len() <= MAX_BATCH_BYTES)
-        {
-            bytes += objects[tail - 1].1.len();
-            tail -= 1;
+        // Every part but the last (a bulk load has several) goes first, on
+        // its own; the last travels with the swap.
+        let mut last = 0;
+        loop {
+            let end = last + batch_len(&objects[last..]);
+            if end >= objects.len() {
+                break;
+            }
+            last = end;
         }
-        let last = objects.split_off(tail);
-        self.put_objects(objects)?;
-        let (ids, kinds, blobs) = columns(&last);
+        self.insert_sorted(&objects[..last])?;
+        let (ids, kinds, blobs) = columns(&objects[last..]);
         let expected: Option<&[u8]> = expected.map(|id| id.as_bytes().as_slice());
         let new: Option<&[u8]> = new.map(|id| id.as_bytes().as_slice());
         let turn = self.turn_to_wait_for(name);
@@ -601,14 +617,7 @@ impl SharedStore for PgBackend {
             let st = c.st.delete_written_before.clone();
             c.client.query(&st, &[&sorted, &age])
         })?;
-        rows.iter()
-            .map(|row| {
-                let id: &[u8] = row
-                    .try_get(0)
-                    .map_err(|e| storage("deleting objects", &e))?;
-                id_from(id, "object id")
-            })
-            .collect()
+        ids_from_rows(&rows, "deleting objects", "object id")
     }
 
     fn recent_ref_targets(&self, within: Duration) -> Result<Vec<ObjectId>> {
@@ -617,14 +626,7 @@ impl SharedStore for PgBackend {
             let st = c.st.recent_ref_targets.clone();
             c.client.query(&st, &[&within])
         })?;
-        rows.iter()
-            .map(|row| {
-                let t: &[u8] = row
-                    .try_get(0)
-                    .map_err(|e| storage("reading the ref log", &e))?;
-                id_from(t, "ref log target")
-            })
-            .collect()
+        ids_from_rows(&rows, "reading the ref log", "ref log target")
     }
 
     fn prune_ref_log(&self, older_than: Duration) -> Result<u64> {

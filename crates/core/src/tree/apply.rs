@@ -46,7 +46,7 @@ impl Repo {
     /// Like [`Repo::apply`], but the last batch of new objects (for a
     /// commit of a few keys, all of them) is handed back unwritten, so that
     /// it can go to the store in one batch with the commit object
-    /// ([`Repo::write_commit_with`]): one round trip less on a networked
+    /// ([`Repo::commit_with`]): one round trip less on a networked
     /// store. Batches over 8 MiB are written as they fill.
     pub fn apply_unwritten<E>(&self, tree: &Tree, edits: E) -> Result<(Tree, Unwritten)>
     where

@@ -253,7 +253,7 @@ impl<'r> Writer<'r> {
 /// Objects a tree operation made but has not written yet (see
 /// [`Repo::apply_unwritten`]): the tree it returned is not readable from
 /// the store until they are written, by [`Repo::write_objects`] or
-/// together with a commit by [`Repo::write_commit_with`].
+/// together with a commit and its ref swap by [`Repo::commit_with`].
 #[derive(Debug, Default)]
 #[must_use = "the tree needs these objects: write them"]
 pub struct Unwritten {
