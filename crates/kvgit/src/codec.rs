@@ -6,7 +6,14 @@
 //! passed to the `*_with` accessors, or chosen for a whole [`Db`] through
 //! [`DefaultCodec`] when it is one of the built-ins.
 //!
+//! A typed read consumes the whole value or fails: bytes left over after
+//! the decoded value mean the value is not of the type asked for (postcard
+//! alone would read a `u64` from the first byte of the string `"hello"`).
+//! The error, [`Error::Codec`], names the key and the Rust type.
+//!
 //! [`Db`]: crate::Db
+
+use std::any::type_name;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -14,10 +21,17 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 
 /// Turns typed values into bytes and back.
+///
+/// A typed read consumes the whole value or fails: bytes left over after
+/// the decoded value mean the value is not of the type asked for. (Postcard
+/// alone would read a `u64` from the first byte of the string `"hello"`;
+/// [`Postcard`] here refuses.) The facade's error, [`Error::Codec`], names
+/// the key and the Rust type.
 pub trait Codec: Send + Sync {
     /// Encodes a value.
     fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Vec<u8>, String>;
-    /// Decodes a value.
+    /// Decodes a value. It must use all of `bytes`: a value followed by
+    /// anything else is an error, not that value.
     fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, String>;
 }
 
@@ -31,7 +45,16 @@ impl Codec for Postcard {
     }
 
     fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, String> {
-        postcard::from_bytes(bytes).map_err(|e| e.to_string())
+        let (value, rest) = postcard::take_from_bytes(bytes).map_err(|e| e.to_string())?;
+        if rest.is_empty() {
+            Ok(value)
+        } else {
+            Err(format!(
+                "{} of its {} bytes are left over after the value",
+                rest.len(),
+                bytes.len()
+            ))
+        }
     }
 }
 
@@ -47,6 +70,7 @@ impl Codec for Json {
     }
 
     fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, String> {
+        // `from_slice` fails on anything but whitespace after the value.
         serde_json::from_slice(bytes).map_err(|e| e.to_string())
     }
 }
@@ -81,6 +105,8 @@ impl Codec for DefaultCodec {
     }
 }
 
+/// Encodes `value` (of key `key`) with `codec`; the error names the key
+/// and the type.
 pub(crate) fn encode_for<C: Codec + ?Sized, T: Serialize + ?Sized>(
     codec: &C,
     key: &[u8],
@@ -88,17 +114,33 @@ pub(crate) fn encode_for<C: Codec + ?Sized, T: Serialize + ?Sized>(
 ) -> Result<Vec<u8>> {
     codec.encode(value).map_err(|message| Error::Codec {
         key: String::from_utf8_lossy(key).into_owned(),
-        message,
+        message: format!("cannot encode a {}: {message}", type_name::<T>()),
     })
 }
 
+/// Decodes the value of `key` with `codec`: every typed read of the facade
+/// passes here. The error names the key and the type.
 pub(crate) fn decode_for<C: Codec + ?Sized, T: DeserializeOwned>(
     codec: &C,
     key: &[u8],
     bytes: &[u8],
 ) -> Result<T> {
-    codec.decode(bytes).map_err(|message| Error::Codec {
+    decode_as(codec, bytes).map_err(|message| Error::Codec {
         key: String::from_utf8_lossy(key).into_owned(),
         message,
+    })
+}
+
+/// Decodes `bytes` with `codec`; the error names the type. Shared by
+/// [`decode_for`] and the typed merge functions.
+pub(crate) fn decode_as<C: Codec + ?Sized, T: DeserializeOwned>(
+    codec: &C,
+    bytes: &[u8],
+) -> Result<T, String> {
+    codec.decode(bytes).map_err(|message| {
+        format!(
+            "the value does not decode as {}: {message}",
+            type_name::<T>()
+        )
     })
 }

@@ -14,7 +14,8 @@ pub enum Error {
     Core(#[from] kvgit_core::Error),
     /// Keys changed differently by this commit and by a concurrent one (or
     /// by two merged branches), with no merge function to reconcile them.
-    /// Every conflicting key is listed.
+    /// Every conflicting key is listed; the message also says what
+    /// happened and what to do about it.
     #[error("{}", conflict_list(.0))]
     Conflicts(Vec<Conflict>),
     /// Every attempt to move the branch lost to another writer.
@@ -77,10 +78,18 @@ fn conflict_list(conflicts: &[Conflict]) -> String {
             s
         })
         .collect();
+    let n = conflicts.len();
+    let (s, them) = if n == 1 { ("", "it") } else { ("s", "them") };
     format!(
-        "merge conflict on {} key{}: {}",
-        conflicts.len(),
-        if conflicts.len() == 1 { "" } else { "s" },
+        "merge conflict on {n} key{s}: {}\n\
+         what happened: the key{s} changed differently on the two sides of a merge \
+         and no merge function reconciled {them}. In a commit, another writer committed \
+         a different value to the same key{s} since this transaction began; in a branch \
+         merge, both branches changed {them} since their merge base.\n\
+         what to do: register a merge function for the key{s} \
+         (`db.merge_fns().set(key, ...)`, e.g. a counter, last-writer-wins or max); \
+         or make the change with `Branch::update`, which re-reads and reruns it on the new \
+         head; or retry the transaction (a branch merge: reconcile the branches, then merge again).",
         keys.join(", ")
     )
 }

@@ -1,5 +1,7 @@
 //! [`Namespace`]: a prefix view of a branch, `/`-separated and nestable.
 
+use std::collections::BTreeSet;
+
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -10,6 +12,15 @@ use crate::tx::Transaction;
 
 /// The keys of a branch under `path/`, seen without the prefix. Nest with
 /// [`Namespace::namespace`]; `users.namespace("alice")` is `users/alice/`.
+///
+/// A path is a list of `/`-separated segments, and empty segments are
+/// dropped: `"/users/"`, `"users//"` and `"users"` are the same namespace,
+/// `"a//b"` is `"a/b"`, and a path with no segment at all (`""`, `"/"`)
+/// is the root view: the whole branch, with keys as they are
+/// (`branch.namespace("")` writes `k`, not `/k`; `ns.namespace("")` is
+/// `ns`). Keys with an empty segment themselves (`a//b`) are reachable
+/// through the branch and [`Namespace::descendant_keys`], but no namespace
+/// or child names them.
 ///
 /// ```
 /// let db = kvgit::Db::memory();
@@ -32,14 +43,16 @@ pub struct Namespace {
 
 impl Namespace {
     pub(crate) fn new(branch: Branch, path: &str) -> Namespace {
-        let path = path.trim_matches('/');
-        Namespace {
-            branch,
-            prefix: format!("{path}/"),
+        let mut prefix = String::new();
+        for segment in path.split('/').filter(|s| !s.is_empty()) {
+            prefix.push_str(segment);
+            prefix.push('/');
         }
+        Namespace { branch, prefix }
     }
 
-    /// The namespace's path, e.g. `users/alice` (no trailing `/`).
+    /// The namespace's path, e.g. `users/alice` (no trailing `/`; `""` for
+    /// the root view).
     pub fn path(&self) -> &str {
         self.prefix.trim_end_matches('/')
     }
@@ -54,9 +67,10 @@ impl Namespace {
         format!("{}{key}", self.prefix)
     }
 
-    /// A namespace nested in this one.
+    /// A namespace nested in this one (empty segments of `path` are
+    /// dropped; `""` is this namespace).
     pub fn namespace(&self, path: &str) -> Namespace {
-        Namespace::new(self.branch.clone(), &self.full_key(path.trim_matches('/')))
+        Namespace::new(self.branch.clone(), &self.full_key(path))
     }
 
     /// The value of `key` at the branch head.
@@ -109,15 +123,18 @@ impl Namespace {
         Ok(self.keys()?.is_empty())
     }
 
-    /// The nested namespaces right under this one, sorted.
+    /// The nested namespaces right under this one, sorted (as strings:
+    /// `a` before `a-b`, although the key `a-b/..` sorts before `a/..`).
     pub fn children(&self) -> Result<Vec<String>> {
-        let mut out: Vec<String> = self
+        let children: BTreeSet<String> = self
             .descendant_keys()?
             .into_iter()
-            .filter_map(|k| k.split_once('/').map(|(first, _)| first.to_string()))
+            .filter_map(|k| match k.split_once('/') {
+                Some((first, _)) if !first.is_empty() => Some(first.to_string()),
+                _ => None,
+            })
             .collect();
-        out.dedup();
-        Ok(out)
+        Ok(children.into_iter().collect())
     }
 
     /// Every key under this namespace, nested ones included, relative to
@@ -132,6 +149,9 @@ impl Namespace {
             let key = entry?;
             out.push(String::from_utf8_lossy(&key[self.prefix.len()..]).into_owned());
         }
+        // Sorted by bytes already, which is string order unless a key is
+        // not UTF-8 (its lossy form can sort elsewhere).
+        out.sort_unstable();
         Ok(out)
     }
 

@@ -8,7 +8,7 @@ use kvgit_merge::{MergeFn, Resolution};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::codec::{Codec, DefaultCodec};
+use crate::codec::{decode_as, Codec, DefaultCodec};
 
 /// What a typed merge function decides for a key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,7 +31,9 @@ pub struct Typed<C, T, F> {
 
 /// A merge function written as a closure over values decoded with the
 /// default codec (postcard): `(key, base, ours, theirs) -> Merged<T>`.
-/// A value that does not decode makes the key a conflict.
+/// A value that does not decode (as a whole: see
+/// [`Codec::decode`](crate::Codec::decode)) makes
+/// the key a conflict, with a reason naming the side and the type.
 ///
 /// ```
 /// use kvgit::merge::{typed, Merged};
@@ -88,9 +90,9 @@ where
         theirs: Option<&[u8]>,
     ) -> Resolution {
         let decode = |side: &str, v: Option<&[u8]>| -> Result<Option<T>, String> {
-            v.map(|b| self.codec.decode::<T>(b))
+            v.map(|b| decode_as::<C, T>(&self.codec, b))
                 .transpose()
-                .map_err(|e| format!("{side} value does not decode: {e}"))
+                .map_err(|e| format!("{side}: {e}"))
         };
         let values = (|| {
             Ok::<_, String>((
