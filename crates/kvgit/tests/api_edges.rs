@@ -125,6 +125,9 @@ fn typed_read_of_the_wrong_type_fails_naming_key_and_type() -> R {
     assert_codec_error(ns.get_as::<u64>("g"), "ns/g", "u64");
     let mut tx = main.transaction()?;
     assert_codec_error(ns.within(&mut tx).get_as::<u64>("g"), "ns/g", "u64");
+    // Raw bytes: postcard read 'h' (104) as a one-byte varint.
+    main.put("raw", "hello")?;
+    assert_codec_error(main.get_as::<u64>("raw"), "raw", "u64");
     // The right type still reads.
     assert_eq!(main.get_as::<String>("greeting")?.as_deref(), Some("hello"));
     main.put_as("n", &104u64)?;
