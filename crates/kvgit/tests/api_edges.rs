@@ -81,6 +81,24 @@ fn tx_namespace_of_the_root_view_writes_plain_keys() -> R {
     Ok(())
 }
 
+#[test]
+fn merge_fn_for_the_root_view_covers_every_key() -> R {
+    let db = Db::memory();
+    let main = db.branch("main")?;
+    main.namespace("")
+        .set_merge_fn_all(kvgit::merge::LastWriterWins);
+    let mut a = main.transaction()?;
+    let mut b = main.transaction()?;
+    a.put("k", "1").put("d/k", "1");
+    b.put("k", "2").put("d/k", "2");
+    b.commit()?;
+    a.commit()?;
+    // Theirs (the head b committed) wins.
+    assert_eq!(main.get("k")?.as_deref(), Some(&b"2"[..]));
+    assert_eq!(main.get("d/k")?.as_deref(), Some(&b"2"[..]));
+    Ok(())
+}
+
 // ---- Typed reads (#15 item 7) ----
 
 /// Asserts `r` is a codec error naming `key` and `type_name`.
