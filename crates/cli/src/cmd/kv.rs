@@ -36,7 +36,7 @@ pub fn put(
     let message = message.unwrap_or_else(|| format!("put {}", lossy(&key)));
     let outcome = tx.message(message).commit()?;
     if let Some(head) = outcome.commit {
-        println!("{head}");
+        crate::outln!("{head}")?;
     }
     Ok(())
 }
@@ -83,7 +83,7 @@ pub fn rm(ctx: &Ctx, key: OsString, message: Option<String>) -> Result<()> {
     let message = message.unwrap_or_else(|| format!("rm {}", lossy(&key)));
     let outcome = tx.message(message).commit()?;
     if let Some(head) = outcome.commit {
-        println!("{head}");
+        crate::outln!("{head}")?;
     }
     Ok(())
 }
