@@ -60,14 +60,25 @@ fn a_line_longer_than_the_limit_is_refused_with_its_number_unread() {
 
 #[test]
 fn the_default_line_limit_fits_the_largest_entry_as_export_writes_it() {
-    // A maximal value of control bytes: each is 6 bytes escaped (\u0001).
-    let value = "\u{1}".repeat(1000);
-    let line =
-        serde_json::to_string(&serde_json::json!({"key": "k", "value": value})).expect("json");
-    assert!(line.len() >= 6 * 1000);
-    let max = 6 * (kvgit::core::MAX_KEY_LEN + kvgit::core::MAX_VALUE_LEN as usize);
-    assert!(jsonl::MAX_LINE_LEN > max && jsonl::MAX_LINE_LEN < 2 * max);
-    assert!(jsonl::MAX_LINE_LEN < 4 << 30, "a 4 GiB line is refused");
+    // Control bytes are the worst case: 6 bytes each (\u0001) in a string.
+    let (key, value) = ("\u{1}".repeat(4096), "\u{1}".repeat(1000));
+    let line = serde_json::to_vec(&serde_json::json!({"key": key, "value": value})).expect("json");
+    let overhead = line.len() - 6 * (4096 + 1000);
+    let largest = 6 * (kvgit::core::MAX_KEY_LEN + kvgit::core::MAX_VALUE_LEN as usize) + overhead;
+    assert!(
+        jsonl::MAX_LINE_LEN >= largest,
+        "{} < {largest}",
+        jsonl::MAX_LINE_LEN
+    );
+    // And that line imports.
+    let db = Db::memory();
+    let main = db.branch("main").expect("branch");
+    let mut tx = main.transaction().expect("tx");
+    jsonl::import(&mut tx, &line[..], ImportOptions::default()).expect("imports");
+    assert_eq!(
+        tx.get(&key).expect("staged").as_deref(),
+        Some(value.as_bytes())
+    );
 }
 
 #[test]
