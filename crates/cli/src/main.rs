@@ -118,7 +118,22 @@ fn error_line(err: &anyhow::Error) -> String {
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect();
-    lines.join(" ")
+    let mut line = lines.join(" ");
+    if disk_full(err, &line) {
+        line.push_str(" (the disk is full: free some space, then run the command again)");
+    }
+    line
+}
+
+/// True if `err` comes from a full disk (ENOSPC), as an `io::Error` in
+/// the chain or as its text in a message.
+fn disk_full(err: &anyhow::Error, line: &str) -> bool {
+    const ENOSPC: i32 = 28;
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.raw_os_error() == Some(ENOSPC))
+    }) || line.contains("No space left on device")
 }
 
 /// Help and version go out as clap renders them; a usage error becomes one
@@ -166,4 +181,38 @@ fn quiet_panics() {
             "kvgit: internal error: {what}{place} (please report it)"
         );
     }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_line;
+
+    /// An error that prints its source, as thiserror's `{0}` with `#[from]`.
+    #[derive(Debug)]
+    struct Wrapping(std::io::Error);
+
+    impl std::fmt::Display for Wrapping {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "i/o error: {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Wrapping {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn errors_are_one_display_line_each_cause_once() {
+        let full = std::io::Error::from_raw_os_error(28);
+        let err = anyhow::Error::new(Wrapping(full)).context("committing the import\nto main");
+        let line = error_line(&err);
+        assert_eq!(
+            line,
+            "committing the import to main: i/o error: No space left on device (os error 28) \
+             (the disk is full: free some space, then run the command again)"
+        );
+        assert!(!line.contains("StorageFull"), "{line}");
+    }
 }

@@ -150,3 +150,36 @@ fn gc_sweep_and_init_exit_0_when_stdout_is_closed() {
     run_closed(&s, ["sweep"], b"");
     s.ok(["verify"]);
 }
+
+/// Any other write error on standard output (here ENOSPC, from
+/// /dev/full) is one line naming standard output and what to do, never a
+/// panic or a `Debug` dump (issue #15, item 14).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_on_stdout_is_one_line_saying_so() {
+    let s = Store::init();
+    s.ok(["put", "k", "v"]);
+    for args in [&["log"][..], &["put", "k2", "v"], &["export"]] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        let out = Command::new(env!("CARGO_BIN_EXE_kvgit"))
+            .arg("--store")
+            .arg(&s.path)
+            .args(args)
+            .env_remove("KVGIT_BRANCH")
+            .stdout(Stdio::from(full))
+            .stderr(Stdio::piped())
+            .output()
+            .expect("kvgit runs");
+        let shown: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let err = common::one_line_error(&shown, &out);
+        assert!(
+            err.starts_with("kvgit: cannot write to standard output: No space left on device")
+                && err.contains("free some space")
+                && !err.contains("StorageFull"),
+            "{err}"
+        );
+    }
+}
