@@ -19,7 +19,7 @@ pub struct Args {
     #[arg(long, global = true, env = "KVGIT_STORE", default_value = "./.kvgit")]
     pub store: PathBuf,
     /// The branch that commands read from and write to.
-    #[arg(long, global = true, default_value = "main")]
+    #[arg(long, global = true, env = "KVGIT_BRANCH", default_value = "main")]
     pub branch: String,
     #[command(subcommand)]
     pub command: Command,
@@ -130,7 +130,13 @@ pub enum Command {
     ///
     /// `branch NAME` creates NAME at the --branch head (or at --at REV);
     /// `branch` or `branch --list` lists the branches with their heads (`*`
-    /// marks --branch); `branch -d NAME` deletes NAME.
+    /// marks --branch); `branch -d NAME` deletes NAME (the --branch branch
+    /// itself only with --force).
+    ///
+    /// New names are 1 to 200 ASCII letters, digits and `- _ . /`; `HEAD`,
+    /// names containing `..`, names starting with `refs/`, `heads/`, `tags/`
+    /// or `remotes/`, and names of 4 to 64 hex digits (which read as a
+    /// commit id) are refused.
     Branch {
         /// The branch to create (or delete with -d).
         name: Option<String>,
@@ -143,6 +149,10 @@ pub enum Command {
         /// Delete branch NAME (its commits stay until a sweep).
         #[arg(short = 'd', long, requires = "name")]
         delete: bool,
+        /// With -d: delete NAME even if it is the --branch branch (the one
+        /// commands default to).
+        #[arg(short, long, requires = "delete")]
+        force: bool,
         /// With --list: a JSON array of {"name", "head"}.
         #[arg(long)]
         json: bool,
@@ -230,7 +240,9 @@ pub enum Command {
     ///
     /// Each line is {"key": K, "value": V} where K and V are JSON strings
     /// (taken as UTF-8 bytes) or {"base64": "..."} objects for other bytes.
-    /// A later line for the same key wins. Blank lines are skipped.
+    /// A later line for the same key wins. Blank lines are skipped. A bad
+    /// line (or one longer than the largest valid entry could be) stops the
+    /// import with its number, and nothing changes.
     Import {
         /// The file, or `-` for standard input.
         file: PathBuf,

@@ -4,6 +4,12 @@
 //! module under `cmd` runs one command (or a small group) through the
 //! `kvgit` facade, and `main` parses, dispatches and turns any error into
 //! one line on standard error and a non-zero exit.
+//!
+//! Standard output is written only through `output` (never `println!`,
+//! which panics when the reader has gone): a closed pipe ends a command
+//! quietly with the status of its work.
+
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod args;
 mod cmd;
@@ -49,8 +55,16 @@ fn main() -> ExitCode {
             at,
             list,
             delete,
+            force,
             json,
-        } => cmd::branch::branch(&ctx, name, at, list, delete, json),
+        } => cmd::branch::branch(
+            &ctx,
+            name,
+            at,
+            list,
+            cmd::branch::Delete { delete, force },
+            json,
+        ),
         Command::Reset { rev } => cmd::branch::reset(&ctx, &rev),
         Command::Merge {
             from,
@@ -72,24 +86,54 @@ fn main() -> ExitCode {
 }
 
 /// Prints `err` as one line on standard error; the exit code is 1. A
-/// closed standard output (`kvgit log | head`) ends the command quietly.
+/// closed standard output (`kvgit log | head`, `kvgit put k v | head -c0`)
+/// ends the command quietly with exit code 0: output is written only after
+/// the command's work is done (a write has landed), so the status says so
+/// and a script that retries on failure does not apply it twice.
 fn report(err: &anyhow::Error) -> ExitCode {
-    let broken_pipe = err.chain().any(|cause| {
-        let kind = match cause.downcast_ref::<std::io::Error>() {
-            Some(e) => Some(e.kind()),
-            None => cause
-                .downcast_ref::<serde_json::Error>()
-                .and_then(serde_json::Error::io_error_kind),
-        };
-        kind == Some(std::io::ErrorKind::BrokenPipe)
-    });
-    if broken_pipe {
+    if output::stdout_closed(err) {
         return ExitCode::SUCCESS;
     }
-    let message = format!("{err:#}");
-    let line: Vec<&str> = message.lines().map(str::trim).collect();
-    let _ = writeln!(std::io::stderr(), "kvgit: {}", line.join(" "));
+    let _ = writeln!(std::io::stderr(), "kvgit: {}", error_line(err));
     ExitCode::FAILURE
+}
+
+/// `err` and its causes as one line: each cause's `Display` (never
+/// `Debug`) after a colon, skipped when the text so far already says it
+/// (errors that print their source), line breaks folded into spaces.
+fn error_line(err: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if message.contains(text.trim()) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    let lines: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let mut line = lines.join(" ");
+    if disk_full(err, &line) {
+        line.push_str(" (the disk is full: free some space, then run the command again)");
+    }
+    line
+}
+
+/// True if `err` comes from a full disk (ENOSPC), as an `io::Error` in
+/// the chain or as its text in a message.
+fn disk_full(err: &anyhow::Error, line: &str) -> bool {
+    const ENOSPC: i32 = 28;
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.raw_os_error() == Some(ENOSPC))
+    }) || line.contains("No space left on device")
 }
 
 /// Help and version go out as clap renders them; a usage error becomes one
@@ -137,4 +181,38 @@ fn quiet_panics() {
             "kvgit: internal error: {what}{place} (please report it)"
         );
     }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_line;
+
+    /// An error that prints its source, as thiserror's `{0}` with `#[from]`.
+    #[derive(Debug)]
+    struct Wrapping(std::io::Error);
+
+    impl std::fmt::Display for Wrapping {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "i/o error: {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Wrapping {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn errors_are_one_display_line_each_cause_once() {
+        let full = std::io::Error::from_raw_os_error(28);
+        let err = anyhow::Error::new(Wrapping(full)).context("committing the import\nto main");
+        let line = error_line(&err);
+        assert_eq!(
+            line,
+            "committing the import to main: i/o error: No space left on device (os error 28) \
+             (the disk is full: free some space, then run the command again)"
+        );
+        assert!(!line.contains("StorageFull"), "{line}");
+    }
 }

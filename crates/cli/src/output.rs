@@ -1,14 +1,89 @@
-//! How bytes, ids and JSON reach standard output.
+//! How bytes, ids and JSON reach standard output: every write goes
+//! through [`Stdout`] (or [`line`], the `outln!` macro), which returns I/O
+//! errors instead of panicking as `println!` does, and marks a closed pipe
+//! so that `main` ends the command quietly (see [`stdout_closed`]).
 
 use std::borrow::Cow;
+use std::fmt;
 use std::io::{self, BufWriter, StdoutLock, Write};
 
-use base64::Engine;
-use serde_json::{json, Value};
+use serde_json::Value;
+
+/// Writes one line to standard output, flushed, like `println!` but
+/// returning an [`io::Error`] (marked as standard output's) instead of
+/// panicking.
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::output::line(format_args!($($arg)*))
+    };
+}
+
+/// Buffered standard output whose errors say they are standard output's.
+/// Flush it before returning: dropping it flushes too, but drops errors.
+pub struct Stdout(BufWriter<StdoutLock<'static>>);
 
 /// Buffered standard output.
-pub fn stdout() -> BufWriter<StdoutLock<'static>> {
-    BufWriter::new(io::stdout().lock())
+pub fn stdout() -> Stdout {
+    Stdout(BufWriter::new(io::stdout().lock()))
+}
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf).map_err(mark)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.0.write_all(buf).map_err(mark)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush().map_err(mark)
+    }
+}
+
+/// One line on standard output, flushed at once (see [`outln!`]).
+pub fn line(args: fmt::Arguments<'_>) -> io::Result<()> {
+    let mut out = stdout();
+    out.write_fmt(args)?;
+    out.write_all(b"\n")?;
+    out.flush()
+}
+
+/// True if `err` comes from writing to a standard output whose reader
+/// has gone (`kvgit log | head`): the command did its work, and ends
+/// quietly, as git does. Other broken pipes (a lost database connection)
+/// are errors.
+pub fn stdout_closed(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .and_then(io::Error::get_ref)
+            .and_then(|inner| inner.downcast_ref::<StdoutError>())
+            .is_some_and(|e| e.source.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// A failed write to standard output.
+#[derive(Debug)]
+struct StdoutError {
+    source: io::Error,
+}
+
+impl fmt::Display for StdoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot write to standard output: {}", self.source)
+    }
+}
+
+impl std::error::Error for StdoutError {}
+
+/// `e`, marked as standard output's (once).
+fn mark(e: io::Error) -> io::Error {
+    if e.get_ref().is_some_and(|inner| inner.is::<StdoutError>()) {
+        return e;
+    }
+    io::Error::new(e.kind(), StdoutError { source: e })
 }
 
 /// Bytes as text for people: invalid UTF-8 shown with replacement
@@ -17,52 +92,16 @@ pub fn lossy(bytes: &[u8]) -> Cow<'_, str> {
     String::from_utf8_lossy(bytes)
 }
 
-/// Bytes as JSON: a string if they are UTF-8, else `{"base64": "..."}`.
+/// Bytes as JSON, as `export` writes them: a string if they are UTF-8,
+/// else `{"base64": "..."}`.
 pub fn json_bytes(bytes: &[u8]) -> Value {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => Value::String(s.to_string()),
-        Err(_) => json!({ "base64": base64::engine::general_purpose::STANDARD.encode(bytes) }),
-    }
-}
-
-/// The inverse of [`json_bytes`]; `None` if `value` is neither form.
-pub fn bytes_from_json(value: &Value) -> Option<Result<Vec<u8>, String>> {
-    match value {
-        Value::String(s) => Some(Ok(s.as_bytes().to_vec())),
-        Value::Object(map) if map.len() == 1 => {
-            let encoded = map.get("base64")?.as_str()?;
-            Some(
-                base64::engine::general_purpose::STANDARD
-                    .decode(encoded)
-                    .map_err(|e| format!("bad base64: {e}")),
-            )
-        }
-        _ => None,
-    }
+    kvgit::jsonl::to_json(bytes)
 }
 
 /// Writes `value` as one line of JSON.
 pub fn write_json(out: &mut impl Write, value: &Value) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, value)?;
-    writeln!(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bytes_round_trip_through_json() {
-        for bytes in [&b""[..], b"plain", "caf\u{e9}".as_bytes(), &[0xff, 0, 0x80]] {
-            let v = json_bytes(bytes);
-            assert_eq!(bytes_from_json(&v), Some(Ok(bytes.to_vec())));
-        }
-        assert!(json_bytes(&[0xff]).get("base64").is_some());
-        assert_eq!(bytes_from_json(&json!(3)), None);
-        assert_eq!(bytes_from_json(&json!({"base64": 1})), None);
-        assert!(matches!(
-            bytes_from_json(&json!({"base64": "!!"})),
-            Some(Err(_))
-        ));
-    }
+    // Serialized first, so that every error is the writer's io::Error.
+    let mut bytes = serde_json::to_vec(value).map_err(io::Error::other)?;
+    bytes.push(b'\n');
+    out.write_all(&bytes)
 }

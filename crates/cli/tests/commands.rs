@@ -425,3 +425,126 @@ fn usage_errors_are_one_line_and_exit_2() {
     assert!(help.status.success());
     assert!(String::from_utf8_lossy(&help.stdout).contains("verify"));
 }
+
+#[test]
+fn branch_names_that_read_as_revisions_are_refused() {
+    let s = Store::init();
+    s.ok(["put", "k", "v"]);
+    for (name, why) in [
+        ("HEAD", "HEAD is reserved"),
+        ("a..b", "revision range"),
+        ("refs/heads/main", "give the short name"),
+        ("heads/main", "give the short name"),
+        ("deadbeef", "commit id prefix"),
+        ("2024", "commit id prefix"),
+        ("a@b", "only ASCII letters"),
+        ("a~1", "only ASCII letters"),
+        ("a:b", "only ASCII letters"),
+    ] {
+        let err = s.fail(["branch", name]);
+        assert!(
+            err.contains("invalid ref name") && err.contains(why),
+            "{name}: {err}"
+        );
+    }
+    // Nor through --branch on a new store.
+    let fresh = Store::new();
+    let out = fresh.run(["--branch", "cafe", "init"]);
+    let err = one_line_error(&["init".into()], &out);
+    assert!(err.contains("commit id prefix"), "{err}");
+    assert_eq!(s.ok(["branch"]).lines().count(), 1, "only main");
+    s.ok(["branch", "release-2024"]);
+}
+
+#[test]
+fn deleting_the_default_branch_needs_force() {
+    let s = Store::init();
+    s.ok(["put", "k", "v"]);
+    s.ok(["branch", "dev"]);
+    let err = s.fail(["branch", "-d", "main"]);
+    assert!(
+        err.contains("not deleting branch main") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(s.ok(["get", "k"]), "v", "main is still there");
+    // The branch --branch (or KVGIT_BRANCH) names is the protected one.
+    let err = s.fail(["--branch", "dev", "branch", "-d", "dev"]);
+    assert!(err.contains("not deleting branch dev"), "{err}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kvgit"))
+        .args(["branch", "-d", "dev"])
+        .env("KVGIT_STORE", &s.path)
+        .env("KVGIT_BRANCH", "dev")
+        .output()
+        .expect("kvgit runs");
+    let err = one_line_error(&["branch".into()], &out);
+    assert!(err.contains("not deleting branch dev"), "{err}");
+    s.ok(["branch", "-d", "dev"]);
+    // --force only goes with -d.
+    assert_eq!(s.run(["branch", "x", "--force"]).status.code(), Some(2));
+    let out = s.ok(["branch", "-d", "main", "--force"]);
+    assert!(out.starts_with("deleted branch main"), "{out}");
+    assert!(s.fail(["get", "k"]).contains("no branch named main"));
+}
+
+/// Issue #15: a 4 GiB line used to abort `kvgit import` on allocation.
+/// It is refused with its number once it passes the largest valid entry,
+/// and nothing changes. (The command reads about 1.5 GiB of it first.)
+#[test]
+fn import_refuses_a_line_longer_than_the_largest_entry() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let s = Store::init();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kvgit"))
+        .arg("--store")
+        .arg(&s.path)
+        .args(["import", "-"])
+        .env_remove("KVGIT_BRANCH")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kvgit starts");
+    let mut input = child.stdin.take().expect("stdin");
+    let writer = std::thread::spawn(move || {
+        input.write_all(b"{\"key\": \"a\", \"value\": \"1\"}\n{\"key\": \"b\", \"value\": \"")?;
+        let chunk = vec![b'x'; 1 << 20];
+        // Until kvgit stops reading (a broken pipe), at most 4 GiB.
+        for _ in 0..4096 {
+            input.write_all(&chunk)?;
+        }
+        Ok::<(), std::io::Error>(())
+    });
+    let out = child.wait_with_output().expect("kvgit runs");
+    let written = writer.join().expect("the writer thread");
+    let err = one_line_error(&["import".into()], &out);
+    assert!(
+        err.contains("line 2: longer than the largest valid entry")
+            && err.contains(&kvgit::jsonl::MAX_LINE_LEN.to_string()),
+        "{err}"
+    );
+    assert!(written.is_err(), "kvgit stopped reading before 4 GiB");
+    assert_eq!(s.ok(["ls"]), "", "nothing imported");
+}
+
+/// Issue #15: errors are one line of `Display` text, each cause once.
+#[test]
+fn import_errors_say_what_and_where() {
+    let s = Store::init();
+    let out = s.run_with(
+        ["import", "-"],
+        b"{\"key\": \"a\", \"value\": \"1\"}\n{\"key\": 1}\n",
+    );
+    let err = one_line_error(&["import".into()], &out);
+    assert!(
+        err.starts_with("kvgit: nothing imported from standard input: line 2: key: "),
+        "{err}"
+    );
+    let err = s.fail(["import", "/nonexistent/file.jsonl"]);
+    assert!(
+        err.contains("cannot open /nonexistent/file.jsonl")
+            && err.contains("No such file or directory"),
+        "{err}"
+    );
+    assert_eq!(err.matches("No such file").count(), 1, "{err}");
+    assert!(!err.contains("Os {"), "{err}");
+}

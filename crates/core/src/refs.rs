@@ -52,6 +52,64 @@ pub fn validate_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Checks a short name for a new branch or tag: [`validate_name`], and
+/// nothing a revision could read as something else. Refused: `HEAD` (in
+/// any case), names containing `..` (a range), names whose first component
+/// is a ref namespace (`refs/`, `heads/`, `tags/`, `remotes/`), and names
+/// of 4 to 64 hex digits (a commit id prefix). The characters git gives a
+/// meaning in revisions (`@ ~ ^ : { }`, spaces) are already outside the
+/// name alphabet.
+///
+/// Only creation applies these rules: a ref an older version created under
+/// a name they refuse stays readable, movable and deletable.
+pub fn validate_new_name(name: &str) -> Result<()> {
+    validate_name(name)?;
+    let bad = |reason| {
+        Err(Error::InvalidRefName {
+            name: name.to_string(),
+            reason,
+        })
+    };
+    if name.eq_ignore_ascii_case("HEAD") {
+        return bad("HEAD is reserved (in git it names the current commit); choose another name");
+    }
+    if name.contains("..") {
+        return bad("'..' reads as a revision range (a..b); choose a name without it");
+    }
+    let first = name.split('/').next().unwrap_or(name);
+    if ["refs", "heads", "tags", "remotes"]
+        .iter()
+        .any(|ns| first.eq_ignore_ascii_case(ns))
+    {
+        return bad(
+            "refs/, heads/, tags/ and remotes/ name ref namespaces; give the short name \
+             (main, not heads/main)",
+        );
+    }
+    if (4..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return bad(
+            "4 to 64 hex digits read as a commit id prefix; add a letter after f or a \
+             separator (e.g. v-2024)",
+        );
+    }
+    Ok(())
+}
+
+/// Checks a full ref name before a compare-and-swap: [`check_full_name`],
+/// and [`validate_new_name`] when the swap creates the ref (`creates`:
+/// it expects no current value and sets one). Every ref update passes
+/// here ([`Repo::move_ref`], [`Repo::commit_with`]).
+pub fn check_update(full_name: &str, creates: bool) -> Result<()> {
+    check_full_name(full_name)?;
+    if creates {
+        let short = full_name
+            .split_once('/')
+            .map_or(full_name, |(_, short)| short);
+        validate_new_name(short)?;
+    }
+    Ok(())
+}
+
 /// The full ref name of a branch, after validating the short name.
 pub fn branch_ref(name: &str) -> Result<String> {
     validate_name(name)?;
@@ -154,6 +212,79 @@ mod tests {
             assert!(validate_name(bad).is_err(), "{bad}");
         }
         assert!(validate_name(&"a".repeat(201)).is_err());
+    }
+
+    #[test]
+    fn names_that_read_as_revisions_are_refused_on_creation() {
+        for bad in [
+            "HEAD",
+            "head",
+            "a..b",
+            "v1..",
+            "refs/heads/main",
+            "heads/main",
+            "tags/v1",
+            "remotes/origin/main",
+            "deadbeef",
+            "2024",
+            "CAFE",
+            &"a".repeat(64),
+            "a@b",
+            "a~1",
+            "a^",
+            "a:b",
+            "@",
+        ] {
+            assert!(validate_new_name(bad).is_err(), "{bad}");
+        }
+        for ok in [
+            "main",
+            "HEADS-up",
+            "dev/head",
+            "release/2024",
+            "v-2024",
+            "abc",
+            &"a".repeat(65),
+            "deadbeefx",
+            "my-refs/x",
+        ] {
+            assert!(validate_new_name(ok).is_ok(), "{ok}");
+        }
+        let Err(Error::InvalidRefName { reason, .. }) = validate_new_name("deadbeef") else {
+            panic!("refused");
+        };
+        assert!(reason.contains("commit id prefix"), "{reason}");
+    }
+
+    #[test]
+    fn refs_created_under_odd_names_stay_usable() {
+        let repo = Repo::memory();
+        let tree = repo.empty_tree().unwrap();
+        let c = repo
+            .write_commit(&tree, &crate::CommitSpec::default())
+            .unwrap();
+        for name in ["HEAD", "deadbeef", "a..b", "heads/x"] {
+            let full = format!("{HEADS}{name}");
+            assert!(
+                matches!(
+                    repo.create_ref(&full, &c),
+                    Err(Error::InvalidRefName { .. })
+                ),
+                "{name}"
+            );
+            assert!(matches!(
+                repo.commit(&full, None, &tree, &crate::CommitSpec::default()),
+                Err(Error::InvalidRefName { .. })
+            ));
+            // As an older version (or another tool) wrote it.
+            repo.backend().cas_ref(&full, None, Some(&c)).unwrap();
+            assert_eq!(repo.get_ref(&full).unwrap(), Some(c));
+            let (c2, outcome) = repo
+                .commit(&full, Some(&c), &tree, &crate::CommitSpec::default())
+                .unwrap();
+            assert_eq!(outcome, CasOutcome::Swapped);
+            assert_eq!(repo.delete_ref(&full, None).unwrap(), c2);
+        }
     }
 
     #[test]

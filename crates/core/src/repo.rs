@@ -347,7 +347,7 @@ impl Repo {
         expected: Option<&ObjectId>,
         new: Option<&ObjectId>,
     ) -> Result<CasOutcome> {
-        crate::refs::check_full_name(ref_name)?;
+        crate::refs::check_update(ref_name, expected.is_none() && new.is_some())?;
         let outcome = self.inner.backend.cas_ref(ref_name, expected, new)?;
         if outcome == CasOutcome::Swapped {
             self.barrier()?;
@@ -402,7 +402,7 @@ impl Repo {
         unwritten: Unwritten,
         spec: &CommitSpec,
     ) -> Result<(ObjectId, CasOutcome)> {
-        crate::refs::check_full_name(ref_name)?;
+        crate::refs::check_update(ref_name, expected.is_none())?;
         let (id, bytes, commit) = self.encode_commit(tree, spec)?;
         let mut objects = unwritten.into_objects();
         objects.push((id, bytes));

@@ -53,6 +53,8 @@ mod codec;
 mod db;
 mod error;
 mod file;
+#[cfg(feature = "json")]
+pub mod jsonl;
 mod namespace;
 mod snapshot;
 mod tx;

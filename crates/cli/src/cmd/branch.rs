@@ -8,21 +8,36 @@ use serde_json::{json, Value};
 use crate::output::{stdout, write_json};
 use crate::store::{existing_branch, resolve, Ctx};
 
+/// `-d` and `--force`.
+#[derive(Debug, Clone, Copy)]
+pub struct Delete {
+    /// Delete the named branch.
+    pub delete: bool,
+    /// Even if it is the `--branch` branch.
+    pub force: bool,
+}
+
 /// Creates, deletes or lists branches.
 pub fn branch(
     ctx: &Ctx,
     name: Option<String>,
     at: Option<String>,
     list: bool,
-    delete: bool,
+    delete: Delete,
     json: bool,
 ) -> Result<()> {
     let db = ctx.open()?;
     match name {
-        Some(name) if delete => {
+        Some(name) if delete.delete => {
             let head = existing_branch(&db, &name)?.head()?;
+            if name == ctx.branch && !delete.force {
+                bail!(
+                    "not deleting branch {name}: commands read and write it by default \
+                     (--branch, KVGIT_BRANCH; default main); use --force to delete it anyway"
+                );
+            }
             db.delete_branch(&name)?;
-            println!("deleted branch {name} (was {head})");
+            crate::outln!("deleted branch {name} (was {head})")?;
         }
         Some(name) => {
             let at = match &at {
@@ -33,10 +48,10 @@ pub fn branch(
                 bail!("branch {name} already exists");
             }
             db.create_branch(&name, &at)?;
-            println!("created branch {name} at {at}");
+            crate::outln!("created branch {name} at {at}")?;
         }
         None => {
-            debug_assert!(list || !delete);
+            debug_assert!(list || !delete.delete);
             let mut out = stdout();
             let mut listed = Vec::new();
             for name in db.branches()? {
@@ -76,6 +91,6 @@ pub fn reset(ctx: &Ctx, rev: &str) -> Result<()> {
     let to = resolve(&db, rev)?;
     let from = branch.head()?;
     branch.reset_to(&to)?;
-    println!("{} moved from {from} to {to}", branch.name());
+    crate::outln!("{} moved from {from} to {to}", branch.name())?;
     Ok(())
 }

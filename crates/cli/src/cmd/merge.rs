@@ -1,10 +1,12 @@
 //! `kvgit merge`.
 
+use std::io::Write;
+
 use anyhow::{bail, Result};
 use kvgit::merge::{Counter, LastWriterWins, MergeFn, Strategy};
 use kvgit::Db;
 
-use crate::output::lossy;
+use crate::output::{lossy, stdout};
 use crate::store::{existing_branch, resolve, Ctx};
 
 /// Merges revision `from` into a branch, with the merge functions given
@@ -46,17 +48,20 @@ pub fn run(
         }
         Err(e) => return Err(e.into()),
     };
+    let mut out = stdout();
     match outcome.strategy {
-        Strategy::NoOp => println!(
+        Strategy::NoOp => writeln!(
+            out,
             "{into} is already up to date with {from} at {}",
             outcome.head
-        ),
-        Strategy::FastForward => println!("fast-forwarded {into} to {}", outcome.head),
-        _ => println!("merged {from} into {into}: {}", outcome.head),
+        )?,
+        Strategy::FastForward => writeln!(out, "fast-forwarded {into} to {}", outcome.head)?,
+        _ => writeln!(out, "merged {from} into {into}: {}", outcome.head)?,
     }
     for key in &outcome.resolved {
-        println!("resolved {}", lossy(key));
+        writeln!(out, "resolved {}", lossy(key))?;
     }
+    out.flush()?;
     Ok(())
 }
 

@@ -1,13 +1,14 @@
-//! `kvgit export` and `kvgit import`: entries as JSON lines.
+//! `kvgit export` and `kvgit import`: entries as JSON lines, through
+//! `kvgit::jsonl` (the format, its parsing and its limits live there).
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::path::Path;
 
-use anyhow::{anyhow, bail, Context, Result};
-use serde_json::{json, Value};
+use anyhow::{Context, Result};
+use kvgit::jsonl::{self, ExportError, ExportOptions, ImportOptions};
 
-use crate::output::{bytes_from_json, json_bytes, stdout};
+use crate::output::stdout;
 use crate::progress;
 use crate::store::Ctx;
 
@@ -18,14 +19,16 @@ pub fn export(ctx: &Ctx, at: Option<String>) -> Result<()> {
     let pb = progress::bar(snapshot.len(), "keys");
     pb.set_message("exporting");
     let mut out = stdout();
-    for entry in snapshot.range::<std::ops::RangeFull>(..) {
-        let (key, value) = entry?;
-        serde_json::to_writer(
-            &mut out,
-            &json!({ "key": json_bytes(&key), "value": json_bytes(&value) }),
-        )?;
-        writeln!(out)?;
-        pb.inc(1);
+    let options = ExportOptions {
+        progress: Some(Box::new(|r: &jsonl::ExportReport| {
+            pb.set_position(r.entries)
+        })),
+    };
+    match jsonl::export(&snapshot, &mut out, options) {
+        Ok(_) => {}
+        // Standard output's own error, which says so.
+        Err(ExportError::Write(e)) => return Err(e.into()),
+        Err(e) => return Err(e).with_context(|| format!("exporting {}", snapshot.commit_id())),
     }
     out.flush()?;
     pb.finish_and_clear();
@@ -34,14 +37,16 @@ pub fn export(ctx: &Ctx, at: Option<String>) -> Result<()> {
 
 /// Puts every entry of a JSON lines file on the branch in one commit.
 pub fn import(ctx: &Ctx, file: &Path, message: Option<String>) -> Result<()> {
-    let (reader, len): (Box<dyn Read>, Option<u64>) = if file == Path::new("-") {
+    let stdin = file == Path::new("-");
+    let (reader, len): (Box<dyn Read>, Option<u64>) = if stdin {
         (Box::new(std::io::stdin().lock()), None)
     } else {
-        let f = File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+        let f = File::open(file)
+            .with_context(|| format!("cannot open {} (the file to import)", file.display()))?;
         let len = f.metadata().ok().map(|m| m.len());
         (Box::new(f), len)
     };
-    let name = if file == Path::new("-") {
+    let name = if stdin {
         "standard input".to_string()
     } else {
         file.display().to_string()
@@ -55,54 +60,30 @@ pub fn import(ctx: &Ctx, file: &Path, message: Option<String>) -> Result<()> {
     let db = ctx.open()?;
     let branch = ctx.branch(&db)?;
     let mut tx = branch.transaction()?;
-    let mut reader = BufReader::new(reader);
-    let mut line = Vec::new();
-    let (mut line_no, mut entries) = (0u64, 0u64);
-    loop {
-        line.clear();
-        let read = reader
-            .read_until(b'\n', &mut line)
-            .with_context(|| format!("reading {name}"))?;
-        if read == 0 {
-            break;
-        }
-        line_no += 1;
-        pb.inc(if len.is_some() { read as u64 } else { 1 });
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let (key, value) =
-            parse_entry(&line).map_err(|e| anyhow!("{name}, line {line_no}: {e}"))?;
-        tx.put(key, value);
-        entries += 1;
-    }
+    let options = ImportOptions {
+        progress: Some(Box::new(|r: &jsonl::ImportReport| {
+            pb.set_position(if len.is_some() { r.bytes } else { r.lines });
+        })),
+        ..ImportOptions::default()
+    };
+    let report = jsonl::import(&mut tx, BufReader::with_capacity(1 << 16, reader), options)
+        .with_context(|| format!("nothing imported from {name}"))?;
     pb.finish_and_clear();
 
+    let entries = report.entries;
     let commit_pb = progress::spinner("entries");
     commit_pb.set_message("committing");
     commit_pb.set_position(entries);
     let message = message.unwrap_or_else(|| format!("import {entries} entries from {name}"));
-    let outcome = tx.message(message).commit()?;
+    let outcome = tx.message(message).commit().with_context(|| {
+        format!(
+            "cannot commit the import of {name} to branch {}",
+            branch.name()
+        )
+    })?;
     commit_pb.finish_and_clear();
     if let Some(head) = outcome.commit {
-        println!("{head}");
+        crate::outln!("{head}")?;
     }
     Ok(())
-}
-
-/// One line: `{"key": K, "value": V}`.
-fn parse_entry(line: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
-    let v: Value = serde_json::from_slice(line).context("not valid JSON")?;
-    let Value::Object(map) = &v else {
-        bail!("expected an object {{\"key\": ..., \"value\": ...}}");
-    };
-    let field = |name: &str| -> Result<Vec<u8>> {
-        let raw = map.get(name).ok_or_else(|| anyhow!("no {name:?} field"))?;
-        match bytes_from_json(raw) {
-            Some(Ok(bytes)) => Ok(bytes),
-            Some(Err(e)) => bail!("{name}: {e}"),
-            None => bail!("{name} must be a string or {{\"base64\": \"...\"}}"),
-        }
-    };
-    Ok((field("key")?, field("value")?))
 }

@@ -40,6 +40,7 @@ impl Store {
             .arg(&self.path)
             .args(args)
             .env_remove("KVGIT_STORE")
+            .env_remove("KVGIT_BRANCH")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
