@@ -40,6 +40,7 @@ pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod tree;
+mod verify;
 
 pub use error::{Error, Result};
 pub use id::ObjectId;
@@ -50,3 +51,4 @@ pub use store::{
     WriterTurn,
 };
 pub use tree::{Change, Tree, Unwritten};
+pub use verify::VerifyReport;

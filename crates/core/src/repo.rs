@@ -314,14 +314,22 @@ impl Repo {
     /// The commit object of `tree` and `spec`: its id, bytes and decoded
     /// form (the height is computed from the parents).
     fn encode_commit(&self, tree: &Tree, spec: &CommitSpec) -> Result<(ObjectId, Vec<u8>, Commit)> {
-        let mut height = 0;
+        // A stored height is input: the highest parent's must leave room.
+        let mut height = 1u64;
         for p in &spec.parents {
-            height = height.max(self.commit_ref(p)?.height);
+            let parent = self.commit_ref(p)?.height;
+            let above = parent.checked_add(1).ok_or_else(|| {
+                Error::corrupt(
+                    *p,
+                    format!("commit height {parent} leaves no room for a child"),
+                )
+            })?;
+            height = height.max(above);
         }
         let commit = Commit {
             root: tree.root(),
             parents: spec.parents.clone(),
-            height: height + 1,
+            height,
             time_micros: spec.time_micros.unwrap_or_else(Commit::now_micros),
             message: spec.message.clone(),
             metadata: spec.metadata.clone(),

@@ -366,6 +366,18 @@ impl Node {
     /// Builds a node from `n` encoded entries at `level`, produced by this
     /// crate's encoders (so valid by construction).
     pub(crate) fn assemble(level: u8, n: usize, entries: &[u8]) -> Node {
+        Node::assemble_checked(level, n, entries)
+            .expect("entries encoded by kvgit-core from valid entries parse")
+    }
+
+    /// Like [`Node::assemble`], for entries that carry stored aggregates
+    /// (an edit copies its siblings' entries unread): a level over the
+    /// limit, or sums that overflow, are reported instead.
+    pub(crate) fn assemble_checked(
+        level: u8,
+        n: usize,
+        entries: &[u8],
+    ) -> std::result::Result<Node, String> {
         let mut out = Vec::with_capacity(entries.len() + 12);
         out.push(FORMAT_VERSION);
         if level == 0 {
@@ -376,8 +388,7 @@ impl Node {
         }
         push_varint(&mut out, n as u64);
         out.extend_from_slice(entries);
-        let node = Node::parse_checked(out, cfg!(debug_assertions));
-        node.expect("entries encoded by kvgit-core in key order parse")
+        Node::parse_checked(out, cfg!(debug_assertions))
     }
 
     /// A node from owned leaf entries (sorted, valid), for tests and tools.
@@ -434,6 +445,17 @@ fn parse_entries(
             let (_, c, b) = r.child_tail()?;
             if c == 0 {
                 return Err("child entry with an empty subtree");
+            }
+            // Every node but a level's last ends at a chunk boundary, which
+            // needs two entries; so a child that is not its parent's last
+            // (hence not the last of its level) has at least 2^level keys.
+            if spans.len() + 1 < n as usize
+                && 1u64.checked_shl(u32::from(level)).is_none_or(|min| c < min)
+            {
+                return Err("child entry with fewer keys than a subtree of its height holds");
+            }
+            if c.checked_mul(MAX_VALUE_LEN).is_some_and(|max| b > max) {
+                return Err("child entry with more value bytes than its keys can hold");
             }
             count = count.checked_add(c).ok_or("key count overflows")?;
             value_bytes = value_bytes.checked_add(b).ok_or("value bytes overflow")?;
@@ -662,7 +684,7 @@ mod tests {
             .map(|i| ChildEntry {
                 key: vec![b'a' + i],
                 id: ObjectId::hash(&[i]),
-                count: u64::from(i) + 1,
+                count: u64::from(i) + 8,
                 bytes: 1000,
             })
             .collect();
@@ -685,7 +707,7 @@ mod tests {
         assert_eq!(node.bytes(), whole.as_slice());
         let node = Node::decode(&ObjectId::hash(&whole), &whole).unwrap();
         assert_eq!(node.level(), 3);
-        assert_eq!(node.count(), 15);
+        assert_eq!(node.count(), 50);
         assert_eq!(node.value_bytes(), 5000);
         assert_eq!(node.child(4).unwrap().key, b"e");
     }

@@ -125,7 +125,7 @@ impl Repo {
         if edits.is_empty() {
             return Ok(*tree);
         }
-        let root = self.node(&tree.root)?;
+        let root = self.root_node(&tree.root)?;
         let root_level = root.level();
         let mut up = self.apply_level(&root, tree.root, 0, edits, w)?;
         for level in 1..=root_level {
@@ -144,7 +144,8 @@ impl Repo {
         // `up` replaces the single old root node: its puts are the whole
         // new root level.
         let nodes: Vec<ChildEntry> = up.into_iter().filter_map(|(_, e)| e).collect();
-        let Some((mut top, mut level)) = build_up(nodes, root_level + 1, w)? else {
+        let Some((mut top, mut level)) = build_up(nodes, root_level + 1, w, Some(tree.root))?
+        else {
             return self.empty_tree();
         };
         // A root never has a single child. Collapsing reads the nodes just
@@ -184,7 +185,7 @@ impl Repo {
         let mut up: BTreeMap<Vec<u8>, Option<ChildEntry>> = BTreeMap::new();
         let mut i = 0;
         // Every region ends with the chunker empty, so one serves them all.
-        let mut chunker = Chunker::new(level, w);
+        let mut chunker = Chunker::for_edit(level, w, root_id);
         while i < edits.len() {
             let mut cur = LevelCursor::seek(self, root, root_id, level, &edits[i].0)?;
             let mut old: Vec<(Vec<u8>, ObjectId)> = Vec::new();
@@ -259,6 +260,14 @@ fn child_entry(c: &ChildEntry) -> Vec<u8> {
     e
 }
 
+/// The first key after the subtree at the end of `path` (frames of a node
+/// and the index of the child on the path): the next key in an ancestor.
+fn path_upper(path: &[(Arc<Node>, usize)]) -> Option<&[u8]> {
+    path.iter()
+        .rev()
+        .find_map(|(parent, idx)| parent.key_at(idx + 1))
+}
+
 /// A position on one node of a level, with the path from the root.
 struct LevelCursor {
     /// Internal nodes above, each with the index of the child on the path.
@@ -283,7 +292,7 @@ impl LevelCursor {
         let mut node_id = root_id;
         while node.level() > level {
             let idx = node.upper_bound(key).saturating_sub(1);
-            let (child_id, child) = repo.child_with_id(&node, idx)?;
+            let (child_id, child) = repo.child_with_id(&node, idx, path_upper(&path))?;
             node_id = child_id;
             path.push((node, idx));
             node = child;
@@ -298,10 +307,7 @@ impl LevelCursor {
 
     /// The first key of the next node at this level, if there is one.
     fn next_first_key(&self) -> Option<&[u8]> {
-        self.path
-            .iter()
-            .rev()
-            .find_map(|(parent, idx)| parent.key_at(idx + 1))
+        path_upper(&self.path)
     }
 
     /// Moves to the next node at this level; false at the end.
@@ -317,8 +323,8 @@ impl LevelCursor {
             self.path.pop();
         }
         loop {
-            let (parent, idx) = self.path.last().expect("a frame was just found");
-            let (child_id, child) = repo.child_with_id(parent, *idx)?;
+            let ((parent, idx), above) = self.path.split_last().expect("a frame was just found");
+            let (child_id, child) = repo.child_with_id(parent, *idx, path_upper(above))?;
             if child.level() == self.level {
                 self.node = child;
                 self.node_id = child_id;

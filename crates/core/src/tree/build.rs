@@ -3,6 +3,7 @@
 use super::chunker::Chunker;
 use super::{Tree, Writer};
 use crate::error::{Error, Result};
+use crate::id::ObjectId;
 use crate::object::{check_key, encode_child_entry, encode_leaf_entry, ChildEntry};
 use crate::repo::Repo;
 
@@ -31,7 +32,7 @@ impl Repo {
         }
         parents.extend(chunker.finish(&mut w)?);
         chunker.release(&mut w);
-        let tree = match build_up(parents, 1, &mut w)? {
+        let tree = match build_up(parents, 1, &mut w, None)? {
             Some((root, level)) => Tree {
                 root: root.id,
                 len: root.count,
@@ -50,17 +51,22 @@ impl Repo {
 
 /// Builds the levels above a complete, sorted list of nodes at
 /// `level - 1` until one node remains; returns its entry and level.
+/// `source`: the stored tree an edit started from (see [`Chunker`]).
 pub(super) fn build_up(
     mut items: Vec<ChildEntry>,
     mut level: u8,
     w: &mut Writer<'_>,
+    source: Option<ObjectId>,
 ) -> Result<Option<(ChildEntry, u8)>> {
     let mut entry = Vec::with_capacity(128);
     loop {
         if items.len() <= 1 {
             return Ok(items.pop().map(|root| (root, level - 1)));
         }
-        let mut chunker = Chunker::new(level, w);
+        let mut chunker = match source {
+            Some(source) => Chunker::for_edit(level, w, source),
+            None => Chunker::new(level, w),
+        };
         let mut next = Vec::with_capacity(items.len() / 32 + 1);
         for c in items {
             entry.clear();

@@ -18,7 +18,8 @@
 //! scale 4400 bytes, node sizes concentrate around 4 KiB.
 
 use super::Writer;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::id::ObjectId;
 use crate::object::{ChildEntry, Node};
 
 /// No boundary before a node holds this many bytes of entries.
@@ -88,6 +89,10 @@ pub(crate) struct Chunker {
     level: u8,
     buf: Vec<u8>,
     n: usize,
+    /// The stored tree whose entries an edit re-chunks: named if they make
+    /// an invalid node (their aggregates are input). `None` for a bulk
+    /// build, whose entries are all computed.
+    source: Option<ObjectId>,
 }
 
 impl Chunker {
@@ -99,7 +104,15 @@ impl Chunker {
             level,
             buf: w.take_buffer(),
             n: 0,
+            source: None,
         }
+    }
+
+    /// A chunker for an edit of the stored tree rooted at `source`.
+    pub(crate) fn for_edit(level: u8, w: &mut Writer<'_>, source: ObjectId) -> Self {
+        let mut chunker = Chunker::new(level, w);
+        chunker.source = Some(source);
+        chunker
     }
 
     /// Hands the buffer back to the writer.
@@ -135,7 +148,14 @@ impl Chunker {
         if self.n == 0 {
             return Ok(None);
         }
-        let node = Node::assemble(self.level, self.n, &self.buf);
+        let node = match self.source {
+            None => Node::assemble(self.level, self.n, &self.buf),
+            Some(source) => {
+                Node::assemble_checked(self.level, self.n, &self.buf).map_err(|reason| {
+                    Error::corrupt(source, format!("an edit of this tree: {reason}"))
+                })?
+            }
+        };
         self.buf.clear();
         self.n = 0;
         w.put_node(node).map(Some)

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::Tree;
+use super::{upper_of, Tree};
 use crate::error::Result;
 use crate::object::{Node, Value};
 use crate::repo::Repo;
@@ -168,10 +168,11 @@ fn decide(ha: Option<Head<'_>>, hb: Option<Head<'_>>) -> Option<Act> {
             }
         }
         (Some(Head::Child(x, i)), Some(Head::Child(y, j))) => {
-            // A child entry's tail is its id and aggregates: equal tails
-            // are the same subtree.
+            // A child entry is its key, id and aggregates: equal entries
+            // are the same subtree. (Equal tails under different keys mean
+            // one side is damaged: expanded, the child's check says so.)
             let (lx, ly) = (x.level(), y.level());
-            if lx == ly && x.entry_tail(i) == y.entry_tail(j) {
+            if lx == ly && x.entry_bytes(i) == y.entry_bytes(j) {
                 Act::Skip
             } else if lx != ly {
                 if lx > ly {
@@ -194,10 +195,10 @@ fn decide(ha: Option<Head<'_>>, hb: Option<Head<'_>>) -> Option<Act> {
 
 impl Diff {
     fn expand(repo: &Repo, stack: &mut Vec<(Arc<Node>, usize)>) -> Result<()> {
-        let (node, idx) = stack
-            .last_mut()
+        let ((node, idx), below) = stack
+            .split_last_mut()
             .expect("expand is called on a side with a head");
-        let child = repo.child(node, *idx)?;
+        let child = repo.child(node, *idx, upper_of(below))?;
         *idx += 1;
         stack.push((child, 0));
         Ok(())
@@ -208,8 +209,8 @@ impl Diff {
             if ra == rb {
                 return Ok(None);
             }
-            self.a.push((self.repo.node(&ra)?, 0));
-            self.b.push((self.repo.node(&rb)?, 0));
+            self.a.push((self.repo.root_node(&ra)?, 0));
+            self.b.push((self.repo.root_node(&rb)?, 0));
         }
         loop {
             let Some(act) = decide(head(&mut self.a), head(&mut self.b)) else {

@@ -74,7 +74,7 @@ impl Tree {
 impl Repo {
     /// The tree rooted at `root` (loads the root node).
     pub fn tree(&self, root: ObjectId) -> Result<Tree> {
-        let node = self.node(&root)?;
+        let node = self.root_node(&root)?;
         Ok(Tree::from_node(root, &node))
     }
 
@@ -91,30 +91,191 @@ impl Repo {
         })
     }
 
-    /// Loads child `idx` of internal node `parent`, checking that it agrees
-    /// with its parent entry (level, first key and aggregates).
-    pub(crate) fn child(&self, parent: &Node, idx: usize) -> Result<Arc<Node>> {
-        self.child_with_id(parent, idx).map(|(_, node)| node)
+    /// The root node of a tree, checked as a root: an internal root has at
+    /// least two children (a tree is never taller than it needs to be).
+    pub(crate) fn root_node(&self, root: &ObjectId) -> Result<Arc<Node>> {
+        let node = self.node(root)?;
+        check_root(&Shape::of(&node)).map_err(|reason| Error::corrupt(*root, reason))?;
+        Ok(node)
+    }
+
+    /// Loads child `idx` of internal node `parent` and checks it against
+    /// its parent's entry and its place in the tree ([`check_child`]).
+    /// `parent_upper` is the key that bounds `parent`'s subtree from above
+    /// (the first key of the next subtree at `parent`'s level, through the
+    /// ancestors), `None` if `parent` is the last node of its level.
+    ///
+    /// Every reader that goes down a tree goes through here, so a node is
+    /// never used in a place where `verify` would reject it. The checks are
+    /// a few comparisons (no hashing, no allocation): decoding, done once
+    /// per load, checks the node on its own, and the cache holds decoded
+    /// nodes.
+    pub(crate) fn child(
+        &self,
+        parent: &Node,
+        idx: usize,
+        parent_upper: Option<&[u8]>,
+    ) -> Result<Arc<Node>> {
+        self.child_with_id(parent, idx, parent_upper)
+            .map(|(_, node)| node)
     }
 
     /// Like [`Repo::child`], also returning the child's id.
-    pub(crate) fn child_with_id(&self, parent: &Node, idx: usize) -> Result<(ObjectId, Arc<Node>)> {
+    pub(crate) fn child_with_id(
+        &self,
+        parent: &Node,
+        idx: usize,
+        parent_upper: Option<&[u8]>,
+    ) -> Result<(ObjectId, Arc<Node>)> {
         let entry = parent
             .child(idx)
             .expect("callers pass an index of an internal node's child");
         let node = self.node(&entry.id)?;
-        if node.level() + 1 != parent.level()
-            || node.count() != entry.count
-            || node.value_bytes() != entry.bytes
-            || node.first_key() != Some(entry.key)
-        {
-            return Err(Error::corrupt(
+        let claim = Claim {
+            level: parent.level() - 1,
+            key: entry.key,
+            count: entry.count,
+            bytes: entry.bytes,
+            upper: parent.key_at(idx + 1).or(parent_upper),
+        };
+        check_child(&Shape::of(&node), &claim).map_err(|wrong| {
+            Error::corrupt(
                 entry.id,
-                "node does not match its parent's entry for it",
-            ));
-        }
+                format!(
+                    "node does not match its parent's entry for it: it has {}",
+                    wrong.join(", ")
+                ),
+            )
+        })?;
         Ok((entry.id, node))
     }
+}
+
+/// The upper bound of the node on top of a stack of `(node, index of the
+/// next entry)` frames, given the frames below it: the first key still to
+/// come in an ancestor, `None` on the last path of every level.
+pub(crate) fn upper_of(below: &[(Arc<Node>, usize)]) -> Option<&[u8]> {
+    below.iter().rev().find_map(|(node, idx)| node.key_at(*idx))
+}
+
+/// What a parent's entry says about a child, and where the child sits.
+pub(crate) struct Claim<'a> {
+    /// The parent's level minus one.
+    pub(crate) level: u8,
+    /// The entry's key: the child's first key.
+    pub(crate) key: &'a [u8],
+    /// The entry's key count.
+    pub(crate) count: u64,
+    /// The entry's value bytes.
+    pub(crate) bytes: u64,
+    /// The first key after the child's subtree (the next entry's key in the
+    /// parent, or the parent's own bound); `None` if the child is the last
+    /// node of its level.
+    pub(crate) upper: Option<&'a [u8]>,
+}
+
+/// What a node shows of itself to [`check_child`] and [`check_root`].
+pub(crate) struct Shape<'a> {
+    /// Its level.
+    pub(crate) level: u8,
+    /// How many entries the node itself has.
+    pub(crate) entries: usize,
+    /// Its subtree's key count.
+    pub(crate) count: u64,
+    /// Its subtree's value bytes.
+    pub(crate) bytes: u64,
+    /// Its first key.
+    pub(crate) first_key: Option<&'a [u8]>,
+    /// The greatest key checked against the upper bound: the node's last
+    /// key when a reader checks node by node on the way down (the bound is
+    /// passed on to the last child), the subtree's greatest key when a
+    /// whole subtree is summarised.
+    pub(crate) last_key: Option<&'a [u8]>,
+    /// A node with a single entry is in the part checked against the upper
+    /// bound (the node itself, or its subtree's last path).
+    pub(crate) single: bool,
+}
+
+impl<'a> Shape<'a> {
+    /// The shape of one node.
+    pub(crate) fn of(node: &'a Node) -> Self {
+        Shape {
+            level: node.level(),
+            entries: node.len(),
+            count: node.count(),
+            bytes: node.value_bytes(),
+            first_key: node.first_key(),
+            last_key: node.len().checked_sub(1).and_then(|i| node.key_at(i)),
+            single: node.len() == 1,
+        }
+    }
+}
+
+/// The format's rules between a child and its parent's entry (FORMAT.md,
+/// "The tree"): the child is one level down, its first key is the entry's
+/// key, its key count and value bytes are the entry's, its keys stay below
+/// the next subtree's first key, and only the last node of a level may
+/// hold a single entry (every other node ended at a chunk boundary, which
+/// needs two). On failure, every rule broken, worded for a report.
+pub(crate) fn check_child(
+    shape: &Shape<'_>,
+    claim: &Claim<'_>,
+) -> std::result::Result<(), Vec<String>> {
+    let in_bound = match (claim.upper, shape.last_key) {
+        (Some(upper), Some(last)) => last < upper,
+        _ => true,
+    };
+    let single_ok = !shape.single || claim.upper.is_none();
+    if shape.level == claim.level
+        && shape.first_key == Some(claim.key)
+        && shape.count == claim.count
+        && shape.bytes == claim.bytes
+        && in_bound
+        && single_ok
+    {
+        return Ok(());
+    }
+    let mut wrong = Vec::new();
+    if shape.level != claim.level {
+        wrong.push(format!(
+            "level {} (parent says {})",
+            shape.level, claim.level
+        ));
+    }
+    if shape.first_key != Some(claim.key) {
+        wrong.push("a first key other than its parent's separator".to_string());
+    }
+    if shape.count != claim.count {
+        wrong.push(format!(
+            "{} keys (parent says {})",
+            shape.count, claim.count
+        ));
+    }
+    if shape.bytes != claim.bytes {
+        wrong.push(format!(
+            "{} value bytes (parent says {})",
+            shape.bytes, claim.bytes
+        ));
+    }
+    if !in_bound {
+        wrong.push("a key at or past the next subtree's first key".to_string());
+    }
+    if !single_ok {
+        wrong.push("a single entry but is not the last node of its level".to_string());
+    }
+    Err(wrong)
+}
+
+/// The root collapse rule: a root is a leaf or an internal node with at
+/// least two children.
+pub(crate) fn check_root(shape: &Shape<'_>) -> std::result::Result<(), String> {
+    if shape.level > 0 && shape.entries < 2 {
+        return Err(format!(
+            "root at level {} with a single child: the tree is taller than it needs to be",
+            shape.level
+        ));
+    }
+    Ok(())
 }
 
 /// Collects the objects a tree operation writes and hands them to the

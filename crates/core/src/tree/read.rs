@@ -3,7 +3,7 @@
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 
-use super::Tree;
+use super::{upper_of, Tree};
 use crate::error::Result;
 use crate::object::{Node, Value};
 use crate::repo::Repo;
@@ -18,7 +18,9 @@ impl Repo {
 
     /// The stored form of `key`'s value (a blob is not loaded).
     pub fn get_value(&self, tree: &Tree, key: &[u8]) -> Result<Option<Value>> {
-        let mut node = self.node(&tree.root())?;
+        let mut node = self.root_node(&tree.root())?;
+        // The node and index of the key that bounds `node` from above.
+        let mut bound: Option<(Arc<Node>, usize)> = None;
         loop {
             if node.is_leaf() {
                 let i = node.lower_bound(key);
@@ -31,7 +33,12 @@ impl Repo {
             if idx == 0 {
                 return Ok(None);
             }
-            node = self.child(&node, idx - 1)?;
+            let upper = bound.as_ref().and_then(|(n, i)| n.key_at(*i));
+            let child = self.child(&node, idx - 1, upper)?;
+            if idx < node.len() {
+                bound = Some((node, idx));
+            }
+            node = child;
         }
     }
 
@@ -97,7 +104,7 @@ pub struct RawRange {
 
 impl RawRange {
     fn seek(&mut self) -> Result<()> {
-        let mut node = self.repo.node(&self.root)?;
+        let mut node = self.repo.root_node(&self.root)?;
         loop {
             if node.is_leaf() {
                 let idx = match &self.start {
@@ -112,7 +119,7 @@ impl RawRange {
                 Bound::Unbounded => 0,
                 Bound::Included(s) | Bound::Excluded(s) => node.upper_bound(s).saturating_sub(1),
             };
-            let child = self.repo.child(&node, idx)?;
+            let child = self.repo.child(&node, idx, upper_of(&self.stack))?;
             self.stack.push((node, idx + 1));
             node = child;
         }
@@ -124,7 +131,7 @@ impl RawRange {
             self.seek()?;
         }
         loop {
-            let Some((node, idx)) = self.stack.last_mut() else {
+            let Some(((node, idx), below)) = self.stack.split_last_mut() else {
                 return Ok(None);
             };
             if node.is_leaf() {
@@ -148,7 +155,7 @@ impl RawRange {
                 self.stack.pop();
                 continue;
             }
-            let child = self.repo.child(node, *idx)?;
+            let child = self.repo.child(node, *idx, upper_of(below))?;
             *idx += 1;
             self.stack.push((child, 0));
         }
