@@ -149,7 +149,10 @@ impl Snapshot {
     where
         I: Iterator<Item = kvgit_core::Result<(Vec<u8>, Vec<u8>)>>,
     {
-        let to = self.branch.clone().map(|b| (self.db.clone(), b));
+        let to = match self.db.inner.options.track_access {
+            true => self.branch.clone().map(|b| (self.db.clone(), b)),
+            false => None,
+        };
         entries.map(move |entry| {
             if let (Ok((key, _)), Some((db, branch))) = (&entry, &to) {
                 db.touch(branch, key);

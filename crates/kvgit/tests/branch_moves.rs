@@ -97,53 +97,57 @@ fn after_commit_keys_the_transaction_reads_the_head_and_its_own_writes() {
 
 // ---- 2. the base of a transaction after commit_keys is pinned ----
 
-fn commit_keys_survives_rebase_and_sweep(db: &Db) {
-    let main = db.branch("main").unwrap();
-    main.put("cold1", [b'a'; 100]).unwrap();
-    main.put("cold2", [b'b'; 100]).unwrap();
-    let mut tx = main.transaction().unwrap();
+fn commit_keys_survives_rebase_and_sweep(db: &Db) -> kvgit::Result<()> {
+    let main = db.branch("main")?;
+    main.put("cold1", [b'a'; 100])?;
+    main.put("cold2", [b'b'; 100])?;
+    let mut tx = main.transaction()?;
     tx.put("other", "x").put("staged", "y");
-    tx.commit_keys(["other"]).unwrap();
-    let report = db.rebase("main", 150, Some(120)).unwrap();
+    tx.commit_keys(["other"])?;
+    let report = db.rebase("main", 150, Some(120))?;
     assert_eq!(report.status, RebaseStatus::Rebased);
-    db.sweep().unwrap();
-    tx.commit().unwrap();
-    assert_eq!(text(main.get("staged").unwrap()).as_deref(), Some("y"));
-    assert_eq!(text(main.get("other").unwrap()).as_deref(), Some("x"));
-    assert_eq!(main.get("cold1").unwrap(), None);
+    db.sweep()?;
+    tx.commit()?;
+    assert_eq!(text(main.get("staged")?).as_deref(), Some("y"));
+    assert_eq!(text(main.get("other")?).as_deref(), Some("x"));
+    assert_eq!(main.get("cold1")?, None);
+    Ok(())
 }
 
 #[test]
 fn commit_keys_base_survives_rebase_and_sweep_in_memory() {
-    commit_keys_survives_rebase_and_sweep(&Db::memory());
+    commit_keys_survives_rebase_and_sweep(&Db::memory()).unwrap();
 }
 
 #[test]
 fn commit_keys_base_survives_rebase_and_sweep_on_sled() {
     let dir = tempfile::tempdir().unwrap();
-    commit_keys_survives_rebase_and_sweep(&Db::open(dir.path().join("db")).unwrap());
+    commit_keys_survives_rebase_and_sweep(&Db::open(dir.path().join("db")).unwrap()).unwrap();
 }
 
 // ---- 3. automatic GC runs after every move ----
 
 fn gc_db() -> Db {
-    Db::builder().watermarks(200, Some(130)).unwrap().memory()
+    Db::builder()
+        .watermarks(200, Some(130))
+        .expect("valid water marks")
+        .memory()
 }
 
 /// main holds `a`, dev holds `b`, 120 bytes each: neither is above the
 /// high water alone; merged, they are.
-fn diverged(db: &Db) -> (kvgit::Branch, kvgit::Branch) {
-    let main = db.branch("main").unwrap();
-    let dev = main.fork("dev").unwrap();
-    main.put("a", [b'a'; 120]).unwrap();
-    dev.put("b", [b'b'; 120]).unwrap();
-    (main, dev)
+fn diverged(db: &Db) -> kvgit::Result<(kvgit::Branch, kvgit::Branch)> {
+    let main = db.branch("main")?;
+    let dev = main.fork("dev")?;
+    main.put("a", [b'a'; 120])?;
+    dev.put("b", [b'b'; 120])?;
+    Ok((main, dev))
 }
 
 #[test]
 fn merge_from_runs_automatic_gc() {
     let db = gc_db();
-    let (main, dev) = diverged(&db);
+    let (main, dev) = diverged(&db).unwrap();
     let outcome = main.merge_from(&dev).unwrap();
     assert!(main.snapshot().unwrap().value_bytes() <= 130);
     let gc = outcome
@@ -157,7 +161,7 @@ fn merge_from_runs_automatic_gc() {
 #[test]
 fn merge_commit_runs_automatic_gc() {
     let db = gc_db();
-    let (main, dev) = diverged(&db);
+    let (main, dev) = diverged(&db).unwrap();
     main.merge_commit(&dev.head().unwrap()).unwrap();
     assert!(main.snapshot().unwrap().value_bytes() <= 130);
 }
@@ -303,12 +307,12 @@ fn a_only() -> (Bound<&'static [u8]>, Bound<&'static [u8]>) {
 
 fn check_read_counts(name: &str, read: impl Fn(&Db, &kvgit::Branch)) {
     let db = Db::memory();
-    let main = db.branch("main").unwrap();
+    let main = db.branch("main").expect("create main");
     for key in ["a", "b", "c"] {
-        main.put(key, [b'x'; 40]).unwrap();
+        main.put(key, [b'x'; 40]).expect("put");
     }
     read(&db, &main);
-    let report = db.rebase("main", 100, Some(80)).unwrap();
+    let report = db.rebase("main", 100, Some(80)).expect("rebase");
     assert_eq!(report.dropped, vec![b"b".to_vec()], "read through {name}");
 }
 
