@@ -97,19 +97,27 @@ fn after_commit_keys_the_transaction_reads_the_head_and_its_own_writes() {
 
 // ---- 2. the base of a transaction after commit_keys is pinned ----
 
+/// `staged` is new; `hits` changed on the branch after the transaction
+/// read it, so the base it goes on from is a commit of its own (the head,
+/// with `hits` as first read): both must survive the rebase and the sweep.
 fn commit_keys_survives_rebase_and_sweep(db: &Db) -> kvgit::Result<()> {
+    db.merge_fns().set("hits", Counter);
     let main = db.branch("main")?;
     main.put("cold1", [b'a'; 100])?;
     main.put("cold2", [b'b'; 100])?;
+    main.put("hits", "100")?;
     let mut tx = main.transaction()?;
-    tx.put("other", "x").put("staged", "y");
+    tx.put("other", "x").put("staged", "y").put("hits", "115");
+    main.put("hits", "120")?;
     tx.commit_keys(["other"])?;
     let report = db.rebase("main", 150, Some(120))?;
     assert_eq!(report.status, RebaseStatus::Rebased);
+    assert_eq!(report.dropped, vec![b"cold1".to_vec()]);
     db.sweep()?;
     tx.commit()?;
     assert_eq!(text(main.get("staged")?).as_deref(), Some("y"));
     assert_eq!(text(main.get("other")?).as_deref(), Some("x"));
+    assert_eq!(text(main.get("hits")?).as_deref(), Some("135"));
     assert_eq!(main.get("cold1")?, None);
     Ok(())
 }
