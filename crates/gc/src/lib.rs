@@ -14,7 +14,8 @@
 //! - [`rebase`] drops a branch's coldest unprotected keys (least recent
 //!   tick, then largest) down to the low water and commits the survivors as
 //!   a fresh root commit, moving the branch by compare-and-swap;
-//!   [`rebase_keep`] keeps an explicit set instead.
+//!   [`rebase_keep`] keeps an explicit set instead. [`rebase_with`] and
+//!   [`rebase_keep_with`] leave the ref move to the caller.
 //! - [`sweep`] marks everything reachable from every ref and deletes the
 //!   rest, under a fence that in-flight writers hold (see the [`sweep`]
 //!   docs for the protocol).
@@ -67,8 +68,8 @@ mod watermark;
 
 pub use access::{AccessError, AccessOptions, AccessTracker, ACCESS_PREFIX, TICK_KEY};
 pub use rebase::{
-    is_protected_default, rebase, rebase_keep, Protected, RebaseError, RebaseOptions, RebaseReport,
-    RebaseStatus, REBASED_FROM,
+    is_protected_default, rebase, rebase_keep, rebase_keep_with, rebase_with, Protected,
+    RebaseError, RebaseMove, RebaseOptions, RebaseReport, RebaseStatus, REBASED_FROM,
 };
 pub use sweep::{sweep, SweepError, SweepOptions, SweepReport};
 pub use watermark::{branch_usage, usage, Usage, WatermarkError, Watermarks};

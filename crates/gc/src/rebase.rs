@@ -14,6 +14,11 @@
 //! the branch meanwhile, the rebase never overwrites that commit: it plans
 //! again on the new head, up to [`RebaseOptions::max_attempts`] times, and
 //! then reports [`RebaseStatus::Raced`].
+//!
+//! The ref move itself is the caller's if it wants it ([`rebase_with`],
+//! [`rebase_keep_with`]): a layer that runs work around every branch move
+//! (validation, notifications) moves the ref through its own code, under
+//! the rebase's fence, and can refuse the move.
 
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
@@ -187,6 +192,28 @@ pub enum RebaseError {
     Core(#[from] kvgit_core::Error),
 }
 
+/// The branch move a rebase asks for, handed to the mover of
+/// [`rebase_with`] and [`rebase_keep_with`] while the rebase holds
+/// [`Repo::write_fence`].
+#[derive(Clone, Copy, Debug)]
+pub struct RebaseMove<'a> {
+    /// The branch (a short name such as `main`).
+    pub branch: &'a str,
+    /// Its full ref name (`heads/main`).
+    pub ref_name: &'a str,
+    /// The head the rebase planned from: the move must compare-and-swap
+    /// from it and never overwrite another value.
+    pub from: ObjectId,
+    /// The new root commit, written with its tree.
+    pub to: ObjectId,
+}
+
+/// The mover of [`rebase`] and [`rebase_keep`]: a plain compare-and-swap
+/// with the durability barrier ([`Repo::move_ref`]).
+fn cas_mover(repo: &Repo) -> impl FnMut(&RebaseMove<'_>) -> Result<CasOutcome, RebaseError> + '_ {
+    |m| Ok(repo.move_ref(m.ref_name, Some(&m.from), Some(&m.to))?)
+}
+
 /// High/low-water rebase of branch `branch` (a short name such as `main`).
 ///
 /// If the head holds more value bytes than `watermarks.high()`, drops the
@@ -206,9 +233,31 @@ pub fn rebase(
     access: &AccessTracker,
     options: &RebaseOptions,
 ) -> Result<RebaseReport, RebaseError> {
-    let (report, dropped_ticks) = attempt(repo, branch, options, Some(watermarks.low()), |head| {
-        plan_coldest(repo, branch, head, watermarks, access, options)
-    })?;
+    rebase_with(repo, branch, watermarks, access, options, cas_mover(repo))
+}
+
+/// [`rebase`], with the branch moved by `mover` instead of a plain
+/// compare-and-swap. The mover is called under [`Repo::write_fence`] (it
+/// must not take it again) once the new root commit is written; it must
+/// move the ref only from [`RebaseMove::from`] and report what the swap
+/// did ([`CasOutcome::Mismatch`]: the rebase plans again on the new
+/// head). An error from the mover, such as a refusal, ends the rebase with
+/// that error and the branch untouched.
+pub fn rebase_with<E, M>(
+    repo: &Repo,
+    branch: &str,
+    watermarks: &Watermarks,
+    access: &AccessTracker,
+    options: &RebaseOptions,
+    mover: M,
+) -> Result<RebaseReport, E>
+where
+    E: From<RebaseError>,
+    M: FnMut(&RebaseMove<'_>) -> Result<CasOutcome, E>,
+{
+    let plan = |head| plan_coldest(repo, branch, head, watermarks, access, options);
+    let low = Some(watermarks.low());
+    let (report, dropped_ticks) = attempt(repo, branch, options, low, plan, mover)?;
     if report.performed() && options.forget_dropped {
         // Best effort (see `RebaseOptions::forget_dropped`): the branch has
         // moved, and a stale entry only costs a little metadata.
@@ -237,34 +286,53 @@ pub fn rebase_keep<F>(
 where
     F: Fn(&[u8]) -> bool,
 {
-    let (report, _) = attempt(repo, branch, options, None, |head| {
-        plan_keep(repo, head, &keep, options).map(Planned::Drop)
-    })?;
+    rebase_keep_with(repo, branch, keep, options, cas_mover(repo))
+}
+
+/// [`rebase_keep`], with the branch moved by `mover` (see
+/// [`rebase_with`]).
+pub fn rebase_keep_with<F, E, M>(
+    repo: &Repo,
+    branch: &str,
+    keep: F,
+    options: &RebaseOptions,
+    mover: M,
+) -> Result<RebaseReport, E>
+where
+    F: Fn(&[u8]) -> bool,
+    E: From<RebaseError>,
+    M: FnMut(&RebaseMove<'_>) -> Result<CasOutcome, E>,
+{
+    let plan = |head| plan_keep(repo, head, &keep, options).map(Planned::Drop);
+    let (report, _) = attempt(repo, branch, options, None, plan, mover)?;
     Ok(report)
 }
 
 /// The attempt loop shared by both rebases: read the head, plan, write
 /// under the fence; plan again if the branch moved. Returns the report and
 /// the dropped keys' ticks as planned. `low`: the low water, if any.
-fn attempt<P>(
+fn attempt<P, E, M>(
     repo: &Repo,
     branch: &str,
     options: &RebaseOptions,
     low: Option<u64>,
     mut plan: P,
-) -> Result<(RebaseReport, Vec<u64>), RebaseError>
+    mut mover: M,
+) -> Result<(RebaseReport, Vec<u64>), E>
 where
     P: FnMut(ObjectId) -> Result<Planned, RebaseError>,
+    E: From<RebaseError>,
+    M: FnMut(&RebaseMove<'_>) -> Result<CasOutcome, E>,
 {
-    let ref_name = refs::branch_ref(branch)?;
+    let ref_name = refs::branch_ref(branch).map_err(RebaseError::from)?;
     let attempts = options.max_attempts.max(1);
     let reached_low = |bytes: u64| low.is_none_or(|low| bytes <= low);
     // The head planned from last, and its usage (zero if its objects
     // vanished under a sweep before it could be measured).
     let mut last = (None, Usage::default());
     for attempt in 1..=attempts {
-        let Some(head) = repo.get_ref(&ref_name)? else {
-            return Err(RebaseError::UnknownBranch(branch.to_string()));
+        let Some(head) = repo.get_ref(&ref_name).map_err(RebaseError::from)? else {
+            return Err(RebaseError::UnknownBranch(branch.to_string()).into());
         };
         last = (Some(head), Usage::default());
         let plan = match plan(head) {
@@ -288,10 +356,12 @@ where
             // objects of a head that was replaced after we read the ref:
             // that is a lost race, not an error.
             Err(_) if moved(repo, &ref_name, &head)? => continue,
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
         last.1 = plan.usage();
-        let Some((commit, tree)) = write_survivors(repo, &ref_name, &plan, options)? else {
+        let target = (branch, ref_name.as_str());
+        let Some((commit, tree)) = write_survivors(repo, target, &plan, options, &mut mover)?
+        else {
             continue;
         };
         let report = RebaseReport {
@@ -455,15 +525,45 @@ where
 }
 
 /// Under the write fence: if the branch still holds the planned head,
-/// writes the survivors' tree and a root commit and moves the branch to
-/// it. `None` if the branch had moved (before or at the swap).
-fn write_survivors(
+/// writes the survivors' tree and a root commit and has `mover` move the
+/// branch to it. `None` if the branch had moved (before or at the swap).
+fn write_survivors<E, M>(
+    repo: &Repo,
+    (branch, ref_name): (&str, &str),
+    plan: &Plan,
+    options: &RebaseOptions,
+    mover: &mut M,
+) -> Result<Option<(ObjectId, Tree)>, E>
+where
+    E: From<RebaseError>,
+    M: FnMut(&RebaseMove<'_>) -> Result<CasOutcome, E>,
+{
+    let _fence = repo.write_fence();
+    let (commit, tree) = match write_root(repo, ref_name, plan, options) {
+        Ok(Some(written)) => written,
+        Ok(None) => return Ok(None),
+        Err(e) => return Err(RebaseError::from(e).into()),
+    };
+    let request = RebaseMove {
+        branch,
+        ref_name,
+        from: plan.head,
+        to: commit,
+    };
+    match mover(&request)? {
+        CasOutcome::Swapped => Ok(Some((commit, tree))),
+        CasOutcome::Mismatch { .. } => Ok(None),
+    }
+}
+
+/// Under the write fence: the survivors' tree and its root commit, if the
+/// branch still holds the planned head.
+fn write_root(
     repo: &Repo,
     ref_name: &str,
     plan: &Plan,
     options: &RebaseOptions,
-) -> Result<Option<(ObjectId, Tree)>, RebaseError> {
-    let _fence = repo.write_fence();
+) -> Result<Option<(ObjectId, Tree)>, kvgit_core::Error> {
     // Checked under the fence, the head is reachable, so no sweep can have
     // deleted any of its objects: the edit below reads a complete tree.
     if repo.get_ref(ref_name)? != Some(plan.head) {
@@ -489,10 +589,7 @@ fn write_survivors(
         time_micros: None,
     };
     let commit = repo.write_commit(&tree, &spec)?;
-    match repo.move_ref(ref_name, Some(&plan.head), Some(&commit))? {
-        CasOutcome::Swapped => Ok(Some((commit, tree))),
-        CasOutcome::Mismatch { .. } => Ok(None),
-    }
+    Ok(Some((commit, tree)))
 }
 
 fn moved(repo: &Repo, ref_name: &str, head: &ObjectId) -> Result<bool, RebaseError> {

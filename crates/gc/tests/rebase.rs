@@ -10,10 +10,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use common::{commit_edits, head_tree, memory_backend, repo_over, Hooked, Store};
+use kvgit_core::CasOutcome;
 use kvgit_core::Repo;
 use kvgit_gc::{
-    is_protected_default, rebase, rebase_keep, Protected, RebaseError, RebaseOptions, RebaseStatus,
-    Watermarks, REBASED_FROM,
+    is_protected_default, rebase, rebase_keep, rebase_keep_with, rebase_with, Protected,
+    RebaseError, RebaseMove, RebaseOptions, RebaseStatus, Watermarks, REBASED_FROM,
 };
 use proptest::prelude::*;
 
@@ -340,6 +341,103 @@ fn rebase_keep_retries_too() {
     let report = rebase_keep(&store.repo, "main", |k| k == b"a", &opts()).unwrap();
     assert_eq!(report.attempts, 2);
     assert_eq!(key_strings(&report.dropped), ["b", "c", "w0"]);
+}
+
+/// What a caller's mover refuses with.
+#[derive(Debug)]
+enum MoverError {
+    Refused,
+    Rebase(RebaseError),
+}
+
+impl From<RebaseError> for MoverError {
+    fn from(e: RebaseError) -> Self {
+        MoverError::Rebase(e)
+    }
+}
+
+#[test]
+fn a_caller_moves_the_ref_from_the_planned_head_to_the_new_root() {
+    let store = Store::memory();
+    for key in ["a", "b", "c"] {
+        store.put("main", key.as_bytes(), &[1; 40]);
+    }
+    let before = store.repo.get_ref("heads/main").unwrap().unwrap();
+    let mut seen = Vec::new();
+    let report = rebase_with(
+        &store.repo,
+        "main",
+        &Watermarks::new(100),
+        &store.access,
+        &opts(),
+        |m: &RebaseMove<'_>| -> Result<CasOutcome, MoverError> {
+            seen.push((m.branch.to_string(), m.ref_name.to_string(), m.from, m.to));
+            Ok(store
+                .repo
+                .move_ref(m.ref_name, Some(&m.from), Some(&m.to))
+                .map_err(RebaseError::from)?)
+        },
+    )
+    .unwrap();
+    assert_eq!(report.status, RebaseStatus::Rebased);
+    let commit = report.commit.unwrap();
+    assert_eq!(
+        seen,
+        [("main".to_string(), "heads/main".to_string(), before, commit)]
+    );
+    assert_eq!(store.repo.get_ref("heads/main").unwrap(), Some(commit));
+}
+
+#[test]
+fn a_refusing_mover_ends_the_rebase_and_the_branch_stays() {
+    let store = Store::memory();
+    for key in ["a", "b", "c"] {
+        store.put("main", key.as_bytes(), &[1; 40]);
+    }
+    let before = store.repo.get_ref("heads/main").unwrap();
+    let refuse =
+        |_: &RebaseMove<'_>| -> Result<CasOutcome, MoverError> { Err(MoverError::Refused) };
+    let marks = Watermarks::new(100);
+    let result = rebase_with(&store.repo, "main", &marks, &store.access, &opts(), refuse);
+    assert!(matches!(result, Err(MoverError::Refused)));
+    let result = rebase_keep_with(&store.repo, "main", |k| k == b"a", &opts(), refuse);
+    assert!(matches!(result, Err(MoverError::Refused)));
+    assert_eq!(store.repo.get_ref("heads/main").unwrap(), before);
+    // Errors of the rebase itself come through the caller's error type.
+    let result = rebase_keep_with(&store.repo, "nope", |_| true, &opts(), refuse);
+    assert!(matches!(
+        result,
+        Err(MoverError::Rebase(RebaseError::UnknownBranch(_)))
+    ));
+}
+
+#[test]
+fn a_mover_reporting_a_lost_swap_makes_the_rebase_plan_again() {
+    let store = Store::memory();
+    for key in ["a", "b", "c"] {
+        store.put("main", key.as_bytes(), &[1; 40]);
+    }
+    let options = RebaseOptions {
+        max_attempts: 2,
+        ..opts()
+    };
+    let mut calls = 0;
+    let report = rebase_keep_with(
+        &store.repo,
+        "main",
+        |k| k == b"a",
+        &options,
+        |m: &RebaseMove<'_>| -> Result<CasOutcome, RebaseError> {
+            calls += 1;
+            Ok(CasOutcome::Mismatch {
+                actual: Some(m.from),
+            })
+        },
+    )
+    .unwrap();
+    assert_eq!(calls, 2);
+    assert_eq!(report.status, RebaseStatus::Raced);
+    assert!(report.commit.is_none());
 }
 
 #[derive(Debug, Clone)]

@@ -3,22 +3,25 @@
 use std::ops::RangeBounds;
 use std::sync::mpsc::Receiver;
 
-use kvgit_core::{CasOutcome, CommitSpec, Value};
+use kvgit_core::{CommitSpec, Value};
+use kvgit_gc::RebaseReport;
 use kvgit_merge::{merge_commits, Strategy};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::codec::Codec;
-use crate::db::{CommitCheck, CommitId, Db};
+use crate::db::{CommitId, Db};
 use crate::error::{Error, Result};
+use crate::move_branch::{move_branch, Fence, MoveKind, Outcome, Request, Target};
 use crate::namespace::Namespace;
-use crate::snapshot::{diff_trees, CommitInfo, Snapshot};
+use crate::snapshot::{CommitInfo, Snapshot};
 use crate::tx::{backoff, CommitOutcome, Transaction};
 
 /// What merging another branch in did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MergeOutcome {
-    /// The branch head afterwards.
+    /// The branch head afterwards (after the automatic garbage
+    /// collection, if the merge triggered it).
     pub head: CommitId,
     /// The two-parent merge commit, if one was written (`None` when
     /// already up to date or fast-forwarded).
@@ -33,6 +36,10 @@ pub struct MergeOutcome {
     pub resolved: Vec<Vec<u8>>,
     /// Keys whose value came from the other branch.
     pub from_theirs: Vec<Vec<u8>>,
+    /// The automatic garbage collection the merge triggered, if any (see
+    /// [`Options::watermarks`](crate::Options::watermarks)): then `head` is
+    /// a fresh root commit after the merge.
+    pub gc: Option<RebaseReport>,
 }
 
 /// A branch: a name whose head moves, by compare-and-swap only, from
@@ -87,19 +94,20 @@ impl Branch {
     /// transaction begun from it) lives, garbage collection keeps its
     /// commit, even if the branch moves on or is rebased.
     pub fn snapshot(&self) -> Result<Snapshot> {
-        Snapshot::of_ref(self.db.clone(), &self.ref_name)?
+        Snapshot::of_branch(self.db.clone(), &self.name, &self.ref_name)?
             .ok_or_else(|| Error::NoSuchBranch(self.name.clone()))
     }
 
-    /// The value of `key` at the head.
+    /// The value of `key` at the head. Like every read of a value at a
+    /// branch head (`get*`, `contains`, `range`, `scan_prefix`, and the
+    /// same through a namespace, a transaction or a branch snapshot), it
+    /// counts as access for garbage collection.
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
-        self.db.touch(&self.name, key.as_ref());
         self.snapshot()?.get(key)
     }
 
     /// The value of `key` at the head, decoded with the store's codec.
     pub fn get_as<T: DeserializeOwned>(&self, key: impl AsRef<[u8]>) -> Result<Option<T>> {
-        self.db.touch(&self.name, key.as_ref());
         self.snapshot()?.get_as(key)
     }
 
@@ -109,7 +117,6 @@ impl Branch {
         codec: &C,
         key: impl AsRef<[u8]>,
     ) -> Result<Option<T>> {
-        self.db.touch(&self.name, key.as_ref());
         self.snapshot()?.get_with(codec, key)
     }
 
@@ -242,7 +249,7 @@ impl Branch {
         let repo = &db.inner.repo;
         let attempts = db.inner.options.max_retries.saturating_add(1);
         for _ in 0..attempts {
-            let _fence = repo.write_fence();
+            let fence = Fence::handed(repo.write_fence());
             let ours = self.head()?;
             let m = merge_commits(
                 repo,
@@ -259,6 +266,7 @@ impl Branch {
                 strategy: m.merge.strategy,
                 resolved: m.merge.resolved,
                 from_theirs: m.merge.from_theirs,
+                gc: None,
             };
             if m.merge.tree.root() == head_tree.root() && m.base == Some(*theirs) {
                 outcome.strategy = Strategy::NoOp;
@@ -266,41 +274,48 @@ impl Branch {
             }
             let fast_forward =
                 m.base == Some(ours) && m.merge.tree.root() == repo.commit_ref(theirs)?.root;
-            if db.has_validators() {
-                let changes = diff_trees(db, &head_tree, &m.merge.tree)?;
-                db.validate(&CommitCheck {
-                    branch: &self.name,
-                    message: "merge",
-                    changes: &changes,
-                })?;
-            }
-            let (new_head, merge_commit) = if fast_forward {
-                (*theirs, None)
+            let (kind, target, message) = if fast_forward {
+                let message = format!("fast-forward {} to {}", self.name, theirs.short(12));
+                (MoveKind::FastForward, Target::Existing(*theirs), message)
             } else {
                 let spec = CommitSpec {
                     parents: vec![ours, *theirs],
                     message: format!("merge {} into {}", theirs.short(12), self.name),
                     ..CommitSpec::default()
                 };
-                let id = repo.write_commit(&m.merge.tree, &spec)?;
-                (id, Some(id))
+                let message = spec.message.clone();
+                let target = Target::New {
+                    tree: m.merge.tree,
+                    unwritten: Default::default(),
+                    spec,
+                };
+                (MoveKind::Merge, target, message)
             };
-            match repo.move_ref(&self.ref_name, Some(&ours), Some(&new_head))? {
-                CasOutcome::Swapped => {
-                    db.notify(&self.ref_name, new_head);
-                    outcome.head = new_head;
-                    outcome.merge_commit = merge_commit;
-                    outcome.strategy = if fast_forward {
-                        Strategy::FastForward
-                    } else {
-                        Strategy::ThreeWay
+            let request = Request {
+                branch: &self.name,
+                ref_name: &self.ref_name,
+                kind,
+                expected: Some(ours),
+                target,
+                message,
+                written: &[],
+                fence,
+            };
+            match move_branch(db, request)? {
+                Outcome::Moved { head, gc } => {
+                    outcome.head = gc.as_ref().and_then(|r| r.commit).unwrap_or(head);
+                    outcome.merge_commit = (!fast_forward).then_some(head);
+                    outcome.strategy = match fast_forward {
+                        true => Strategy::FastForward,
+                        false => Strategy::ThreeWay,
                     };
+                    outcome.gc = gc;
                     return Ok(outcome);
                 }
-                CasOutcome::Mismatch { actual: None } => {
+                Outcome::Lost { actual: None, .. } => {
                     return Err(Error::BranchDeleted(self.name.clone()))
                 }
-                CasOutcome::Mismatch { .. } => continue,
+                Outcome::Lost { .. } => continue,
             }
         }
         Err(Error::Contended {
@@ -311,21 +326,31 @@ impl Branch {
 
     /// Moves the branch to commit `to`, whatever it held (history after
     /// `to` is no longer on the branch; its commits stay until a sweep).
+    /// Validation hooks see it as a [`MoveKind::Reset`] and can refuse it.
     pub fn reset_to(&self, to: &CommitId) -> Result<()> {
         let repo = &self.db.inner.repo;
-        repo.read_commit(to)
-            .map_err(|_| Error::unknown_commit(to))?;
         loop {
-            let current = self.head()?;
-            match repo.move_ref(&self.ref_name, Some(&current), Some(to))? {
-                CasOutcome::Swapped => {
-                    self.db.notify(&self.ref_name, *to);
-                    return Ok(());
-                }
-                CasOutcome::Mismatch { actual: None } => {
+            let fence = Fence::handed(repo.write_fence());
+            // Read under the fence: a commit no ref reaches cannot be
+            // swept between this check and the move.
+            repo.read_commit(to)
+                .map_err(|_| Error::unknown_commit(to))?;
+            let request = Request {
+                branch: &self.name,
+                ref_name: &self.ref_name,
+                kind: MoveKind::Reset,
+                expected: Some(self.head()?),
+                target: Target::Existing(*to),
+                message: format!("reset {} to {}", self.name, to.short(12)),
+                written: &[],
+                fence,
+            };
+            match move_branch(&self.db, request)? {
+                Outcome::Moved { .. } => return Ok(()),
+                Outcome::Lost { actual: None, .. } => {
                     return Err(Error::BranchDeleted(self.name.clone()))
                 }
-                CasOutcome::Mismatch { .. } => continue,
+                Outcome::Lost { .. } => continue,
             }
         }
     }

@@ -12,8 +12,7 @@ use kvgit_core::{
     SledOptions, WriterTurn,
 };
 use kvgit_gc::{
-    AccessOptions, AccessTracker, Protected, RebaseOptions, RebaseReport, SweepOptions,
-    SweepReport, Watermarks,
+    AccessOptions, AccessTracker, Protected, RebaseReport, SweepOptions, SweepReport, Watermarks,
 };
 use kvgit_merge::Registry;
 use parking_lot::{Mutex, RwLock};
@@ -21,6 +20,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::branch::Branch;
 use crate::codec::DefaultCodec;
 use crate::error::{Error, Result};
+use crate::move_branch::{move_branch, Fence, Keep, MoveKind, Outcome, Request, Target};
 use crate::snapshot::{Change, Snapshot};
 
 /// A commit id (the blake3 hash of the commit object).
@@ -222,21 +222,50 @@ impl DbBuilder {
     }
 }
 
+/// The request creating branch `name`.
+fn create<'r>(
+    name: &'r str,
+    ref_name: &'r str,
+    target: Target,
+    message: String,
+    fence: Fence<'r>,
+) -> Request<'r> {
+    Request {
+        branch: name,
+        ref_name,
+        kind: MoveKind::Create,
+        expected: None,
+        target,
+        message,
+        written: &[],
+        fence,
+    }
+}
+
 /// The URL in `path` if it names a PostgreSQL store.
 fn postgres_url(path: &Path) -> Option<&str> {
     path.to_str()
         .filter(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
 }
 
-/// What a validation hook sees of a commit before it lands.
+/// What a validation hook sees of a branch move before it lands: a commit,
+/// a merge, a fast-forward, a reset, a rebase or a new branch.
 #[derive(Debug)]
 pub struct CommitCheck<'a> {
-    /// The branch being committed to.
+    /// The branch being moved.
     pub branch: &'a str,
-    /// The commit message.
+    /// The commit message (for a move that writes no commit, a description
+    /// such as `reset main to 1a2b3c4d5e6f`).
     pub message: &'a str,
-    /// The changes from the current head to the commit, in key order.
+    /// The changes from the current head to the new one, in key order
+    /// (for a new branch, from the empty tree).
     pub changes: &'a [Change],
+    /// What kind of move this is.
+    pub kind: MoveKind,
+    /// The head the move replaces (`None` for a new branch).
+    pub old_head: Option<CommitId>,
+    /// The head the branch gets (for a commit, the commit written for it).
+    pub new_head: CommitId,
 }
 
 type Validator = Arc<dyn Fn(&CommitCheck<'_>) -> std::result::Result<(), String> + Send + Sync>;
@@ -351,37 +380,6 @@ impl Db {
         }
     }
 
-    /// Runs the automatic rebase of `branch` if water marks are set and
-    /// exceeded. Called after a commit, outside the write fence.
-    pub(crate) fn maybe_gc(&self, branch: &str) -> Result<Option<RebaseReport>> {
-        let Some(marks) = self.inner.options.watermarks else {
-            return Ok(None);
-        };
-        let report = self.rebase_with(branch, &marks)?;
-        Ok(report.performed().then_some(report))
-    }
-
-    fn rebase_options(&self) -> RebaseOptions {
-        RebaseOptions {
-            protected: self.inner.options.protected.clone(),
-            ..RebaseOptions::default()
-        }
-    }
-
-    fn rebase_with(&self, branch: &str, marks: &Watermarks) -> Result<RebaseReport> {
-        let report = kvgit_gc::rebase(
-            &self.inner.repo,
-            branch,
-            marks,
-            &self.inner.access,
-            &self.rebase_options(),
-        )?;
-        if let Some(head) = report.commit {
-            self.notify(&refs::branch_ref(branch)?, head);
-        }
-        Ok(report)
-    }
-
     /// High/low-water rebase of `branch` now: if it holds more value bytes
     /// than `high`, drop its coldest keys (least recently read or written,
     /// then largest) until it holds at most `low`, never dropping protected
@@ -398,17 +396,13 @@ impl Db {
             Some(low) => Watermarks::with_low(high, low).map_err(|e| Error::Gc(e.to_string()))?,
             None => Watermarks::new(high),
         };
-        self.rebase_with(branch, &marks)
+        crate::move_branch::rebase(self, branch, Keep::Watermarks(&marks))
     }
 
     /// Explicit rebase of `branch`: keeps exactly the keys `keep` accepts
     /// (plus protected ones) in a fresh root commit.
     pub fn rebase_keep(&self, branch: &str, keep: impl Fn(&[u8]) -> bool) -> Result<RebaseReport> {
-        let report = kvgit_gc::rebase_keep(&self.inner.repo, branch, keep, &self.rebase_options())?;
-        if let Some(head) = report.commit {
-            self.notify(&refs::branch_ref(branch)?, head);
-        }
-        Ok(report)
+        crate::move_branch::rebase(self, branch, Keep::Only(&keep))
     }
 
     /// Deletes every object no branch or tag can reach (old history after
@@ -458,18 +452,20 @@ impl Db {
     /// The branch `name`, created (with an empty root commit) if missing.
     pub fn branch(&self, name: &str) -> Result<Branch> {
         let ref_name = refs::branch_ref(name)?;
-        if self.inner.repo.get_ref(&ref_name)?.is_none() {
-            let _fence = self.inner.repo.write_fence();
-            let empty = self.inner.repo.empty_tree()?;
-            let spec = CommitSpec {
-                message: format!("create branch {name}"),
-                ..CommitSpec::default()
+        let repo = &self.inner.repo;
+        if repo.get_ref(&ref_name)?.is_none() {
+            let fence = Fence::handed(repo.write_fence());
+            let message = format!("create branch {name}");
+            let target = Target::New {
+                tree: repo.empty_tree()?,
+                unwritten: Default::default(),
+                spec: CommitSpec {
+                    message: message.clone(),
+                    ..CommitSpec::default()
+                },
             };
-            let (id, outcome) = self.inner.repo.commit(&ref_name, None, &empty, &spec)?;
             // Losing the race means another writer created it: fine.
-            if outcome == kvgit_core::CasOutcome::Swapped {
-                self.notify(&ref_name, id);
-            }
+            move_branch(self, create(name, &ref_name, target, message, fence))?;
         }
         Ok(Branch::new(self.clone(), name.to_string(), ref_name))
     }
@@ -487,9 +483,19 @@ impl Db {
     /// Creates branch `name` at commit `at`; an error if it exists.
     pub fn create_branch(&self, name: &str, at: &CommitId) -> Result<Branch> {
         let ref_name = refs::branch_ref(name)?;
-        self.inner.repo.create_ref(&ref_name, at)?;
-        self.notify(&ref_name, *at);
-        Ok(Branch::new(self.clone(), name.to_string(), ref_name))
+        let repo = &self.inner.repo;
+        let fence = Fence::handed(repo.write_fence());
+        // Read under the fence: a commit no ref reaches cannot be swept
+        // between this check and the move.
+        repo.read_commit(at)?;
+        let message = format!("create branch {name} at {}", at.short(12));
+        let target = Target::Existing(*at);
+        let request = create(name, &ref_name, target, message, fence);
+        let moved = matches!(move_branch(self, request)?, Outcome::Moved { .. });
+        match moved {
+            true => Ok(Branch::new(self.clone(), name.to_string(), ref_name)),
+            false => Err(kvgit_core::Error::RefExists(ref_name).into()),
+        }
     }
 
     /// The names of all branches, sorted.
@@ -573,10 +579,14 @@ impl Db {
         a.diff_to(&b)
     }
 
-    /// Adds a validation hook, run before every commit lands on any branch
-    /// (gitkv's pre-receive). It sees the changes from the current head and
-    /// rejects the commit by returning `Err(message)`; the commit then
-    /// fails with [`Error::Rejected`] and nothing is written to the branch.
+    /// Adds a validation hook, run before every move of any branch lands
+    /// (gitkv's pre-receive): commits, merges, fast-forwards, resets,
+    /// rebases (automatic ones included) and new branches. It sees the kind
+    /// of move, the old and new heads and the changes between them, and
+    /// refuses the move by returning `Err(message)`; the move then fails
+    /// with [`Error::Rejected`] and the branch stays where it was. (A
+    /// refused automatic rebase does not fail the commit that triggered
+    /// it: the commit stands, and its outcome reports no rebase.)
     ///
     /// ```
     /// let db = kvgit::Db::memory();

@@ -55,6 +55,7 @@ mod error;
 mod file;
 #[cfg(feature = "json")]
 pub mod jsonl;
+mod move_branch;
 mod namespace;
 mod snapshot;
 mod tx;
@@ -68,6 +69,7 @@ pub use db::{CommitCheck, CommitId, Db, DbBuilder, Options};
 pub use error::{Conflict, Error, Result};
 pub use file::{KeyFile, OpenMode};
 pub use kvgit_core::{Durability, ObjectId, SledOptions};
+pub use move_branch::MoveKind;
 pub use namespace::{Namespace, TxNamespace};
 pub use snapshot::{Change, ChangeKind, CommitInfo, Snapshot};
 pub use tx::{CommitOutcome, Transaction};

@@ -69,6 +69,11 @@ impl CommitInfo {
 
 /// A read-only view of one commit: the state of a branch at some point.
 ///
+/// A snapshot of a branch head ([`Branch::snapshot`](crate::Branch::snapshot),
+/// a transaction's base) counts its reads of values as access to the
+/// branch's keys, for garbage collection's coldest-first order; a
+/// snapshot of any other commit ([`Db::checkout`]) does not.
+///
 /// ```
 /// let db = kvgit::Db::memory();
 /// let main = db.branch("main")?;
@@ -86,6 +91,9 @@ pub struct Snapshot {
     /// Keeps a branch snapshot's commit from garbage collection while any
     /// clone of the snapshot lives (a transaction's base included).
     _pin: Option<Arc<Pin>>,
+    /// The branch whose head this is, if it is one: reads count as access
+    /// to its keys.
+    branch: Option<Arc<str>>,
 }
 
 impl Snapshot {
@@ -93,27 +101,63 @@ impl Snapshot {
     /// the commit, a sweep may delete it, and reads then fail with
     /// `MissingObject`.
     pub(crate) fn at(db: Db, id: CommitId) -> Result<Snapshot> {
-        Snapshot::with_pin(db, id, None)
-    }
-
-    /// A snapshot of the commit a branch ref points at, pinned (read and
-    /// pinned under the write fence, so no sweep can remove it meanwhile).
-    pub(crate) fn of_ref(db: Db, ref_name: &str) -> Result<Option<Snapshot>> {
-        match db.inner.repo.read_ref_pinned(ref_name)? {
-            Some((id, pin)) => Snapshot::with_pin(db, id, Some(Arc::new(pin))).map(Some),
-            None => Ok(None),
-        }
-    }
-
-    fn with_pin(db: Db, id: CommitId, pin: Option<Arc<Pin>>) -> Result<Snapshot> {
-        let repo = &db.inner.repo;
-        let root = repo.commit_ref(&id)?.root;
-        let tree = repo.tree(root)?;
+        let tree = tree_of(&db, &id)?;
         Ok(Snapshot {
             db,
             id,
             tree,
-            _pin: pin,
+            _pin: None,
+            branch: None,
+        })
+    }
+
+    /// A snapshot of the head of branch `branch` (full ref name
+    /// `ref_name`), pinned (read and pinned under the write fence, so no
+    /// sweep can remove it meanwhile).
+    pub(crate) fn of_branch(db: Db, branch: &str, ref_name: &str) -> Result<Option<Snapshot>> {
+        match db.inner.repo.read_ref_pinned(ref_name)? {
+            Some((id, pin)) => {
+                let tree = tree_of(&db, &id)?;
+                Ok(Some(Snapshot::pinned(db, id, tree, pin, branch)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// A snapshot of commit `id` with tree `tree`, kept by `pin`, whose
+    /// reads count as access to the keys of `branch`.
+    pub(crate) fn pinned(db: Db, id: CommitId, tree: Tree, pin: Pin, branch: &str) -> Snapshot {
+        Snapshot {
+            db,
+            id,
+            tree,
+            _pin: Some(Arc::new(pin)),
+            branch: Some(branch.into()),
+        }
+    }
+
+    /// Records a read of `key` as access, if this is a branch head.
+    fn record(&self, key: &[u8]) {
+        if let Some(branch) = &self.branch {
+            self.db.touch(branch, key);
+        }
+    }
+
+    /// Records the entries `entries` yields as they are read, if this is a
+    /// branch head.
+    fn recorded<I>(&self, entries: I) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>>
+    where
+        I: Iterator<Item = kvgit_core::Result<(Vec<u8>, Vec<u8>)>>,
+    {
+        let to = match self.db.inner.options.track_access {
+            true => self.branch.clone().map(|b| (self.db.clone(), b)),
+            false => None,
+        };
+        entries.map(move |entry| {
+            if let (Ok((key, _)), Some((db, branch))) = (&entry, &to) {
+                db.touch(branch, key);
+            }
+            entry.map_err(Into::into)
         })
     }
 
@@ -137,7 +181,9 @@ impl Snapshot {
 
     /// The value of `key`.
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
-        Ok(self.db.inner.repo.get(&self.tree, key.as_ref())?)
+        let key = key.as_ref();
+        self.record(key);
+        Ok(self.db.inner.repo.get(&self.tree, key)?)
     }
 
     /// The value of `key`, decoded with the store's codec.
@@ -159,12 +205,9 @@ impl Snapshot {
 
     /// True if `key` has a value.
     pub fn contains(&self, key: impl AsRef<[u8]>) -> Result<bool> {
-        Ok(self
-            .db
-            .inner
-            .repo
-            .get_value(&self.tree, key.as_ref())?
-            .is_some())
+        let key = key.as_ref();
+        self.record(key);
+        Ok(self.db.inner.repo.get_value(&self.tree, key)?.is_some())
     }
 
     /// The number of keys, in O(1).
@@ -187,11 +230,7 @@ impl Snapshot {
         &self,
         range: R,
     ) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> {
-        self.db
-            .inner
-            .repo
-            .range(&self.tree, range)
-            .map(|r| r.map_err(Into::into))
+        self.recorded(self.db.inner.repo.range(&self.tree, range))
     }
 
     /// The entries whose keys start with `prefix`, in key order, lazily.
@@ -199,11 +238,7 @@ impl Snapshot {
         &self,
         prefix: impl AsRef<[u8]>,
     ) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> {
-        self.db
-            .inner
-            .repo
-            .prefix(&self.tree, prefix.as_ref())
-            .map(|r| r.map_err(Into::into))
+        self.recorded(self.db.inner.repo.prefix(&self.tree, prefix.as_ref()))
     }
 
     /// All keys in order, lazily (values are not loaded).
@@ -234,6 +269,12 @@ impl Snapshot {
     pub fn diff_to(&self, other: &Snapshot) -> Result<Vec<Change>> {
         diff_trees(&self.db, &self.tree, &other.tree)
     }
+}
+
+/// The tree of commit `id`.
+fn tree_of(db: &Db, id: &CommitId) -> Result<Tree> {
+    let repo = &db.inner.repo;
+    Ok(repo.tree(repo.commit_ref(id)?.root)?)
 }
 
 /// The changes from tree `a` to tree `b`, values loaded.

@@ -5,27 +5,34 @@
 //! 1. Under the write fence (so garbage collection keeps every object this
 //!    commit writes or references), apply the staged writes to the
 //!    snapshot's tree.
-//! 2. Run the validation hooks on the changes from the current head.
-//! 3. Write the commit (parent: the head it replaces) and compare-and-swap
-//!    the branch from that head to it; the durability barrier follows.
-//! 4. If another writer moved the branch, three-way merge: base = the
+//! 2. Move the branch through [`move_branch`]: the validation hooks, then
+//!    the commit (parent: the head it replaces) and the compare-and-swap
+//!    from that head, the durability barrier, subscriptions; once it has
+//!    moved, access recency and automatic garbage collection.
+//! 3. If another writer moved the branch, three-way merge: base = the
 //!    snapshot, ours = the transaction's tree, theirs = the new head; keys
 //!    both changed go to the merge functions. Commit the merged tree on top
 //!    of the new head and go back to 2, at most `max_retries` times.
+//!
+//! The snapshot is the merge base of every staged key: each is merged
+//! against the value it was read at. After [`Transaction::commit_keys`]
+//! the transaction goes on from the head it made, but the keys still
+//! staged keep their first values in its snapshot (see there).
 
 use std::collections::BTreeMap;
 use std::ops::RangeBounds;
 
-use kvgit_core::{CasOutcome, CommitSpec, Tree};
+use kvgit_core::{CommitSpec, Tree, Value};
 use kvgit_merge::{merge_trees, Conflict, Strategy};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::branch::Branch;
 use crate::codec::{decode_for, encode_for, Codec};
-use crate::db::{CommitCheck, CommitId};
+use crate::db::CommitId;
 use crate::error::{Error, Result};
-use crate::snapshot::{diff_trees, Snapshot};
+use crate::move_branch::{move_branch, Fence, MoveKind, Outcome, Request, Target};
+use crate::snapshot::Snapshot;
 
 /// What a commit did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,7 +93,11 @@ impl CommitOutcome {
 #[derive(Debug)]
 pub struct Transaction {
     branch: Branch,
+    /// What the transaction reads, and the merge base of its staged keys.
     base: Snapshot,
+    /// The head it commits on top of: the base's commit, except after
+    /// [`Transaction::commit_keys`] (see there).
+    head: CommitId,
     staged: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     message: String,
     metadata: BTreeMap<String, String>,
@@ -108,6 +119,7 @@ impl Transaction {
         let base = branch.snapshot()?;
         Ok(Transaction {
             branch,
+            head: base.id,
             base,
             staged: BTreeMap::new(),
             message: String::new(),
@@ -115,7 +127,10 @@ impl Transaction {
         })
     }
 
-    /// The snapshot the transaction reads (the head when it began).
+    /// The snapshot the transaction reads under its staged writes: the
+    /// head when it began. After [`Transaction::commit_keys`], the head it
+    /// made, with the keys still staged as they were first read (a commit
+    /// of its own that no branch holds, kept while the transaction lives).
     pub fn base(&self) -> &Snapshot {
         &self.base
     }
@@ -128,9 +143,12 @@ impl Transaction {
     /// The value of `key`: a staged write, else the snapshot's.
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
         let key = key.as_ref();
-        self.branch.db.touch(&self.branch.name, key);
         match self.staged.get(key) {
-            Some(staged) => Ok(staged.clone()),
+            Some(staged) => {
+                self.branch.db.touch(&self.branch.name, key);
+                Ok(staged.clone())
+            }
+            // The base is a branch snapshot: its reads count as access.
             None => self.base.get(key),
         }
     }
@@ -157,7 +175,10 @@ impl Transaction {
     pub fn contains(&self, key: impl AsRef<[u8]>) -> Result<bool> {
         let key = key.as_ref();
         match self.staged.get(key) {
-            Some(staged) => Ok(staged.is_some()),
+            Some(staged) => {
+                self.branch.db.touch(&self.branch.name, key);
+                Ok(staged.is_some())
+            }
             None => self.base.contains(key),
         }
     }
@@ -284,26 +305,28 @@ impl Transaction {
     /// resolves fail with [`Error::Conflicts`], listing every key.
     pub fn commit(mut self) -> Result<CommitOutcome> {
         let edits: Vec<_> = std::mem::take(&mut self.staged).into_iter().collect();
-        let keys = self.gc_keys(&edits);
-        let outcome = self
+        Ok(self
             .run(edits, Mode::Merge, false)?
-            .expect("merge mode always decides");
-        self.after_commit(outcome, &keys)
+            .expect("merge mode always decides"))
     }
 
     /// Like [`Transaction::commit`], but conflicts give an outcome with
     /// `committed: false` listing them, instead of an error.
     pub fn try_commit(mut self) -> Result<CommitOutcome> {
         let edits: Vec<_> = std::mem::take(&mut self.staged).into_iter().collect();
-        let keys = self.gc_keys(&edits);
-        let outcome = self
+        Ok(self
             .run(edits, Mode::MergeOrAbandon, false)?
-            .expect("merge mode always decides");
-        self.after_commit(outcome, &keys)
+            .expect("merge mode always decides"))
     }
 
     /// Commits only the staged writes to `keys`; the others stay staged and
-    /// the transaction goes on from the new head (reads see it).
+    /// the transaction goes on from the branch's head: reads of keys not
+    /// staged see it. The keys still staged keep the snapshot they were
+    /// read from as their merge base, so a later commit merges them with
+    /// what other writers did meanwhile exactly as one commit of
+    /// everything would have (a counter adds both increments; without a
+    /// merge function, [`Error::Conflicts`]). The snapshot stays pinned
+    /// against garbage collection while the transaction lives.
     pub fn commit_keys<I, K>(&mut self, keys: I) -> Result<CommitOutcome>
     where
         I: IntoIterator<Item = K>,
@@ -316,15 +339,47 @@ impl Transaction {
             }
         }
         edits.sort_by(|a, b| a.0.cmp(&b.0));
-        let keys = self.gc_keys(&edits);
         let outcome = self
             .run(edits, Mode::Merge, false)?
             .expect("merge mode always decides");
-        let outcome = self.after_commit(outcome, &keys)?;
-        if let Some(head) = outcome.commit {
-            self.base = Snapshot::at(self.branch.db.clone(), head)?;
-        }
+        self.go_on_from_head()?;
         Ok(outcome)
+    }
+
+    /// After a partial commit: the transaction goes on from the branch's
+    /// head, with a base that is that head except for the keys still
+    /// staged, which keep the values they were read at. When those differ
+    /// from the head, the base is a commit of its own (parent: the head),
+    /// written and pinned under the write fence like any branch snapshot;
+    /// the next commit then merges onto the head from it.
+    fn go_on_from_head(&mut self) -> Result<()> {
+        let db = &self.branch.db;
+        let repo = &db.inner.repo;
+        let _fence = repo.write_fence();
+        let head = repo
+            .get_ref(&self.branch.ref_name)?
+            .ok_or_else(|| Error::BranchDeleted(self.branch.name.clone()))?;
+        let head_pin = repo.pin(head);
+        let head_tree = repo.tree(repo.commit_ref(&head)?.root)?;
+        let mut first_read: Vec<(Vec<u8>, Option<Value>)> = Vec::new();
+        for key in self.staged.keys() {
+            first_read.push((key.clone(), repo.get_value(&self.base.tree, key)?));
+        }
+        let tree = repo.apply_values(&head_tree, first_read)?;
+        let name = &self.branch.name;
+        self.base = if tree.root() == head_tree.root() {
+            Snapshot::pinned(db.clone(), head, head_tree, head_pin, name)
+        } else {
+            let spec = CommitSpec {
+                parents: vec![head],
+                message: format!("transaction base on {name}: the staged keys as first read"),
+                ..CommitSpec::default()
+            };
+            let id = repo.write_commit(&tree, &spec)?;
+            Snapshot::pinned(db.clone(), id, tree, repo.pin(id), name)
+        };
+        self.head = head;
+        Ok(())
     }
 
     /// One attempt without merging, for [`Branch::update`]: `None` if
@@ -332,33 +387,16 @@ impl Transaction {
     /// `turn_held`: the caller holds the branch's writer turn.
     pub(crate) fn commit_once(mut self, turn_held: bool) -> Result<Option<CommitOutcome>> {
         let edits: Vec<_> = std::mem::take(&mut self.staged).into_iter().collect();
-        let keys = self.gc_keys(&edits);
-        match self.run(edits, Mode::Once, turn_held)? {
-            Some(outcome) => self.after_commit(outcome, &keys).map(Some),
-            None => Ok(None),
-        }
+        self.run(edits, Mode::Once, turn_held)
     }
 
-    /// The keys to mark as recently written, when GC is configured.
-    fn gc_keys(&self, edits: &[(Vec<u8>, Option<Vec<u8>>)]) -> Vec<Vec<u8>> {
+    /// The keys to record as written once the commit lands (none when
+    /// access is not tracked).
+    fn written_keys(&self, edits: &[(Vec<u8>, Option<Vec<u8>>)]) -> Vec<Vec<u8>> {
         match self.branch.db.inner.options.track_access {
             true => edits.iter().map(|(k, _)| k.clone()).collect(),
             false => Vec::new(),
         }
-    }
-
-    /// Bookkeeping after `run`, outside the write fence: the written keys
-    /// become the warmest, and the automatic rebase runs if it is due.
-    fn after_commit(&self, mut outcome: CommitOutcome, keys: &[Vec<u8>]) -> Result<CommitOutcome> {
-        let db = &self.branch.db;
-        if outcome.committed {
-            db.touch_many(&self.branch.name, keys.iter().map(Vec::as_slice));
-            if let Some(report) = db.maybe_gc(&self.branch.name)? {
-                outcome.commit = report.commit.or(outcome.commit);
-                outcome.gc = Some(report);
-            }
-        }
-        Ok(outcome)
     }
 
     /// Commits `edits` (see the module docs). `turn_held`: the caller
@@ -388,7 +426,8 @@ impl Transaction {
         if !turn_held && mode != Mode::Once && db.recently_contended(ref_name) {
             turn = db.writer_turn(ref_name)?;
         }
-        let _fence = repo.write_fence();
+        let written = self.written_keys(&edits);
+        let mut fence = Fence::handed(repo.write_fence());
         // The new nodes go to the store with the commit object, in one
         // batch (one round trip on a networked store).
         let (ours, mut unwritten) = repo.apply_unwritten(&self.base.tree, edits)?;
@@ -400,9 +439,11 @@ impl Transaction {
         let mut tree = ours;
         let mut outcome = CommitOutcome::no_op(head);
         outcome.strategy = Strategy::FastForward;
-        // With the turn taken up front, the snapshot is likely behind:
-        // merge onto the head as it is now before the first try.
-        let mut moved = None;
+        // After `commit_keys` the base is not the head: merge onto the
+        // head before the first try. So too with the turn taken up front,
+        // when the snapshot is likely behind: merge onto the head as it is
+        // now.
+        let mut moved = (self.head != self.base.id).then_some(self.head);
         if turn.is_some() {
             match repo.get_ref(ref_name)? {
                 None => return Err(Error::BranchDeleted(self.branch.name.clone())),
@@ -440,34 +481,41 @@ impl Transaction {
                 outcome.commit = Some(head);
                 return Ok(Some(outcome));
             }
-            if db.has_validators() {
-                // Validators read the new tree: store it first.
-                repo.write_objects(std::mem::take(&mut unwritten))?;
-                self.validate(&head_tree, &tree)?;
-            }
-            let spec = CommitSpec {
-                parents: vec![head],
-                message: self.message.clone(),
-                metadata: self.metadata.clone(),
-                time_micros: None,
-            };
-            let (id, cas) = repo.commit_with(
+            let request = Request {
+                branch: &self.branch.name,
                 ref_name,
-                Some(&head),
-                &tree,
-                std::mem::take(&mut unwritten),
-                &spec,
-            )?;
-            let actual = match cas {
-                CasOutcome::Swapped => {
-                    db.notify(ref_name, id);
-                    outcome.commit = Some(id);
+                kind: MoveKind::Commit,
+                expected: Some(head),
+                target: Target::New {
+                    tree,
+                    unwritten: std::mem::take(&mut unwritten),
+                    spec: CommitSpec {
+                        parents: vec![head],
+                        message: self.message.clone(),
+                        metadata: self.metadata.clone(),
+                        time_micros: None,
+                    },
+                },
+                message: String::new(),
+                written: &written,
+                fence,
+            };
+            let actual = match move_branch(db, request)? {
+                Outcome::Moved { head: id, gc } => {
+                    outcome.commit = Some(gc.as_ref().and_then(|r| r.commit).unwrap_or(id));
+                    outcome.gc = gc;
                     return Ok(Some(outcome));
                 }
-                CasOutcome::Mismatch { actual: None } => {
+                Outcome::Lost { actual: None, .. } => {
                     return Err(Error::BranchDeleted(self.branch.name.clone()))
                 }
-                CasOutcome::Mismatch { actual: Some(h) } => h,
+                Outcome::Lost {
+                    actual: Some(h),
+                    fence: handed_back,
+                } => {
+                    fence = handed_back;
+                    h
+                }
             };
             db.lost_race(ref_name);
             if mode == Mode::Once {
@@ -520,16 +568,6 @@ impl Transaction {
             }
             Err(e) => Err(e.into()),
         }
-    }
-
-    fn validate(&self, head_tree: &Tree, tree: &Tree) -> Result<()> {
-        let db = &self.branch.db;
-        let changes = diff_trees(db, head_tree, tree)?;
-        db.validate(&CommitCheck {
-            branch: &self.branch.name,
-            message: &self.message,
-            changes: &changes,
-        })
     }
 }
 
