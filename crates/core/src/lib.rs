@@ -45,7 +45,7 @@ pub use error::{Error, Result};
 pub use id::ObjectId;
 pub use object::{Commit, Value, INLINE_MAX, MAX_KEY_LEN, MAX_VALUE_LEN};
 pub use repo::{CommitSpec, Pin, Repo, RepoOptions};
+pub use store::{Backend, CasOutcome, Durability, MemoryBackend, SharedStore, WriterTurn};
 #[cfg(feature = "sled")]
 pub use store::{SledBackend, SledOptions};
-pub use store::{Backend, CasOutcome, Durability, MemoryBackend, SharedStore, WriterTurn};
 pub use tree::{Change, Tree, Unwritten};

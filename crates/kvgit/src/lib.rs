@@ -75,9 +75,9 @@ pub use codec::{Codec, DefaultCodec, Postcard};
 pub use db::{CommitCheck, CommitId, Db, DbBuilder, Options};
 pub use error::{Conflict, Error, Result};
 pub use file::{KeyFile, OpenMode};
-pub use kvgit_core::{Durability, ObjectId};
 #[cfg(feature = "sled")]
 pub use kvgit_core::SledOptions;
+pub use kvgit_core::{Durability, ObjectId};
 pub use namespace::{Namespace, TxNamespace};
 pub use snapshot::{Change, ChangeKind, CommitInfo, Snapshot};
 pub use tx::{CommitOutcome, Transaction};
