@@ -4,8 +4,8 @@
 //! holds each commit's key space, commits, refs moved by compare-and-swap,
 //! history, and the storage backends.
 //!
-//! - A [`Repo`] wraps a [`Backend`] (in memory, or sled on disk) and the
-//!   shared cache of decoded nodes.
+//! - A [`Repo`] wraps a [`Backend`] (in memory, or sled on disk with the
+//!   `sled` feature, on by default) and the shared cache of decoded nodes.
 //! - A [`Tree`] is an immutable sorted map from keys to values, named by its
 //!   root node's id. [`Repo::build_tree`] bulk-loads one; [`Repo::apply`]
 //!   derives a new tree from a batch of puts and deletes, rewriting only the
@@ -46,9 +46,8 @@ pub use error::{Error, Result};
 pub use id::ObjectId;
 pub use object::{Commit, Value, INLINE_MAX, MAX_KEY_LEN, MAX_VALUE_LEN};
 pub use repo::{CommitSpec, Pin, Repo, RepoOptions};
-pub use store::{
-    Backend, CasOutcome, Durability, MemoryBackend, SharedStore, SledBackend, SledOptions,
-    WriterTurn,
-};
+pub use store::{Backend, CasOutcome, Durability, MemoryBackend, SharedStore, WriterTurn};
+#[cfg(feature = "sled")]
+pub use store::{SledBackend, SledOptions};
 pub use tree::{Change, Tree, Unwritten};
 pub use verify::VerifyReport;

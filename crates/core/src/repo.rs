@@ -2,7 +2,6 @@
 //! primitives (read and write objects, write a commit, move a ref).
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 
 use std::collections::HashMap;
@@ -14,7 +13,7 @@ use crate::cache::NodeCache;
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
 use crate::object::{self, Commit, Node, Value};
-use crate::store::{Backend, CasOutcome, Durability, MemoryBackend, SledBackend, SledOptions};
+use crate::store::{Backend, CasOutcome, Durability, MemoryBackend};
 use crate::tree::{Tree, Unwritten};
 
 /// How many decoded commits [`Repo::commit_ref`] keeps.
@@ -133,8 +132,10 @@ impl Repo {
     }
 
     /// Opens (creating if missing) a sled store at `path` with default
-    /// options.
-    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+    /// options (feature `sled`, on by default).
+    #[cfg(feature = "sled")]
+    pub fn open(path: impl AsRef<std::path::Path>) -> Result<Self> {
+        use crate::store::{SledBackend, SledOptions};
         let backend = SledBackend::open(path, SledOptions::default())?;
         Ok(Repo::new(Arc::new(backend), RepoOptions::default()))
     }

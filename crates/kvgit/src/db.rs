@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use kvgit_core::refs::{self, HEADS, TAGS};
 use kvgit_core::{
-    Backend, CommitSpec, Durability, MemoryBackend, ObjectId, Repo, RepoOptions, SledBackend,
-    SledOptions, WriterTurn,
+    Backend, CommitSpec, Durability, MemoryBackend, ObjectId, Repo, RepoOptions, WriterTurn,
 };
+#[cfg(feature = "sled")]
+use kvgit_core::{SledBackend, SledOptions};
 use kvgit_gc::{
     AccessOptions, AccessTracker, Protected, RebaseReport, SweepOptions, SweepReport, Watermarks,
 };
@@ -39,6 +40,7 @@ pub struct Options {
     /// The codec of `get_as` / `put_as` (default: postcard).
     pub codec: DefaultCodec,
     /// sled options for [`Db::open`].
+    #[cfg(feature = "sled")]
     pub sled: SledOptions,
     /// Automatic garbage collection: when a commit leaves a branch holding
     /// more value bytes than the high water, its coldest keys are dropped
@@ -67,6 +69,7 @@ impl Default for Options {
             cache_bytes: 256 << 20,
             max_retries: 100,
             codec: DefaultCodec::Postcard,
+            #[cfg(feature = "sled")]
             sled: SledOptions::default(),
             watermarks: None,
             protected: Protected::default(),
@@ -119,6 +122,7 @@ impl DbBuilder {
     }
 
     /// sled's own options (cache size, flush interval).
+    #[cfg(feature = "sled")]
     pub fn sled_options(mut self, sled: SledOptions) -> Self {
         self.options.sled = sled;
         self
@@ -149,8 +153,7 @@ impl DbBuilder {
         if let Some(url) = postgres_url(path.as_ref()) {
             return self.open_postgres(url, true);
         }
-        let backend = SledBackend::open(path, self.options.sled.clone())?;
-        Db::with_backend(Arc::new(backend), self.options)
+        self.open_sled(path.as_ref(), true)
     }
 
     /// Opens the store at `path`, which must exist ([`Error::NoStore`]
@@ -162,10 +165,24 @@ impl DbBuilder {
         if let Some(url) = postgres_url(path) {
             return self.open_postgres(url, false);
         }
-        if !SledBackend::exists(path) {
+        self.open_sled(path, false)
+    }
+
+    #[cfg(feature = "sled")]
+    fn open_sled(self, path: &Path, create: bool) -> Result<Db> {
+        if !create && !SledBackend::exists(path) {
             return Err(Error::NoStore(path.display().to_string()));
         }
-        self.open(path)
+        let backend = SledBackend::open(path, self.options.sled.clone())?;
+        Db::with_backend(Arc::new(backend), self.options)
+    }
+
+    #[cfg(not(feature = "sled"))]
+    fn open_sled(self, path: &Path, _create: bool) -> Result<Db> {
+        Err(Error::Core(kvgit_core::Error::Unavailable {
+            store: path.display().to_string(),
+            detail: "this build of kvgit has no sled support (the `sled` feature)".to_string(),
+        }))
     }
 
     #[cfg(feature = "postgres")]

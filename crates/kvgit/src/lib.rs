@@ -45,6 +45,16 @@
 //! }
 //! # Ok::<(), kvgit::Error>(())
 //! ```
+//!
+//! ## Features
+//!
+//! - `sled` (default): the embedded store on disk, `Db::open("dir")`.
+//!   Without it, opening a path is an error and [`Db::memory`] and
+//!   [`DbBuilder::backend`] remain.
+//! - `json` (default): the [`Json`] codec for typed values.
+//! - `postgres`: stores in PostgreSQL, `Db::open("postgres://...")`, one
+//!   store shared by many processes and hosts (pulls in the `postgres`
+//!   client and tokio).
 
 #![deny(missing_docs)]
 
@@ -68,7 +78,9 @@ pub use codec::{Codec, DefaultCodec, Postcard};
 pub use db::{CommitCheck, CommitId, Db, DbBuilder, Options};
 pub use error::{Conflict, Error, Result};
 pub use file::{KeyFile, OpenMode};
-pub use kvgit_core::{Durability, ObjectId, SledOptions};
+#[cfg(feature = "sled")]
+pub use kvgit_core::SledOptions;
+pub use kvgit_core::{Durability, ObjectId};
 pub use move_branch::MoveKind;
 pub use namespace::{Namespace, TxNamespace};
 pub use snapshot::{Change, ChangeKind, CommitInfo, Snapshot};
@@ -97,6 +109,11 @@ pub mod merge {
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
+
+/// The crate's README (its crates.io page), compiled and run as a test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct CrateReadmeDoctests;
 
 /// Garbage collection reports and settings (see [`Db::rebase`],
 /// [`Db::sweep`] and [`Options::watermarks`]).

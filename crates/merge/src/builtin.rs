@@ -276,7 +276,8 @@ impl MergeFn for SetUnion {
 /// A line-based three-way merge of UTF-8 text, as git merges files.
 ///
 /// The lines of base (each with its `\n`, the last one possibly without)
-/// are diffed against ours and against theirs (a minimal Myers diff). The
+/// are diffed against ours and against theirs (Myers' diff, from the
+/// `similar` crate, which also lays out the regions). The
 /// changed regions (hunks) of the two sides are then laid side by side
 /// over base: a region only one side changed takes that side's lines, a
 /// region both sides changed identically takes those lines once, and a
@@ -316,13 +317,19 @@ impl MergeFn for TextMerge {
             _ => return Resolution::conflict("text: deleted on one side, edited on the other"),
         };
         let base = base.unwrap_or_default();
-        for (side, v) in [("base", base), ("ours", ours), ("theirs", theirs)] {
-            if std::str::from_utf8(v).is_err() {
-                return Resolution::conflict(format!("text: {side} value is not UTF-8"));
-            }
-        }
+        let utf8 = |side: &str, v| {
+            std::str::from_utf8(v).map_err(|_| format!("text: {side} value is not UTF-8"))
+        };
+        let (base, ours, theirs) = match (
+            utf8("base", base),
+            utf8("ours", ours),
+            utf8("theirs", theirs),
+        ) {
+            (Ok(b), Ok(o), Ok(t)) => (b, o, t),
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return Resolution::conflict(e),
+        };
         match text::merge3(base, ours, theirs) {
-            Ok(merged) => Resolution::Value(merged),
+            Ok(merged) => Resolution::Value(merged.into_bytes()),
             Err(text::Overlap { first, last }) => Resolution::conflict(if first == last {
                 format!("text: both sides changed line {first} differently")
             } else {

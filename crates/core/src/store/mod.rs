@@ -18,9 +18,11 @@
 //! need a single barrier at the end.
 
 mod memory;
+#[cfg(feature = "sled")]
 mod sled;
 
 pub use self::memory::MemoryBackend;
+#[cfg(feature = "sled")]
 pub use self::sled::{SledBackend, SledOptions};
 
 use crate::error::Result;
