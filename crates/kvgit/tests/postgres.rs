@@ -993,10 +993,7 @@ fn present(repo: &Repo, ids: &[ObjectId]) -> usize {
 #[test]
 fn grace_period_keeps_unreferenced_objects_until_it_passes() {
     let tdb = TestDb::new("grace");
-    let db = Db::builder()
-        .sweep_grace(Duration::from_secs(60))
-        .open(&tdb.url)
-        .unwrap();
+    let db = short_grace_db(&tdb.url, Duration::from_secs(60));
     let repo = db.repo();
     let main = db.branch("main").unwrap();
     main.put("kept", fill("kept ", 800)).unwrap();
@@ -1101,14 +1098,14 @@ fn a_grace_period_below_the_minimum_is_refused() {
         grace: Some(Duration::from_secs(secs)),
         ..SweepOptions::default()
     };
-    let err = kvgit::gc::sweep(db.repo(), &options(299)).unwrap_err();
+    let err = kvgit_gc::sweep(db.repo(), &options(299)).unwrap_err();
     assert!(
-        matches!(err, kvgit::gc::SweepError::GraceTooShort { min, .. } if min == Duration::from_secs(300)),
+        matches!(err, kvgit_gc::SweepError::GraceTooShort { min, .. } if min == Duration::from_secs(300)),
         "{err}"
     );
     assert_eq!(count(&db), before, "a refused sweep deletes nothing");
     // The minimum is accepted (and, everything being young, frees nothing).
-    let report = kvgit::gc::sweep(db.repo(), &options(300)).unwrap();
+    let report = kvgit_gc::sweep(db.repo(), &options(300)).unwrap();
     assert_eq!(report.objects_freed, 0);
     // A store may lower its minimum, never below one second.
     let lowered = Db::builder()
@@ -1308,7 +1305,7 @@ fn a_swap_during_a_sweep_keeps_what_it_refers_to() {
             *swapped.lock().unwrap() = Some((id, outcome));
         }));
     }
-    let report = kvgit::gc::sweep(
+    let report = kvgit_gc::sweep(
         &sweeper,
         &SweepOptions {
             grace: Some(SHORT_GRACE),
@@ -1326,7 +1323,8 @@ fn a_swap_during_a_sweep_keeps_what_it_refers_to() {
     );
     verify_store(&repo).unwrap_or_else(|e| panic!("{e}"));
     let main = content(&writer, "main");
-    assert_eq!(main.len(), 401);
+    assert_eq!(main.len(), 400);
+    assert_eq!(main.get(b"old/0000".as_slice()), Some(&b"new".to_vec()));
     assert_eq!(
         main.get(b"old/0399".as_slice()),
         Some(&fill("old 399 ", 300))
@@ -1361,7 +1359,7 @@ fn commits_beside_sweeps_in_a_loop_are_complete_or_refused() {
             let branch = db.branch(&name).unwrap();
             for i in 0..COMMITS {
                 // Garbage: a scratch branch with a blob, deleted at once.
-                let scratch = db.branch(format!("scratch{w}")).unwrap();
+                let scratch = db.branch(&format!("scratch{w}")).unwrap();
                 scratch
                     .put("junk", fill(&format!("junk {w} {i} "), 900))
                     .unwrap();
