@@ -59,7 +59,27 @@
 //!   ref-log entries older than `grace` are forgotten by the sweep.
 //!
 //! So every transaction must finish within the grace period, and a sweep
-//! frees an object at the earliest `grace` after it became garbage. The
+//! frees an object at the earliest `grace` after it became garbage. A
+//! grace period below the store's minimum ([`SharedStore::min_grace`]) is
+//! refused with [`SweepError::GraceTooShort`].
+//!
+//! Two rules make a commit that breaks the contract fail instead of being
+//! acknowledged onto missing objects. The commit's swap checks and locks
+//! everything it refers to (see [`Backend::put_objects_and_cas`]): a
+//! delete that went first makes it fail; a delete that comes later finds
+//! the object refreshed (young) and keeps it. And the sweep keeps "an
+//! object present refers only to objects present": it deletes top-down,
+//! commits by height, then tree nodes by level, then blobs, each statement
+//! holding objects of one rank only (none refers to another in it); when
+//! an object is kept (young, or refreshed by a commit meanwhile), it marks
+//! everything that object reaches, which is still undeleted below, and
+//! drops it from the garbage; and it re-marks from the refs and the ref
+//! log every quarter of the grace period, so no mark is stale by more.
+//! Ordering needs each garbage commit's height and node's level: the
+//! store gives kinds ([`SharedStore::object_kinds`]), and commits and nodes
+//! (not blobs) are read once.
+//!
+//! The
 //! default, [`SweepOptions::grace`] `= None`, takes the backend's
 //! ([`SharedStore::default_grace`]: one hour for PostgreSQL); the embedded
 //! backends have no write times, rely on the fence alone, and refuse a
@@ -69,7 +89,10 @@
 //! grace period) is skipped, not an error.
 //!
 //! [`Backend::shared`]: kvgit_core::Backend::shared
+//! [`Backend::put_objects_and_cas`]: kvgit_core::Backend::put_objects_and_cas
 //! [`SharedStore::default_grace`]: kvgit_core::SharedStore::default_grace
+//! [`SharedStore::min_grace`]: kvgit_core::SharedStore::min_grace
+//! [`SharedStore::object_kinds`]: kvgit_core::SharedStore::object_kinds
 
 use std::collections::HashSet;
 use std::hash::BuildHasherDefault;
@@ -129,8 +152,8 @@ pub struct SweepReport {
     /// Their total size in bytes.
     pub bytes_freed: u64,
     /// Unreachable objects kept because they were written within the grace
-    /// period (shared stores only; a writer in another process may be about
-    /// to use them).
+    /// period, or are reached from one that was (shared stores only; a
+    /// writer in another process may be about to use them).
     pub objects_kept_young: u64,
     /// Their total size in bytes.
     pub bytes_kept_young: u64,

@@ -713,7 +713,7 @@ fn open_short_grace(db: &common::TestDb) -> PgBackend {
         min_grace: AGE_CHECKED,
         ..PgOptions::default()
     };
-    PgBackend::open_with(&db.url, options).unwrap()
+    PgBackend::open_with(&db.url, options).expect("the test store opens")
 }
 
 const AGE_CHECKED: Duration = Duration::from_secs(1);
