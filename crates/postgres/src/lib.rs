@@ -29,7 +29,11 @@
 //!   see another's in-flight writers, so this backend offers
 //!   [`SharedStore`]: object write times and a ref log, by the server's
 //!   clock, for kvgit-gc's grace period (default: one hour, see
-//!   [`PgOptions::default_grace`]).
+//!   [`PgOptions::default_grace`]; never less than [`PgOptions::min_grace`],
+//!   five minutes by default). A commit's swap checks, in its transaction,
+//!   that every object it refers to is present and locks it against a
+//!   concurrent sweep (`kvgit_hold_objects`): it fails with
+//!   [`Error::MissingObject`] rather than move a ref onto a swept object.
 //!
 //! See the [`schema`] module for the tables.
 //!
