@@ -864,12 +864,14 @@ impl Backend for Counting {
     fn put_objects_and_cas(
         &self,
         objects: Vec<(ObjectId, Vec<u8>)>,
+        refs: &[ObjectId],
         name: &str,
         expected: Option<&ObjectId>,
         new: Option<&ObjectId>,
     ) -> kvgit_core::Result<CasOutcome> {
         bump(&self.put_and_cas);
-        self.inner.put_objects_and_cas(objects, name, expected, new)
+        self.inner
+            .put_objects_and_cas(objects, refs, name, expected, new)
     }
 
     fn list_refs(&self, prefix: &str) -> kvgit_core::Result<Vec<(String, ObjectId)>> {

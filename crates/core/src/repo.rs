@@ -357,7 +357,21 @@ impl Repo {
         new: Option<&ObjectId>,
     ) -> Result<CasOutcome> {
         crate::refs::check_update(ref_name, expected.is_none() && new.is_some())?;
-        let outcome = self.inner.backend.cas_ref(ref_name, expected, new)?;
+        // On a shared store the swap checks that the new commit (and, if
+        // this process knows it, its root and parents) is still there:
+        // it may have been written long ago.
+        let mut refs = Vec::new();
+        if let (Some(new), Some(_)) = (new, self.inner.backend.shared()) {
+            refs.push(*new);
+            if let Some(c) = self.inner.commits.lock().get(new) {
+                refs.push(c.root);
+                refs.extend_from_slice(&c.parents);
+            }
+        }
+        let outcome =
+            self.inner
+                .backend
+                .put_objects_and_cas(Vec::new(), &refs, ref_name, expected, new)?;
         if outcome == CasOutcome::Swapped {
             self.barrier()?;
         }
@@ -415,10 +429,14 @@ impl Repo {
         let (id, bytes, commit) = self.encode_commit(tree, spec)?;
         let mut objects = unwritten.into_objects();
         objects.push((id, bytes));
-        let outcome =
-            self.inner
-                .backend
-                .put_objects_and_cas(objects, ref_name, expected, Some(&id))?;
+        let refs = self.outside_references(&objects, &commit)?;
+        let outcome = self.inner.backend.put_objects_and_cas(
+            objects,
+            &refs,
+            ref_name,
+            expected,
+            Some(&id),
+        )?;
         // Written, whatever the swap did: the next transaction on the
         // branch, or the merge after a lost race, starts from it.
         self.cache_commit(id, Arc::new(commit));
@@ -426,6 +444,44 @@ impl Repo {
             self.barrier()?;
         }
         Ok((id, outcome))
+    }
+
+    /// What `objects` (a commit's last batch, ending with `commit`'s
+    /// object) refer to without containing: the children and blobs of its
+    /// nodes, the commit's root and parents. A store shared by several
+    /// processes checks that they are present in the swap's transaction
+    /// ([`Backend::put_objects_and_cas`]); nodes come from the cache when
+    /// the tree operation left them there.
+    fn outside_references(
+        &self,
+        objects: &[(ObjectId, Vec<u8>)],
+        commit: &Commit,
+    ) -> Result<Vec<ObjectId>> {
+        if self.inner.backend.shared().is_none() {
+            return Ok(Vec::new());
+        }
+        let mut refs = vec![commit.root];
+        refs.extend_from_slice(&commit.parents);
+        for (id, bytes) in objects {
+            let kind = bytes.get(1).copied().and_then(object::Kind::from_byte);
+            if !matches!(kind, Some(object::Kind::Leaf | object::Kind::Internal)) {
+                continue;
+            }
+            let node = match self.inner.cache.get(id) {
+                Some(node) => node,
+                None => Arc::new(Node::decode(id, bytes)?),
+            };
+            refs.extend(node.children().map(|c| c.id));
+            refs.extend(node.leaf_entries().filter_map(|(_, v)| match v {
+                object::ValueRef::Blob { id, .. } => Some(id),
+                _ => None,
+            }));
+        }
+        let contained: std::collections::HashSet<ObjectId> = objects.iter().map(|o| o.0).collect();
+        refs.sort_unstable();
+        refs.dedup();
+        refs.retain(|r| !contained.contains(r));
+        Ok(refs)
     }
 
     /// The commit a ref points at.

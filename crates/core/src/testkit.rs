@@ -373,7 +373,7 @@ pub fn check_refs(b: Arc<dyn Backend>) {
     // swap succeeds, and the swap is exactly cas_ref's.
     let commit =
         |objects: Vec<(ObjectId, Vec<u8>)>, expected: Option<&ObjectId>, new: &ObjectId| {
-            b.put_objects_and_cas(objects, "heads/commit", expected, Some(new))
+            b.put_objects_and_cas(objects, &[], "heads/commit", expected, Some(new))
                 .expect("put_objects_and_cas succeeds")
         };
     let batch: Vec<_> = (100..110).map(object).collect();
@@ -423,7 +423,7 @@ pub fn check_refs(b: Arc<dyn Backend>) {
     );
     assert_eq!(get("heads/commit"), Some(losing[0].0));
     assert_eq!(
-        b.put_objects_and_cas(Vec::new(), "heads/absent", Some(&first), Some(&first))
+        b.put_objects_and_cas(Vec::new(), &[], "heads/absent", Some(&first), Some(&first))
             .expect("put_objects_and_cas succeeds"),
         CasOutcome::Mismatch { actual: None },
         "expecting a value of an absent ref loses, reporting None"
@@ -555,8 +555,11 @@ pub fn check_cas_race(b: Arc<dyn Backend>) {
                                 .expect("cas_ref succeeds")
                         } else {
                             let objects = vec![(next, bytes), object(999_999)];
+                            // The state it replaces is present: a shared
+                            // store's check of `refs` passes.
                             b.put_objects_and_cas(
                                 objects,
+                                &[current],
                                 "heads/counter",
                                 Some(&current),
                                 Some(&next),

@@ -59,7 +59,27 @@
 //!   ref-log entries older than `grace` are forgotten by the sweep.
 //!
 //! So every transaction must finish within the grace period, and a sweep
-//! frees an object at the earliest `grace` after it became garbage. The
+//! frees an object at the earliest `grace` after it became garbage. A
+//! grace period below the store's minimum ([`SharedStore::min_grace`]) is
+//! refused with [`SweepError::GraceTooShort`].
+//!
+//! Two rules make a commit that breaks the contract fail instead of being
+//! acknowledged onto missing objects. The commit's swap checks and locks
+//! everything it refers to (see [`Backend::put_objects_and_cas`]): a
+//! delete that went first makes it fail; a delete that comes later finds
+//! the object refreshed (young) and keeps it. And the sweep keeps "an
+//! object present refers only to objects present": it deletes top-down,
+//! commits by height, then tree nodes by level, then blobs, each statement
+//! holding objects of one rank only (none refers to another in it); when
+//! an object is kept (young, or refreshed by a commit meanwhile), it marks
+//! everything that object reaches, which is still undeleted below, and
+//! drops it from the garbage; and it re-marks from the refs and the ref
+//! log every quarter of the grace period, so no mark is stale by more.
+//! Ordering needs each garbage commit's height and node's level: the
+//! store gives kinds ([`SharedStore::object_kinds`]), and commits and nodes
+//! (not blobs) are read once.
+//!
+//! The
 //! default, [`SweepOptions::grace`] `= None`, takes the backend's
 //! ([`SharedStore::default_grace`]: one hour for PostgreSQL); the embedded
 //! backends have no write times, rely on the fence alone, and refuse a
@@ -69,7 +89,10 @@
 //! grace period) is skipped, not an error.
 //!
 //! [`Backend::shared`]: kvgit_core::Backend::shared
+//! [`Backend::put_objects_and_cas`]: kvgit_core::Backend::put_objects_and_cas
 //! [`SharedStore::default_grace`]: kvgit_core::SharedStore::default_grace
+//! [`SharedStore::min_grace`]: kvgit_core::SharedStore::min_grace
+//! [`SharedStore::object_kinds`]: kvgit_core::SharedStore::object_kinds
 
 use std::collections::HashSet;
 use std::hash::BuildHasherDefault;
@@ -77,8 +100,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kvgit_core::cache::IdHasher;
-use kvgit_core::object::{Node, ValueRef};
-use kvgit_core::{Commit, Durability, Error as CoreError, ObjectId, Repo};
+use kvgit_core::object::{Kind, Node, ValueRef};
+use kvgit_core::{Commit, Durability, Error as CoreError, ObjectId, Repo, SharedStore};
 use parking_lot::Mutex;
 
 /// Options of [`sweep`].
@@ -129,8 +152,8 @@ pub struct SweepReport {
     /// Their total size in bytes.
     pub bytes_freed: u64,
     /// Unreachable objects kept because they were written within the grace
-    /// period (shared stores only; a writer in another process may be about
-    /// to use them).
+    /// period, or are reached from one that was (shared stores only; a
+    /// writer in another process may be about to use them).
     pub objects_kept_young: u64,
     /// Their total size in bytes.
     pub bytes_kept_young: u64,
@@ -162,9 +185,29 @@ pub enum SweepError {
          process) does not keep; its in-process fence already protects every writer"
     )]
     GraceUnsupported(Duration),
+    /// [`SweepOptions::grace`] is below the shared store's minimum
+    /// ([`SharedStore::min_grace`]): a commit in another process could
+    /// still be on its way to referring to what it would delete.
+    #[error(
+        "a grace period of {} is below this store's minimum of {}: a shorter one could \
+         delete objects that commits in other processes are about to refer to",
+        seconds(.grace),
+        seconds(.min)
+    )]
+    GraceTooShort {
+        /// The grace period asked for.
+        grace: Duration,
+        /// The store's minimum.
+        min: Duration,
+    },
     /// A reachable object is missing or corrupt, or the store failed.
     #[error(transparent)]
     Core(#[from] CoreError),
+}
+
+/// `d` in seconds, for messages ("300 s", "0.5 s").
+fn seconds(d: &Duration) -> String {
+    format!("{} s", d.as_secs_f64())
 }
 
 /// One sweep at a time per process: marking without the fence must not
@@ -179,8 +222,14 @@ pub fn sweep(repo: &Repo, options: &SweepOptions) -> Result<SweepReport, SweepEr
     let backend = repo.backend();
     let shared = backend.shared();
     let grace = match (shared, options.grace) {
-        (Some(shared), None) => Some(shared.default_grace()),
-        (Some(_), Some(grace)) => Some(grace),
+        (Some(shared), grace) => {
+            let grace = grace.unwrap_or_else(|| shared.default_grace());
+            let min = shared.min_grace();
+            if grace < min {
+                return Err(SweepError::GraceTooShort { grace, min });
+            }
+            Some(grace)
+        }
         (None, Some(grace)) if !grace.is_zero() => {
             return Err(SweepError::GraceUnsupported(grace));
         }
@@ -248,34 +297,30 @@ pub fn sweep(repo: &Repo, options: &SweepOptions) -> Result<SweepReport, SweepEr
         Ok(true)
     })?;
     if !options.dry_run {
-        for batch in garbage.chunks(options.batch_size.max(1)) {
-            let ids: Vec<ObjectId> = batch.iter().map(|(id, _)| *id).collect();
-            // `None`: every id was deleted.
-            let deleted: Option<IdSet> = match (shared, grace) {
-                (Some(shared), Some(grace)) => Some(
-                    shared
-                        .delete_objects_written_before(&ids, grace)?
-                        .into_iter()
-                        .collect(),
-                ),
-                _ => {
+        match (shared, grace) {
+            (Some(shared), Some(grace)) => {
+                delete_shared(
+                    repo,
+                    shared,
+                    grace,
+                    options,
+                    &mut marker,
+                    garbage,
+                    &mut report,
+                )?;
+                shared.prune_ref_log(grace)?;
+            }
+            _ => {
+                for batch in garbage.chunks(options.batch_size.max(1)) {
+                    let ids: Vec<ObjectId> = batch.iter().map(|(id, _)| *id).collect();
                     backend.delete_objects(&ids)?;
-                    None
-                }
-            };
-            for (id, size) in batch {
-                if deleted.as_ref().is_none_or(|d| d.contains(id)) {
-                    report.objects_freed += 1;
-                    report.bytes_freed += size;
-                    repo.evict_cached(id);
-                } else {
-                    report.objects_kept_young += 1;
-                    report.bytes_kept_young += size;
+                    for (id, size) in batch {
+                        report.objects_freed += 1;
+                        report.bytes_freed += size;
+                        repo.evict_cached(id);
+                    }
                 }
             }
-        }
-        if let (Some(shared), Some(grace)) = (shared, grace) {
-            shared.prune_ref_log(grace)?;
         }
     }
 
@@ -290,6 +335,111 @@ pub fn sweep(repo: &Repo, options: &SweepOptions) -> Result<SweepReport, SweepEr
 }
 
 type IdSet = HashSet<ObjectId, BuildHasherDefault<IdHasher>>;
+
+/// Where an unreachable object comes in a shared store's deletion order:
+/// greater first. Whatever an object refers to ranks below it (a commit
+/// refers to lower commits and to nodes, a node to lower nodes and to
+/// blobs), so a deletion never leaves a present object referring to a
+/// deleted one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Rank {
+    Blob,
+    Node(u8),
+    Commit(u64),
+    /// Undecodable: nothing sound can refer to it.
+    Damaged,
+}
+
+/// The deletion of `garbage` on a store shared by several processes, top
+/// down (see the module docs): groups of one [`Rank`], each group in
+/// statements of at most `batch_size` objects, each statement deleting
+/// only those last written more than `grace` ago. An object kept (young,
+/// or refreshed by a commit that refers to it) has everything it reaches
+/// marked, and so kept; the refs and the ref log are marked again as the
+/// deletion goes on, so no mark is older than a quarter of `grace`.
+fn delete_shared(
+    repo: &Repo,
+    shared: &dyn SharedStore,
+    grace: Duration,
+    options: &SweepOptions,
+    marker: &mut Marker<'_>,
+    garbage: Vec<(ObjectId, u64)>,
+    report: &mut SweepReport,
+) -> Result<(), SweepError> {
+    let batch_size = options.batch_size.max(1);
+    let mut ranked: Vec<(Rank, ObjectId, u64)> = Vec::with_capacity(garbage.len());
+    for chunk in garbage.chunks(batch_size) {
+        let ids: Vec<ObjectId> = chunk.iter().map(|(id, _)| *id).collect();
+        let kinds: std::collections::HashMap<ObjectId, u8> =
+            shared.object_kinds(&ids)?.into_iter().collect();
+        for (id, size) in chunk {
+            let rank = match kinds.get(id).copied().and_then(Kind::from_byte) {
+                // Gone already (another sweep): nothing to order.
+                None if !kinds.contains_key(id) => Rank::Blob,
+                Some(Kind::Blob) => Rank::Blob,
+                Some(Kind::Commit) => match marker.repo.backend().get_object(id)? {
+                    None => Rank::Blob,
+                    Some(bytes) => {
+                        Commit::decode(id, &bytes).map_or(Rank::Damaged, |c| Rank::Commit(c.height))
+                    }
+                },
+                Some(Kind::Leaf | Kind::Internal) => match marker.repo.backend().get_object(id)? {
+                    None => Rank::Blob,
+                    Some(bytes) => {
+                        Node::decode_vec(id, bytes).map_or(Rank::Damaged, |n| Rank::Node(n.level()))
+                    }
+                },
+                None => Rank::Damaged,
+            };
+            ranked.push((rank, *id, *size));
+        }
+    }
+    ranked.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+
+    let mut marked_at = Instant::now();
+    let mut start = 0;
+    while start < ranked.len() {
+        let rank = ranked[start].0;
+        let group = ranked[start..].iter().take_while(|r| r.0 == rank).count();
+        let end = (start + batch_size).min(start + group);
+        if marked_at.elapsed() > grace / 4 {
+            marker.remark_from_refs(shared, grace)?;
+            marked_at = Instant::now();
+        }
+        let batch = &ranked[start..end];
+        let ids: Vec<ObjectId> = batch
+            .iter()
+            .filter(|(_, id, _)| !marker.is_marked(id))
+            .map(|(_, id, _)| *id)
+            .collect();
+        let deleted: IdSet = shared
+            .delete_objects_written_before(&ids, grace)?
+            .into_iter()
+            .collect();
+        for (rank, id, size) in batch {
+            if deleted.contains(id) {
+                report.objects_freed += 1;
+                report.bytes_freed += size;
+                repo.evict_cached(id);
+                continue;
+            }
+            report.objects_kept_young += 1;
+            report.bytes_kept_young += size;
+            // Kept: so is everything it refers to, below in the order.
+            if !marker.is_marked(id) {
+                match rank {
+                    Rank::Commit(_) => marker.mark_commit_lenient(*id)?,
+                    Rank::Node(_) => marker.mark_tree_lenient(*id)?,
+                    Rank::Blob | Rank::Damaged => {
+                        marker.marked.insert(*id);
+                    }
+                }
+            }
+        }
+        start = end;
+    }
+    Ok(())
+}
 
 /// The mark phase's state: the ids marked so far.
 struct Marker<'r> {
@@ -323,6 +473,34 @@ impl<'r> Marker<'r> {
         let result = self.mark_commit(head);
         self.lenient = false;
         result
+    }
+
+    /// Like [`Marker::mark_commit_lenient`] for the tree rooted at `root`.
+    fn mark_tree_lenient(&mut self, root: ObjectId) -> Result<(), CoreError> {
+        self.lenient = true;
+        let result = self.mark_tree(root);
+        self.lenient = false;
+        result
+    }
+
+    /// Marks from the refs and the ref log as they are now (what another
+    /// process moved a ref to since the last mark).
+    fn remark_from_refs(
+        &mut self,
+        shared: &dyn SharedStore,
+        grace: Duration,
+    ) -> Result<(), CoreError> {
+        for (_, head) in self.repo.backend().list_refs("")? {
+            if !self.is_marked(&head) {
+                self.mark_commit_lenient(head)?;
+            }
+        }
+        for head in shared.recent_ref_targets(grace)? {
+            if !self.is_marked(&head) {
+                self.mark_commit_lenient(head)?;
+            }
+        }
+        Ok(())
     }
 
     /// Marks commit `head`, its history and their trees.

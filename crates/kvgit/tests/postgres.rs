@@ -28,14 +28,18 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Mutex, MutexGuard};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use common::TestDb;
 use kvgit::core::object::{decode_blob, Node, ValueRef};
-use kvgit::core::{CasOutcome, Commit, CommitSpec, ObjectId, Repo};
+use kvgit::core::{
+    Backend, CasOutcome, Commit, CommitSpec, Durability, ObjectId, Repo, RepoOptions, SharedStore,
+};
+use kvgit::gc::SweepOptions;
 use kvgit::merge::{Counter, Theirs};
+use kvgit::postgres::{PgBackend, PgOptions};
 use kvgit::{CommitId, Db};
 
 /// Set in a child process: its role.
@@ -882,10 +886,7 @@ fn sweeps_beside_a_writer_in_another_process_lose_nothing() {
     let _serial = one_at_a_time();
     let started = Instant::now();
     let tdb = TestDb::new("sweep");
-    let db = Db::builder()
-        .sweep_grace(SWEEP_GRACE)
-        .open(&tdb.url)
-        .unwrap();
+    let db = short_grace_db(&tdb.url, SWEEP_GRACE);
     let g = db.branch("g").unwrap();
     let mut writer = ChildProc::spawn("sweep-writer", &tdb.url);
     writer.wait_for_line("ready", Duration::from_secs(30));
@@ -992,10 +993,7 @@ fn present(repo: &Repo, ids: &[ObjectId]) -> usize {
 #[test]
 fn grace_period_keeps_unreferenced_objects_until_it_passes() {
     let tdb = TestDb::new("grace");
-    let db = Db::builder()
-        .sweep_grace(Duration::from_secs(60))
-        .open(&tdb.url)
-        .unwrap();
+    let db = short_grace_db(&tdb.url, Duration::from_secs(60));
     let repo = db.repo();
     let main = db.branch("main").unwrap();
     main.put("kept", fill("kept ", 800)).unwrap();
@@ -1031,18 +1029,402 @@ fn grace_period_keeps_unreferenced_objects_until_it_passes() {
     assert!(report.ref_log_roots > 0, "{report:?}");
     verify_store(repo).unwrap();
 
-    // The same sweep without a grace period deletes them.
-    let no_grace = Db::builder()
-        .sweep_grace(Duration::ZERO)
-        .open(&tdb.url)
-        .unwrap();
-    let report = no_grace.sweep().unwrap();
+    // Once the shortest grace period allowed has passed, a sweep with it
+    // deletes them.
+    let short = short_grace_db(&tdb.url, SHORT_GRACE);
+    thread::sleep(SHORT_GRACE + Duration::from_millis(300));
+    let report = short.sweep().unwrap();
     assert_eq!(present(repo, &pending), 0, "{report:?}");
     assert_eq!(present(repo, &gone_objects), 0, "{report:?}");
     assert_eq!(report.objects_kept_young, 0);
     assert!(report.objects_freed >= (pending.len() + gone_objects.len()) as u64);
     verify_store(repo).unwrap();
     assert_eq!(main.get("kept").unwrap(), Some(fill("kept ", 800)));
+}
+
+// ---------------------------------------------------------------------
+// 3b. Sweeps against commits in flight (issue #15, item 13)
+// ---------------------------------------------------------------------
+
+/// The shortest grace period the tests below allow their stores.
+const SHORT_GRACE: Duration = Duration::from_secs(1);
+
+/// A `Db` on `url` whose sweeps use `grace`, which is also the store's
+/// minimum (the default minimum, five minutes, is too long for a test).
+fn short_grace_db(url: &str, grace: Duration) -> Db {
+    Db::builder()
+        .sweep_grace(grace)
+        .postgres_options(PgOptions {
+            min_grace: grace,
+            ..PgOptions::default()
+        })
+        .open(url)
+        .unwrap()
+}
+
+/// `kvgit sweep --grace 0` on a shared store: refused, saying the minimum,
+/// and nothing is deleted; the minimum itself is accepted.
+#[test]
+fn a_grace_period_below_the_minimum_is_refused() {
+    let tdb = TestDb::new("min_grace");
+    let db = Db::builder()
+        .sweep_grace(Duration::ZERO)
+        .open(&tdb.url)
+        .unwrap();
+    let main = db.branch("main").unwrap();
+    main.put("k", fill("k ", 900)).unwrap();
+    let scratch = db.branch("scratch").unwrap();
+    scratch.put("junk", fill("junk ", 900)).unwrap();
+    db.delete_branch("scratch").unwrap();
+    let count = |db: &Db| {
+        let mut n = 0;
+        db.repo()
+            .backend()
+            .for_each_object(&mut |_, _| {
+                n += 1;
+                Ok(true)
+            })
+            .unwrap();
+        n
+    };
+    let before = count(&db);
+
+    let err = db.sweep().unwrap_err().to_string();
+    assert!(
+        err.contains("a grace period of 0 s is below this store's minimum of 300 s"),
+        "{err}"
+    );
+    let options = |secs| SweepOptions {
+        grace: Some(Duration::from_secs(secs)),
+        ..SweepOptions::default()
+    };
+    let err = kvgit_gc::sweep(db.repo(), &options(299)).unwrap_err();
+    assert!(
+        matches!(err, kvgit_gc::SweepError::GraceTooShort { min, .. } if min == Duration::from_secs(300)),
+        "{err}"
+    );
+    assert_eq!(count(&db), before, "a refused sweep deletes nothing");
+    // The minimum is accepted (and, everything being young, frees nothing).
+    let report = kvgit_gc::sweep(db.repo(), &options(300)).unwrap();
+    assert_eq!(report.objects_freed, 0);
+    // A store may lower its minimum, never below one second.
+    let lowered = Db::builder()
+        .sweep_grace(Duration::from_millis(500))
+        .postgres_options(PgOptions {
+            min_grace: Duration::ZERO,
+            ..PgOptions::default()
+        })
+        .open(&tdb.url)
+        .unwrap();
+    let err = lowered.sweep().unwrap_err().to_string();
+    assert!(err.contains("minimum of 1 s"), "{err}");
+    verify_store(db.repo()).unwrap();
+}
+
+/// Garbage a slow writer builds on: a deleted branch `old` of `keys` keys,
+/// each with a blob, whose objects (and ref-log entry) are then older than
+/// [`SHORT_GRACE`]. Returns its tree, read while it was still there (the
+/// writer's snapshot).
+fn old_garbage(db: &Db, keys: usize) -> kvgit::core::Tree {
+    let repo = db.repo();
+    let old = db.branch("old").unwrap();
+    let mut tx = old.transaction().unwrap();
+    for i in 0..keys {
+        tx.put(format!("old/{i:04}"), fill(&format!("old {i} "), 300));
+    }
+    let head = tx.commit().unwrap().commit.expect("a commit");
+    let tree = repo.tree(repo.read_commit(&head).unwrap().root).unwrap();
+    db.delete_branch("old").unwrap();
+    thread::sleep(SHORT_GRACE + Duration::from_millis(400));
+    tree
+}
+
+/// Sweep first, swap second: a writer whose snapshot is older than the
+/// grace period builds on objects a sweep then deletes. Its swap must fail
+/// naming a missing object, and its ref must stay where it was (before the
+/// fix, the swap succeeded and the branch pointed at deleted objects).
+#[test]
+fn a_swap_after_a_sweep_deleted_what_it_refers_to_fails() {
+    let tdb = TestDb::new("swept_first");
+    let writer = short_grace_db(&tdb.url, SHORT_GRACE);
+    let sweeper = short_grace_db(&tdb.url, SHORT_GRACE);
+    let repo = writer.repo();
+    writer.branch("main").unwrap().put("base", "b").unwrap();
+    let snapshot = old_garbage(&writer, 1);
+    let head = repo.get_ref("heads/main").unwrap().expect("main");
+
+    // The new tree: one key more on the old one, reusing its blob.
+    let (tree, unwritten) = repo
+        .apply_unwritten(&snapshot, vec![(b"new".to_vec(), Some(b"n".to_vec()))])
+        .unwrap();
+    let report = sweeper.sweep().unwrap();
+    assert!(report.objects_freed >= 3, "{report:?}");
+    let spec = CommitSpec {
+        parents: vec![head],
+        message: "slow".into(),
+        ..CommitSpec::default()
+    };
+    let err = repo
+        .commit_with("heads/main", Some(&head), &tree, unwritten, &spec)
+        .unwrap_err();
+    assert!(
+        matches!(err, kvgit::core::Error::MissingObject(_)),
+        "expected a missing object, got {err}"
+    );
+    assert_eq!(repo.get_ref("heads/main").unwrap(), Some(head));
+    verify_store(repo).unwrap();
+
+    // A ref moved to a commit the sweep deleted is refused too.
+    let old_commit = repo
+        .write_commit(&snapshot, &CommitSpec::default())
+        .unwrap();
+    thread::sleep(SHORT_GRACE + Duration::from_millis(400));
+    sweeper.sweep().unwrap();
+    let err = repo
+        .move_ref("heads/main", Some(&head), Some(&old_commit))
+        .unwrap_err();
+    assert!(matches!(err, kvgit::core::Error::MissingObject(_)), "{err}");
+    assert_eq!(repo.get_ref("heads/main").unwrap(), Some(head));
+    verify_store(repo).unwrap();
+}
+
+/// A backend that runs a hook once, right after a sweep has listed the
+/// store (between its marking and its deletes): the place where another
+/// process's commit can slip in.
+struct ListingHook {
+    inner: Arc<PgBackend>,
+    hook: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+impl Backend for ListingHook {
+    fn get_object(&self, id: &ObjectId) -> kvgit::core::Result<Option<Vec<u8>>> {
+        self.inner.get_object(id)
+    }
+    fn has_object(&self, id: &ObjectId) -> kvgit::core::Result<bool> {
+        self.inner.has_object(id)
+    }
+    fn put_objects(&self, objects: Vec<(ObjectId, Vec<u8>)>) -> kvgit::core::Result<()> {
+        self.inner.put_objects(objects)
+    }
+    fn delete_objects(&self, ids: &[ObjectId]) -> kvgit::core::Result<()> {
+        self.inner.delete_objects(ids)
+    }
+    fn for_each_object(
+        &self,
+        visit: &mut dyn FnMut(ObjectId, u64) -> kvgit::core::Result<bool>,
+    ) -> kvgit::core::Result<()> {
+        self.inner.for_each_object(visit)?;
+        if let Some(hook) = self.hook.lock().unwrap().take() {
+            hook();
+        }
+        Ok(())
+    }
+    fn get_ref(&self, name: &str) -> kvgit::core::Result<Option<ObjectId>> {
+        self.inner.get_ref(name)
+    }
+    fn cas_ref(
+        &self,
+        name: &str,
+        expected: Option<&ObjectId>,
+        new: Option<&ObjectId>,
+    ) -> kvgit::core::Result<CasOutcome> {
+        self.inner.cas_ref(name, expected, new)
+    }
+    fn list_refs(&self, prefix: &str) -> kvgit::core::Result<Vec<(String, ObjectId)>> {
+        self.inner.list_refs(prefix)
+    }
+    fn get_meta(&self, key: &[u8]) -> kvgit::core::Result<Option<Vec<u8>>> {
+        self.inner.get_meta(key)
+    }
+    fn put_meta(&self, entries: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> kvgit::core::Result<()> {
+        self.inner.put_meta(entries)
+    }
+    fn scan_meta(&self, prefix: &[u8]) -> kvgit::core::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.inner.scan_meta(prefix)
+    }
+    fn flush(&self, durability: Durability) -> kvgit::core::Result<()> {
+        self.inner.flush(durability)
+    }
+    fn size_on_disk(&self) -> kvgit::core::Result<u64> {
+        self.inner.size_on_disk()
+    }
+    fn shared(&self) -> Option<&dyn SharedStore> {
+        self.inner.shared()
+    }
+}
+
+/// Swap second... the other way round: a sweep lists the store, then a
+/// writer (another process) swaps a commit that reuses old garbage, then
+/// the sweep deletes. The swap wins, and the sweep keeps everything the
+/// new commit reaches: the old leaves it refers to directly (refreshed by
+/// the swap) and the blobs below them (kept because a kept node refers to
+/// them).
+#[test]
+fn a_swap_during_a_sweep_keeps_what_it_refers_to() {
+    let tdb = TestDb::new("swap_first");
+    let writer = short_grace_db(&tdb.url, SHORT_GRACE);
+    let repo = writer.repo().clone();
+    writer.branch("main").unwrap().put("base", "b").unwrap();
+    let snapshot = old_garbage(&writer, 400);
+    assert!(
+        repo.node(&snapshot.root()).unwrap().level() > 0,
+        "the old tree has several leaves"
+    );
+    let head = repo.get_ref("heads/main").unwrap().expect("main");
+
+    let options = PgOptions {
+        min_grace: SHORT_GRACE,
+        ..PgOptions::default()
+    };
+    let inner = Arc::new(PgBackend::open_with(&tdb.url, options).unwrap());
+    let hooked = Arc::new(ListingHook {
+        inner,
+        hook: Mutex::new(None),
+    });
+    let sweeper = Repo::new(hooked.clone(), RepoOptions::default());
+    let swapped = Arc::new(Mutex::new(None));
+    {
+        let repo = repo.clone();
+        let swapped = swapped.clone();
+        *hooked.hook.lock().unwrap() = Some(Box::new(move || {
+            // One key changed: a new leaf and a new root; every other old
+            // leaf is reused as it is.
+            let (tree, unwritten) = repo
+                .apply_unwritten(
+                    &snapshot,
+                    vec![(b"old/0000".to_vec(), Some(b"new".to_vec()))],
+                )
+                .unwrap();
+            let spec = CommitSpec {
+                parents: vec![head],
+                ..CommitSpec::default()
+            };
+            let (id, outcome) = repo
+                .commit_with("heads/main", Some(&head), &tree, unwritten, &spec)
+                .unwrap();
+            *swapped.lock().unwrap() = Some((id, outcome));
+        }));
+    }
+    let report = kvgit_gc::sweep(
+        &sweeper,
+        &SweepOptions {
+            grace: Some(SHORT_GRACE),
+            ..SweepOptions::default()
+        },
+    )
+    .unwrap();
+    let (id, outcome) = swapped.lock().unwrap().take().expect("the hook ran");
+    assert_eq!(outcome, CasOutcome::Swapped);
+    assert_eq!(repo.get_ref("heads/main").unwrap(), Some(id));
+    assert!(report.objects_kept_young > 400, "{report:?}");
+    assert!(
+        report.objects_freed >= 2,
+        "the old root and commit: {report:?}"
+    );
+    verify_store(&repo).unwrap_or_else(|e| panic!("{e}"));
+    let main = content(&writer, "main");
+    assert_eq!(main.len(), 400);
+    assert_eq!(main.get(b"old/0000".as_slice()), Some(&b"new".to_vec()));
+    assert_eq!(
+        main.get(b"old/0399".as_slice()),
+        Some(&fill("old 399 ", 300))
+    );
+}
+
+/// Commits in threads (each with a `Db` of its own, as separate processes
+/// would be) while sweeps with the shortest grace period allowed run in a
+/// loop and garbage keeps appearing. Some transactions take longer than
+/// the grace period; such a commit may be refused (a missing object), but
+/// no commit is acknowledged whose objects are not all in the store.
+#[test]
+fn commits_beside_sweeps_in_a_loop_are_complete_or_refused() {
+    let _serial = one_at_a_time();
+    let tdb = TestDb::new("sweep_loop");
+    const WRITERS: usize = 3;
+    const COMMITS: usize = 24;
+    let done = Arc::new(AtomicUsize::new(0));
+    let acked: Arc<Mutex<Vec<(String, ObjectId, State)>>> = Arc::default();
+    let refused = Arc::new(AtomicUsize::new(0));
+    let mut handles = Vec::new();
+    for w in 0..WRITERS {
+        let (url, done, acked, refused) = (
+            tdb.url.clone(),
+            done.clone(),
+            acked.clone(),
+            refused.clone(),
+        );
+        handles.push(thread::spawn(move || {
+            let db = short_grace_db(&url, SHORT_GRACE);
+            let name = format!("w{w}");
+            let branch = db.branch(&name).unwrap();
+            for i in 0..COMMITS {
+                // Garbage: a scratch branch with a blob, deleted at once.
+                let scratch = db.branch(&format!("scratch{w}")).unwrap();
+                scratch
+                    .put("junk", fill(&format!("junk {w} {i} "), 900))
+                    .unwrap();
+                db.delete_branch(&format!("scratch{w}")).unwrap();
+                // Every third transaction holds its snapshot past the
+                // grace period; every fourth rewrites the branch (its
+                // old history becomes garbage).
+                let mut tx = branch.transaction().unwrap();
+                tx.put(format!("k{}", i % 5), fill(&format!("{w} {i} "), 700));
+                if i % 3 == 1 {
+                    thread::sleep(SHORT_GRACE + Duration::from_millis(200));
+                }
+                match tx.commit() {
+                    Ok(outcome) => {
+                        if let Some(id) = outcome.commit {
+                            acked
+                                .lock()
+                                .unwrap()
+                                .push((name.clone(), id, content(&db, &name)));
+                        }
+                    }
+                    Err(kvgit::Error::Core(kvgit::core::Error::MissingObject(_))) => {
+                        refused.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Err(e) => panic!("writer {w}, commit {i}: {e}"),
+                }
+                if i % 4 == 3 {
+                    let _ = db.rebase(&name, 1500, Some(700));
+                }
+            }
+            done.fetch_add(1, Ordering::SeqCst);
+        }));
+    }
+    let sweeper = short_grace_db(&tdb.url, SHORT_GRACE);
+    let mut freed = 0;
+    while done.load(Ordering::SeqCst) < WRITERS {
+        freed += sweeper.sweep().unwrap().objects_freed;
+        thread::sleep(Duration::from_millis(50));
+    }
+    for h in handles {
+        h.join().unwrap();
+    }
+    freed += sweeper.sweep().unwrap().objects_freed;
+    verify_store(sweeper.repo()).unwrap_or_else(|e| panic!("{e}"));
+    // Every branch holds what its last acknowledged commit wrote, and
+    // that state reads back in full.
+    let acked = std::mem::take(&mut *acked.lock().unwrap());
+    for w in 0..WRITERS {
+        let name = format!("w{w}");
+        let head = sweeper
+            .get_branch(&name)
+            .unwrap()
+            .expect("w")
+            .head()
+            .unwrap();
+        if let Some((_, _, state)) = acked.iter().rev().find(|a| a.0 == name && a.1 == head) {
+            assert_eq!(&content(&sweeper, &name), state, "{name}");
+        }
+    }
+    assert!(freed > 0, "the sweeps freed nothing");
+    eprintln!(
+        "{} commits acknowledged, {} refused, {freed} objects freed",
+        acked.len(),
+        refused.load(Ordering::SeqCst)
+    );
 }
 
 // ---------------------------------------------------------------------

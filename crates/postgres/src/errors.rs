@@ -14,9 +14,26 @@ pub(crate) fn connect_error(store: &str, e: &postgres::Error) -> Error {
     }
 }
 
-/// A failed statement on an open store.
+/// A failed statement on an open store: [`Error::MissingObject`] when a
+/// commit's check of what it refers to found an object missing
+/// (`kvgit_hold_objects`), [`Error::Storage`] otherwise.
 pub(crate) fn storage(context: &str, e: &postgres::Error) -> Error {
+    if let Some(id) = missing_object(e) {
+        return Error::MissingObject(id);
+    }
     Error::Storage(format!("PostgreSQL, {context}: {}", describe(e)))
+}
+
+/// The SQLSTATE `kvgit_hold_objects` raises for a missing object, whose id
+/// (in hex) is the error's detail.
+pub(crate) const MISSING_OBJECT: &str = "KV001";
+
+fn missing_object(e: &postgres::Error) -> Option<kvgit_core::ObjectId> {
+    let db = e.as_db_error()?;
+    if db.code().code() != MISSING_OBJECT {
+        return None;
+    }
+    db.detail()?.parse().ok()
 }
 
 /// True for errors after which the same statement may simply be run again:

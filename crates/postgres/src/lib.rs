@@ -29,7 +29,11 @@
 //!   see another's in-flight writers, so this backend offers
 //!   [`SharedStore`]: object write times and a ref log, by the server's
 //!   clock, for kvgit-gc's grace period (default: one hour, see
-//!   [`PgOptions::default_grace`]).
+//!   [`PgOptions::default_grace`]; never less than [`PgOptions::min_grace`],
+//!   five minutes by default). A commit's swap checks, in its transaction,
+//!   that every object it refers to is present and locks it against a
+//!   concurrent sweep (`kvgit_hold_objects`): it fails with
+//!   [`Error::MissingObject`] rather than move a ref onto a swept object.
 //!
 //! See the [`schema`] module for the tables.
 //!
@@ -106,7 +110,26 @@ pub struct PgOptions {
     /// [`SharedStore::writer_turn`]) before it goes on without it. Default:
     /// 5 s.
     pub turn_wait: Duration,
+    /// The shortest grace period a sweep may use on this store
+    /// ([`SharedStore::min_grace`]); a sweep asked for less is refused.
+    /// Default: [`MIN_GRACE`] (five minutes); never less than one second,
+    /// whatever is set here. Every commit must move its ref within it of
+    /// reading its snapshot; lower it only where every transaction is
+    /// known to be short (tests).
+    pub min_grace: Duration,
 }
+
+/// The default [`PgOptions::min_grace`]: five minutes. A commit's snapshot
+/// to swap takes milliseconds when nothing waits, and what it can wait for
+/// is bounded in seconds: a writer turn (5 s), the holder of one inside the
+/// swap (2 s), a connection (10 s), merge-and-retry rounds, and the object
+/// batches of a large commit (8 MiB each) written before its final call.
+/// Five minutes leaves an order of magnitude beyond that, and still frees
+/// garbage soon after it became garbage.
+pub const MIN_GRACE: Duration = Duration::from_secs(300);
+
+/// The floor of [`PgOptions::min_grace`]: one second.
+const MIN_GRACE_FLOOR: Duration = Duration::from_secs(1);
 
 impl Default for PgOptions {
     fn default() -> Self {
@@ -116,6 +139,7 @@ impl Default for PgOptions {
             connect_timeout: Duration::from_secs(10),
             create: true,
             turn_wait: Duration::from_secs(5),
+            min_grace: MIN_GRACE,
         }
     }
 }
@@ -400,6 +424,7 @@ impl Backend for PgBackend {
     fn put_objects_and_cas(
         &self,
         mut objects: Vec<(ObjectId, Vec<u8>)>,
+        refs: &[ObjectId],
         name: &str,
         expected: Option<&ObjectId>,
         new: Option<&ObjectId>,
@@ -416,14 +441,28 @@ impl Backend for PgBackend {
             last = end;
         }
         self.insert_sorted(&objects[..last])?;
+        // The final call checks what the commit refers to, and the parts
+        // written before it: a sweep may have deleted any of them since.
+        let mut held: Vec<&[u8]> = refs
+            .iter()
+            .chain(objects[..last].iter().map(|(id, _)| id))
+            .map(|id| id.as_bytes().as_slice())
+            .collect();
+        held.sort_unstable();
+        held.dedup();
+        let fresh = micros(self.min_grace() / 2);
         let (ids, kinds, blobs) = columns(&objects[last..]);
         let expected: Option<&[u8]> = expected.map(|id| id.as_bytes().as_slice());
         let new: Option<&[u8]> = new.map(|id| id.as_bytes().as_slice());
         let turn = self.turn_to_wait_for(name);
         let row = self.run("committing", |c| {
             let st = c.st.commit.clone();
-            c.client
-                .query_one(&st, &[&ids, &kinds, &blobs, &name, &expected, &new, &turn])
+            c.client.query_one(
+                &st,
+                &[
+                    &ids, &kinds, &blobs, &held, &fresh, &name, &expected, &new, &turn,
+                ],
+            )
         })?;
         cas_outcome(&row, "committing")
     }
@@ -600,6 +639,32 @@ impl Backend for PgBackend {
 impl SharedStore for PgBackend {
     fn default_grace(&self) -> Duration {
         self.options.default_grace
+    }
+
+    fn min_grace(&self) -> Duration {
+        self.options.min_grace.max(MIN_GRACE_FLOOR)
+    }
+
+    fn object_kinds(&self, ids: &[ObjectId]) -> Result<Vec<(ObjectId, u8)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<&[u8]> = ids.iter().map(|id| id.as_bytes().as_slice()).collect();
+        let rows = self.run("reading object kinds", |c| {
+            let st = c.st.object_kinds.clone();
+            c.client.query(&st, &[&keys])
+        })?;
+        rows.iter()
+            .map(|row| {
+                let id: &[u8] = row
+                    .try_get(0)
+                    .map_err(|e| storage("reading object kinds", &e))?;
+                let kind: i16 = row
+                    .try_get(1)
+                    .map_err(|e| storage("reading object kinds", &e))?;
+                Ok((id_from(id, "object id")?, u8::try_from(kind).unwrap_or(0)))
+            })
+            .collect()
     }
 
     fn delete_objects_written_before(

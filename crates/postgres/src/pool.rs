@@ -27,6 +27,7 @@ pub(crate) struct Statements {
     pub get_ref: Statement,
     pub cas_ref: Statement,
     pub commit: Statement,
+    pub object_kinds: Statement,
     pub list_refs: Statement,
     pub get_meta: Statement,
     pub put_meta: Statement,
@@ -66,10 +67,14 @@ impl Statements {
                 "SELECT swapped, actual FROM kvgit_cas_ref($1, $2, $3, $4::int8)",
             )?,
             // Ids sorted and distinct, as for put_objects.
+            // Refs (the fourth) sorted and distinct too.
             commit: client.prepare(
                 "SELECT swapped, actual FROM kvgit_commit(\
-                 $1::bytea[], $2::int2[], $3::bytea[], $4, $5, $6, $7::int8)",
+                 $1::bytea[], $2::int2[], $3::bytea[], $4::bytea[], $5::int8, \
+                 $6, $7, $8, $9::int8)",
             )?,
+            object_kinds: client
+                .prepare("SELECT id, kind FROM kvgit_objects WHERE id = ANY($1::bytea[])")?,
             list_refs: client.prepare(
                 "SELECT name, target FROM kvgit_refs WHERE starts_with(name, $1) ORDER BY name",
             )?,

@@ -10,15 +10,21 @@
 //! kvgit_meta    (key bytea PK, value bytea)           bookkeeping (access recency)
 //! kvgit_cas_ref(name, expected, new, turn) -> (swapped, actual)
 //!                                                     the ref compare-and-swap
-//! kvgit_commit(ids, kinds, bytes, name, expected, new, turn) -> (swapped, actual)
-//!                                                     a commit's objects, then the
-//!                                                     swap, in one transaction
+//! kvgit_commit(ids, kinds, bytes, refs, fresh, name, expected, new, turn)
+//!   -> (swapped, actual)                              a commit's objects, the check
+//!                                                     of what they refer to, then
+//!                                                     the swap, in one transaction
+//! kvgit_hold_objects(refs, fresh)                     that check: lock, refresh,
+//!                                                     raise KV001 if one is missing
 //! ```
 //!
 //! Versions: 1 had a three-argument `kvgit_cas_ref`; 2 adds the `turn`
 //! argument (writers let the holder of a ref's writer turn go first, see
 //! [`kvgit_core::SharedStore::writer_turn`]); 3 adds `kvgit_commit` (a
-//! commit's objects and its swap in one round trip) and `kvgit_wait_turn`.
+//! commit's objects and its swap in one round trip) and `kvgit_wait_turn`;
+//! 4 adds `kvgit_hold_objects` and the nine-argument `kvgit_commit`, which
+//! checks that every object a commit refers to is present (and keeps a
+//! concurrent sweep from deleting it) before it swaps.
 //! Opening an older store upgrades it in place (which needs the CREATE
 //! privilege once); the old functions stay, so processes of an older build
 //! keep working until they restart.
@@ -33,7 +39,7 @@ use postgres::Client;
 use crate::errors::{connect_error, describe, is_permission, is_undefined_table};
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
 
 /// A key for `pg_advisory_xact_lock`, so that two processes creating the
 /// schema at once take turns (`CREATE ... IF NOT EXISTS` alone can still
@@ -153,6 +159,55 @@ BEGIN
     INSERT INTO kvgit_objects (id, kind, bytes)
         SELECT * FROM unnest(p_ids, p_kinds, p_bytes)
         ON CONFLICT (id) DO UPDATE SET written = now();
+    RETURN QUERY SELECT * FROM kvgit_cas_ref(p_name, p_expected, p_new, NULL);
+END
+$$;
+-- What a commit refers to without containing it must be present when its
+-- ref moves, and stay so: a sweep in another process may be deleting it
+-- right now. Every present row of p_refs is locked (FOR KEY SHARE, in id
+-- order) so that a concurrent DELETE waits for this transaction; those
+-- last written more than p_fresh microseconds ago get a new write time, so
+-- that a waiting sweep's DELETE (READ COMMITTED: it re-checks the row it
+-- waited for) finds them young and keeps them. A row that a sweep deleted
+-- first is gone once the lock is had: KV001, naming it, and the whole
+-- transaction (objects and swap) rolls back. p_fresh is half the store's
+-- minimum grace period, so a row left as it was is young for any sweep.
+CREATE OR REPLACE FUNCTION kvgit_hold_objects(p_refs bytea[], p_fresh bigint)
+RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    missing bytea;
+BEGIN
+    IF p_refs IS NULL OR cardinality(p_refs) = 0 THEN
+        RETURN;
+    END IF;
+    PERFORM 1 FROM kvgit_objects o WHERE o.id = ANY(p_refs) ORDER BY o.id FOR KEY SHARE;
+    UPDATE kvgit_objects SET written = clock_timestamp()
+        WHERE id = ANY(p_refs)
+        AND written < clock_timestamp() - p_fresh * interval '1 microsecond';
+    SELECT r INTO missing FROM unnest(p_refs) r
+        WHERE NOT EXISTS (SELECT 1 FROM kvgit_objects o WHERE o.id = r) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'KV001',
+            MESSAGE = 'an object the commit refers to is missing (swept)',
+            DETAIL = encode(missing, 'hex');
+    END IF;
+END
+$$;
+-- kvgit_commit with the check: the turn, the ref's row, the new objects,
+-- then what they refer to (kvgit_hold_objects), then the swap.
+CREATE OR REPLACE FUNCTION kvgit_commit(
+    p_ids bytea[], p_kinds smallint[], p_bytes bytea[], p_refs bytea[], p_fresh bigint,
+    p_name text, p_expected bytea, p_new bytea, p_turn bigint)
+RETURNS TABLE (swapped boolean, actual bytea)
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM kvgit_wait_turn(p_turn);
+    PERFORM 1 FROM kvgit_refs r WHERE r.name = p_name FOR UPDATE;
+    INSERT INTO kvgit_objects (id, kind, bytes)
+        SELECT * FROM unnest(p_ids, p_kinds, p_bytes)
+        ON CONFLICT (id) DO UPDATE SET written = now();
+    PERFORM kvgit_hold_objects(p_refs, p_fresh);
     RETURN QUERY SELECT * FROM kvgit_cas_ref(p_name, p_expected, p_new, NULL);
 END
 $$;

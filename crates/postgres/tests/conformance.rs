@@ -633,7 +633,7 @@ fn large_batches_and_objects() {
         .collect();
     let head = commit[5].0;
     assert_eq!(
-        b.put_objects_and_cas(commit.clone(), "heads/big", None, Some(&head))
+        b.put_objects_and_cas(commit.clone(), &[], "heads/big", None, Some(&head))
             .unwrap(),
         CasOutcome::Swapped
     );
@@ -704,6 +704,139 @@ fn sweeping_by_write_time() {
     both.sort();
     assert_eq!(delete(AGE), both);
     assert!(all_objects(&b).is_empty());
+}
+
+/// A store whose sweeps may use a grace period of `AGE_CHECKED` (one
+/// second, the floor), for the checks of a commit's references.
+fn open_short_grace(db: &common::TestDb) -> PgBackend {
+    let options = PgOptions {
+        min_grace: AGE_CHECKED,
+        ..PgOptions::default()
+    };
+    PgBackend::open_with(&db.url, options).expect("the test store opens")
+}
+
+const AGE_CHECKED: Duration = Duration::from_secs(1);
+
+/// A commit's swap checks, in its transaction, that everything it refers
+/// to is present: after a sweep deleted one of them, the swap fails naming
+/// it, writes nothing and moves nothing; the other way round, the swap
+/// refreshes what it refers to, and a sweep (with the minimum grace
+/// period) that comes after keeps it.
+#[test]
+fn a_commit_swaps_only_onto_present_objects() {
+    let db = common::TestDb::new("refs_checked");
+    let b = open_short_grace(&db);
+    let shared: &dyn SharedStore = b.shared().expect("PgBackend is a shared store");
+    assert_eq!(shared.min_grace(), AGE_CHECKED);
+    assert_eq!(
+        PgBackend::open(&db.url)
+            .unwrap()
+            .shared()
+            .unwrap()
+            .min_grace(),
+        kvgit_postgres::MIN_GRACE
+    );
+    let obj = |label: &str| {
+        let bytes = format!("object {label}").into_bytes();
+        (ObjectId::hash(&bytes), bytes)
+    };
+    let (base, old, kept, commit, other) = (
+        obj("base"),
+        obj("old"),
+        obj("kept"),
+        obj("commit"),
+        obj("other"),
+    );
+    b.put_objects(vec![base.clone(), old.clone(), kept.clone()])
+        .unwrap();
+    assert_eq!(
+        b.cas_ref("heads/main", None, Some(&base.0)).unwrap(),
+        CasOutcome::Swapped
+    );
+    std::thread::sleep(AGE_CHECKED + Duration::from_millis(300));
+
+    // Sweep first: `old` goes; a commit referring to it is refused.
+    assert_eq!(
+        shared
+            .delete_objects_written_before(&[old.0], AGE_CHECKED)
+            .unwrap(),
+        vec![old.0]
+    );
+    let err = b
+        .put_objects_and_cas(
+            vec![commit.clone()],
+            &[base.0, old.0],
+            "heads/main",
+            Some(&base.0),
+            Some(&commit.0),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::MissingObject(id) if id == old.0),
+        "{err:?}"
+    );
+    assert_eq!(b.get_ref("heads/main").unwrap(), Some(base.0));
+    assert!(!b.has_object(&commit.0).unwrap(), "nothing was written");
+
+    // Swap first: `kept` is refreshed by it, and a sweep after keeps it.
+    assert_eq!(
+        b.put_objects_and_cas(
+            vec![commit.clone()],
+            &[kept.0, base.0],
+            "heads/main",
+            Some(&base.0),
+            Some(&commit.0),
+        )
+        .unwrap(),
+        CasOutcome::Swapped
+    );
+    assert!(shared
+        .delete_objects_written_before(&[kept.0], AGE_CHECKED)
+        .unwrap()
+        .is_empty());
+    assert!(b.has_object(&kept.0).unwrap());
+
+    // A swap that loses still checks: a missing reference is an error, not
+    // a mismatch.
+    let err = b
+        .put_objects_and_cas(
+            vec![other.clone()],
+            &[old.0],
+            "heads/main",
+            Some(&base.0),
+            Some(&other.0),
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::MissingObject(_)), "{err:?}");
+    assert_eq!(b.get_ref("heads/main").unwrap(), Some(commit.0));
+
+    // A sweep's delete that a commit holds back waits for it, then finds
+    // the object young again.
+    std::thread::sleep(AGE_CHECKED + Duration::from_millis(300));
+    let mut client = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    let mut tx = client.transaction().unwrap();
+    let refs: Vec<&[u8]> = vec![kept.0.as_bytes().as_slice()];
+    let fresh = i64::try_from(AGE_CHECKED.as_micros() / 2).unwrap();
+    tx.execute(
+        "SELECT kvgit_hold_objects($1::bytea[], $2::int8)",
+        &[&refs, &fresh],
+    )
+    .unwrap();
+    let sweeping = std::thread::spawn({
+        let b = open_short_grace(&db);
+        let id = kept.0;
+        move || {
+            b.shared()
+                .unwrap()
+                .delete_objects_written_before(&[id], AGE_CHECKED)
+                .unwrap()
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    tx.commit().unwrap();
+    assert!(sweeping.join().unwrap().is_empty(), "the delete kept it");
+    assert!(b.has_object(&kept.0).unwrap());
 }
 
 /// Successful swaps (moves and deletes) log the value the ref held, failed
@@ -1077,8 +1210,14 @@ fn version_one_schema_is_upgraded() {
     );
     let y = id("y");
     assert_eq!(
-        b.put_objects_and_cas(vec![(y, b"y".to_vec())], "heads/main", Some(&x), Some(&y))
-            .unwrap(),
+        b.put_objects_and_cas(
+            vec![(y, b"y".to_vec())],
+            &[],
+            "heads/main",
+            Some(&x),
+            Some(&y)
+        )
+        .unwrap(),
         CasOutcome::Swapped
     );
     drop(b);
@@ -1108,7 +1247,7 @@ fn version_two_schema_is_upgraded() {
     assert_eq!(version, kvgit_postgres::SCHEMA_VERSION);
     let (x, y) = (id("x"), id("y"));
     assert_eq!(
-        b.put_objects_and_cas(vec![(x, b"x".to_vec())], "heads/main", None, Some(&x))
+        b.put_objects_and_cas(vec![(x, b"x".to_vec())], &[], "heads/main", None, Some(&x))
             .unwrap(),
         CasOutcome::Swapped
     );

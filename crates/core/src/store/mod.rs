@@ -113,14 +113,30 @@ pub trait Backend: Send + Sync + 'static {
     /// swap succeeds, and the swap never survives a crash that loses
     /// them. The default makes the two calls; a networked store does both
     /// in one round trip and one transaction (PostgreSQL).
+    ///
+    /// `refs`: the ids the objects refer to without containing them (the
+    /// children and blobs of the new nodes written earlier or reused, the
+    /// new commit's root and parents), computed above the trait, since a
+    /// backend knows nothing about object bytes. A store shared by several
+    /// processes ([`Backend::shared`]) checks in the swap's transaction
+    /// that every one of them is present and keeps a concurrent sweep from
+    /// deleting it until the swap is committed; if one is missing it
+    /// writes nothing, moves nothing and returns
+    /// [`Error::MissingObject`](crate::Error::MissingObject) naming it.
+    /// Stores owned by one process ignore `refs`: the in-process fence
+    /// already keeps a sweep away from every writer.
     fn put_objects_and_cas(
         &self,
         objects: Vec<(ObjectId, Vec<u8>)>,
+        refs: &[ObjectId],
         name: &str,
         expected: Option<&ObjectId>,
         new: Option<&ObjectId>,
     ) -> Result<CasOutcome> {
-        self.put_objects(objects)?;
+        let _ = refs;
+        if !objects.is_empty() {
+            self.put_objects(objects)?;
+        }
         self.cas_ref(name, expected, new)
     }
 
@@ -171,6 +187,16 @@ pub trait Backend: Send + Sync + 'static {
 pub trait SharedStore: Send + Sync {
     /// The grace period a sweep uses when none is given.
     fn default_grace(&self) -> std::time::Duration;
+    /// The shortest grace period a sweep may use on this store: a sweep
+    /// asked for less is refused. Every commit must move its ref within it
+    /// of reading its snapshot (object batches written before the swap
+    /// included), and the swap's check of what it refers to
+    /// ([`Backend::put_objects_and_cas`]) counts on it.
+    fn min_grace(&self) -> std::time::Duration;
+    /// The kind byte of each of `ids` that is present (for a sweep's
+    /// deletion order: commits, then tree nodes, then blobs), in any
+    /// order.
+    fn object_kinds(&self, ids: &[ObjectId]) -> Result<Vec<(ObjectId, u8)>>;
     /// Deletes those of `ids` last written more than `age` ago; returns
     /// the ids it deleted, in any order. Absent ids are ignored.
     fn delete_objects_written_before(
