@@ -12,10 +12,16 @@ criterion's output directory (`target/criterion`), takes each id's mean
 - PostgreSQL beside sled: for every workload measured on both (the
   `postgres` target's `pg_*`), both means, operations per second and the
   postgres / sled ratio at each N;
+- the facade with default options (the `defaults` target, ids
+  `facade/<workload>/<backend>/<N>`): every workload at each N with its
+  1M / 10k ratio, kvgit over raw sled for each pair of equivalent work,
+  durable commits against an fdatasync alone (commits per fsync, 4 threads
+  against 1), the headline rates, and the disk footprint lines the target
+  printed (from `--log`);
 - every id's mean, 95% confidence interval and throughput.
 
 Usage: report.py [--criterion DIR] [--since EPOCH_SECONDS] [--out FILE]
-                 [--note TEXT]...
+                 [--log FILE] [--note TEXT]...
 
 `--since` keeps only results written at or after that time (run.sh passes
 the time its run started, so stale results of ids it did not run are left
@@ -44,6 +50,46 @@ GROWTH = [
 ]
 
 KVGIT_BACKENDS = ["memory", "sled"]
+
+# The `defaults` target's criterion group: ids `facade/<workload>/<backend>/<N>`.
+FACADE = "facade"
+
+# Its workloads, in report order.
+FACADE_ORDER = [
+    "bulk_load",
+    "put",
+    "put_flush",
+    "put_fsync",
+    "fdatasync",
+    "put_4threads",
+    "get",
+    "snapshot_get",
+    "diff10",
+    "merge",
+    "log",
+    "sweep",
+    "rebase",
+]
+
+# (kvgit workload, kvgit backend, raw sled workload): the same work, kvgit
+# through the facade with default options and raw sled beside it. A durable
+# `put` on sled is divided by raw sled's insert + flush (what the issue
+# names) and by insert + flush + fsync (the durable equivalent).
+FACADE_VS_RAW = [
+    ("bulk_load", "memory", "bulk_load"),
+    ("bulk_load", "sled", "bulk_load"),
+    ("put", "memory", "put"),
+    ("put", "sled", "put_flush"),
+    ("put", "sled", "put_fsync"),
+    ("get", "memory", "get"),
+    ("get", "sled", "get"),
+    ("snapshot_get", "memory", "get"),
+    ("snapshot_get", "sled", "get"),
+]
+
+# The lines of the `defaults` target's output (`--log`) copied into the
+# table: the disk footprint (bytes on disk per logical byte).
+FOOTPRINT_TAG = "kvgit-benches: facade footprint "
 SIZE_ORDER = {"10k": 0, "100k": 1, "1M": 2}
 
 
@@ -91,6 +137,35 @@ def split(full_id):
     if len(parts) != 3:
         return None
     return tuple(parts)
+
+
+def split_facade(full_id):
+    """`facade/workload/backend/N` -> (workload, backend, N); None otherwise."""
+    parts = full_id.split("/")
+    if len(parts) != 4 or parts[0] != FACADE:
+        return None
+    return tuple(parts[1:])
+
+
+def facade_by(res):
+    """{(workload, backend): {N: result}} of the `facade/...` ids."""
+    by = {}
+    for i, r in res.items():
+        p = split_facade(i)
+        if p:
+            by.setdefault((p[0], p[1]), {})[p[2]] = r
+    return by
+
+
+def facade_sizes(by):
+    """Every N measured, in size order."""
+    return sorted({n for means in by.values() for n in means}, key=size_key)
+
+
+def facade_order(workload):
+    if workload in FACADE_ORDER:
+        return (FACADE_ORDER.index(workload), workload)
+    return (len(FACADE_ORDER), workload)
 
 
 def fmt_time(ns):
@@ -252,11 +327,154 @@ def versus_sled(res):
     return rows
 
 
+def facade_growth(by):
+    """Every facade (workload, backend): its mean at 10k, 100k, 1M (and any
+    other N measured) and 1M / 10k."""
+    sizes = facade_sizes(by)
+    cols = ["10k", "100k", "1M"] + [n for n in sizes if n not in ("10k", "100k", "1M")]
+    rows = []
+    for (w, b), rs in sorted(by.items(), key=lambda kv: (facade_order(kv[0][0]), kv[0][1])):
+        cells = [fmt_time(rs[n]["mean"]) if n in rs else "" for n in cols]
+        ratio = fmt_ratio(rs["1M"]["mean"] / rs["10k"]["mean"]) if "1M" in rs and "10k" in rs else ""
+        rows.append([f"`{w}`", b] + cells + [ratio])
+    return cols, rows
+
+
+def facade_vs_raw(by):
+    rows = []
+    for w, b, rw in FACADE_VS_RAW:
+        kv, raw = by.get((w, b), {}), by.get((rw, "raw_sled"), {})
+        for n in sorted(set(kv) & set(raw), key=size_key):
+            k, r = kv[n]["mean"], raw[n]["mean"]
+            rows.append([f"`{w}/{b}`", f"`{rw}/raw_sled`", n, fmt_time(k), fmt_time(r), fmt_ratio(k / r)])
+    return rows
+
+
+def facade_durability(by):
+    """Per N: fdatasync alone against durable commits (one thread, four
+    threads, raw sled's insert + flush + fsync)."""
+    fsync = by.get(("fdatasync", "disk"), {})
+    one = by.get(("put", "sled"), {})
+    four = by.get(("put_4threads", "sled"), {})
+    raw = by.get(("put_fsync", "raw_sled"), {})
+    rows = []
+    for n in sorted(set(fsync) | set(one) | set(four) | set(raw), key=size_key):
+        f = fsync[n]["mean"] if n in fsync else None
+
+        def cell(rs):
+            return fmt_time(rs[n]["mean"]) if n in rs else ""
+
+        def per_fsync(rs):
+            return f"{f / rs[n]['mean']:.2f}" if f is not None and n in rs else ""
+
+        gain = fmt_ratio(one[n]["mean"] / four[n]["mean"]) if n in one and n in four else ""
+        rows.append(
+            [n, fmt_time(f) if f is not None else "", cell(one), per_fsync(one), cell(four), per_fsync(four), gain, cell(raw), per_fsync(raw)]
+        )
+    return rows
+
+
+def facade_rates(by):
+    """The headline rates: single-key commits/s, reads/s and bulk-load
+    keys/s at each N."""
+    sizes = facade_sizes(by)
+    rows = []
+    for (w, b), unit in [
+        (("put", "memory"), "commit"),
+        (("put", "sled"), "commit"),
+        (("put_4threads", "sled"), "commit"),
+        (("get", "memory"), "get"),
+        (("get", "sled"), "get"),
+        (("bulk_load", "memory"), "key"),
+        (("bulk_load", "sled"), "key"),
+        (("bulk_load", "raw_sled"), "key"),
+    ]:
+        rs = by.get((w, b))
+        if not rs:
+            continue
+        cells = []
+        for n in sizes:
+            r = rs.get(n)
+            cells.append(fmt_rate((r["elements"] or 1) / (r["mean"] * 1e-9), unit) if r else "")
+        rows.append([f"`{w}/{b}`"] + cells)
+    return sizes, rows
+
+
+def footprint_lines(log):
+    """The disk footprint lines the `defaults` target printed in `log`."""
+    try:
+        with open(log, errors="replace") as f:
+            return [line.strip()[len(FOOTPRINT_TAG):] for line in f if line.startswith(FOOTPRINT_TAG)]
+    except OSError as e:
+        print(f"report.py: cannot read {log}: {e}", file=sys.stderr)
+        return []
+
+
+def facade_section(res, log):
+    by = facade_by(res)
+    lines = footprint_lines(log) if log else []
+    if not by and not lines:
+        return []
+    out = [
+        "",
+        "## The facade with default options (`defaults` target)",
+        "",
+        "Ids `facade/<workload>/<backend>/<N>` (see `benches/README.md`): through "
+        "`kvgit::Db` / `Branch` / `Transaction` / `Snapshot` with default options "
+        "(durable commits, access recency tracked) on `Db::memory()` and `Db::open(dir)` "
+        "(`sled`), beside raw sled (`sled::open`) and an fdatasync alone (`disk`).",
+    ]
+    if by:
+        cols, rows = facade_growth(by)
+        out += ["", "### Every workload, and growth with N", "", table(["workload", "backend"] + cols + ["1M / 10k"], rows)]
+        v = facade_vs_raw(by)
+        if v:
+            out += [
+                "",
+                "### kvgit over raw sled (same work, same run)",
+                "",
+                table(["kvgit", "raw sled", "N", "kvgit mean", "raw sled mean", "kvgit / raw"], v),
+            ]
+        d = facade_durability(by)
+        if d:
+            out += [
+                "",
+                "### Durable commits against the disk's floor",
+                "",
+                "Commits per fsync: the time of one fdatasync alone divided by the time per commit "
+                "(above 1 only when commits share fsyncs).",
+                "",
+                table(
+                    [
+                        "N",
+                        "fdatasync",
+                        "`put/sled`",
+                        "commits per fsync",
+                        "`put_4threads/sled`",
+                        "commits per fsync",
+                        "4 threads / 1 (commits/s)",
+                        "`put_fsync/raw_sled`",
+                        "commits per fsync",
+                    ],
+                    d,
+                ),
+            ]
+        sizes, r = facade_rates(by)
+        if r:
+            out += ["", "### Rates", "", table(["figure"] + sizes, r)]
+    if lines:
+        out += ["", "### Disk footprint (printed by the target)", ""] + [f"- {line}" for line in lines]
+    return out
+
+
 def all_rows(res):
     def key(i):
         p = split(i)
         if p:
             return (p[0], size_key(p[2]), p[1])
+        p = split_facade(i)
+        if p:
+            return (f"{FACADE}/{p[0]}", size_key(p[2]), p[1])
         return (i, (0, 0, ""), "")
 
     return [
@@ -287,6 +505,7 @@ def main():
     ap.add_argument("--since", type=float, default=None, help="only results written at or after this Unix time")
     ap.add_argument("--out", default=None, help="write the table here instead of stdout")
     ap.add_argument("--note", action="append", default=[], help="a line to add under the title (repeatable)")
+    ap.add_argument("--log", default=None, help="the run's output, for the lines the targets print (disk footprint)")
     args = ap.parse_args()
 
     root = args.criterion
@@ -342,6 +561,7 @@ def main():
             "",
             table(["workload", "N", "sled", "sled ops/s", "postgres", "postgres ops/s", "postgres / sled"], s),
         ]
+    out += facade_section(res, args.log)
     out += ["", "## Every result", "", table(["id", "mean", "95% CI of the mean", "throughput"], all_rows(res)), ""]
     text = "\n".join(out)
     if args.out:

@@ -4,10 +4,11 @@
 #   benches/run.sh                      # the whole suite, N = 10k, 100k, 1M
 #   benches/run.sh merge history        # some bench targets only
 #   benches/run.sh facade -- update     # a target, and a criterion filter
+#   benches/run.sh defaults             # the facade with default options
 #   benches/run.sh -- 'merge|update' --quick
 #
 # Arguments before `--` name bench targets of kvgit-benches (core, merge,
-# history, facade, gc, postgres; all of them if none is given); arguments
+# history, facade, gc, postgres, defaults; all of them if none is given); arguments
 # after `--` go to criterion (a filter regex over the ids, `--quick`, ...).
 # The environment variables of the suite apply: KVGIT_BENCH_SIZES (e.g.
 # `10k,1M`), KVGIT_BENCH_BACKENDS (e.g. `memory,raw_sled`; the postgres
@@ -74,7 +75,7 @@ pg_line="$(grep -m1 '^kvgit-benches: postgres: server ' "$log" || true)"
 if [[ -n "$pg_line" ]]; then
     pg_notes=(--note "PostgreSQL: ${pg_line#kvgit-benches: postgres: server }.")
 fi
-python3 "$here/report.py" --since "$start" --out "$out" \
+python3 "$here/report.py" --since "$start" --out "$out" --log "$log" \
     --note "Commit ${commit}${dirty}; \`benches/run.sh ${targets[*]:-} ${criterion_args[*]:+-- ${criterion_args[*]}}\`; KVGIT_BENCH_SIZES=${KVGIT_BENCH_SIZES:-default}, KVGIT_BENCH_BACKENDS=${KVGIT_BENCH_BACKENDS:-default}." \
     ${pg_notes[@]+"${pg_notes[@]}"}
 echo "run.sh: wrote $out" >&2

@@ -1,5 +1,7 @@
 //! Data, stores and workloads for kvgit's benchmarks (the targets under
-//! `benches/benches/`: `core`, `merge`, `history`, `facade`, `gc`).
+//! `benches/benches/`: `core`, `merge`, `history`, `facade`, `gc`, and
+//! `defaults`, whose workloads in [`defaults`] go through the public
+//! `kvgit` facade only, with default options).
 //!
 //! The criterion harness only decides what to time and how often; the work
 //! itself lives here so that every benchmark id does exactly what
@@ -36,6 +38,7 @@ use kvgit_core::{
 use tempfile::TempDir;
 
 pub mod baseline;
+pub mod defaults;
 pub mod facade;
 pub mod gc;
 pub mod history;
