@@ -19,7 +19,7 @@ use crate::store::Ctx;
 
 /// Checks the store; lists each problem on standard error.
 pub fn run(ctx: &Ctx) -> Result<()> {
-    let db = ctx.open()?;
+    let db = ctx.open_read_only()?;
     let backend: &dyn Backend = db.repo().backend().as_ref();
     let pb = progress::spinner("objects");
     pb.set_message("verifying");
