@@ -10,10 +10,10 @@ use crate::store::{display, is_store, is_url, open_db, Ctx};
 /// again.
 pub fn run(ctx: &Ctx) -> Result<()> {
     let path = &ctx.store;
-    if is_store(path) {
-        bail!("a store already exists at {}", display(path));
-    }
     let db = if is_url(path) {
+        if is_store(path) {
+            bail!("a store already exists at {}", display(path));
+        }
         let db = open_db(path)?;
         db.branch(&ctx.branch)?;
         db
