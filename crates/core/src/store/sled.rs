@@ -7,6 +7,8 @@
 //! commit id; `meta`: key -> bytes). On disk (measured on sled 0.34.7):
 //!
 //! ```text
+//! <path>/kvgit.store       kvgit's marker: "kvgit store\nformat 1\n",
+//!                          written last when the store is created
 //! <path>/kvgit.lock        kvgit's lock file (empty; flock'ed while open)
 //! <path>/conf              sled's configuration (62 bytes)
 //! <path>/db                sled's log-structured data file: every tree
@@ -17,6 +19,49 @@
 //! <path>/kvgit.closed      kvgit's close record: the refs' digest when the
 //!                          store was last closed cleanly (see below)
 //! ```
+//!
+//! # What is a store; creating one
+//!
+//! A directory is a store only if it holds the marker (see the `layout`
+//! module). Creation ([`SledBackend::create`], then
+//! [`SledBackend::complete_init`] once the first branch is written) writes
+//! the marker's text to `kvgit.init` first and renames it to `kvgit.store`
+//! last, after a durable flush, so a store is complete or absent whatever
+//! happens to the process; a directory holding only `kvgit.init` and files
+//! of the layout is what an interrupted creation left, and creating again
+//! clears it. No open ever creates or changes anything in a directory that
+//! holds other files ([`Error::NotAStore`]); a store made by a build
+//! without markers is recognised strictly and gets its marker when opened
+//! for writing.
+//!
+//! # Reading only
+//!
+//! [`SledBackend::open_read_only`] refuses every write. sled 0.34 cannot
+//! open a database without writing (it opens `db` read-write and writes a
+//! fresh page-table snapshot), so: where the store is writable with room
+//! to spare, sled opens it in place, and the only change is that snapshot
+//! (`snap.*`, equivalent to the one it replaces; the close record is
+//! checked but kept); on a read-only mount, without write permission or
+//! on a full disk, the store is copied under its lock into a private
+//! directory (`/dev/shm` where there is one, else the temporary
+//! directory) that sled opens instead and that is removed on drop. That
+//! costs a copy of the store per open, only in those cases.
+//!
+//! # A full disk
+//!
+//! sled 0.34 hangs forever in every later flush (including the ones its
+//! handles make when dropped) once it failed to write a page file for want
+//! of space: the write's log buffer never completes, and no error is
+//! returned. So kvgit never asks it to write without room: each write
+//! checks the free space first (the write's bytes twice, plus 4 MiB) and
+//! fails with [`Error::NoSpace`] without writing. Should the disk fill
+//! anyway (another program), a flush on a nearly full disk (under 64 MiB
+//! free) runs on a helper thread and is abandoned as [`Error::NoSpace`]
+//! when it has not returned after 1 s while under 4 MiB are free; after
+//! any failed write the backend refuses writes and, when dropped, leaks
+//! its sled handles instead of letting them flush. The log on disk is then
+//! a prefix without the failed write (refs unchanged), and the next open,
+//! once there is room, recovers it.
 //!
 //! # Rollback detection
 //!
