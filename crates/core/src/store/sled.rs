@@ -146,7 +146,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
-use fs2::FileExt;
 use parking_lot::Mutex;
 
 use self::layout::{io_at, not_a_store, DirState};
@@ -1158,7 +1157,8 @@ fn is_sled_lock_error(e: &io::Error) -> bool {
 }
 
 /// kvgit's exclusive lock on a store directory, held for a backend's
-/// lifetime.
+/// lifetime: an advisory `flock` through std's `File::try_lock` (Rust
+/// 1.89).
 struct StoreLock {
     file: File,
     data_path: PathBuf,
@@ -1194,20 +1194,19 @@ impl StoreLock {
 
     fn lock(file: File, dir: &Path, close_wait: Duration) -> Result<Self> {
         let lock_path = dir.join(LOCK_FILE);
-        if let Err(e) = file.try_lock_exclusive() {
-            if e.raw_os_error() == fs2::lock_contended_error().raw_os_error()
-                || e.kind() == io::ErrorKind::WouldBlock
-            {
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
                 return Err(Error::Locked {
                     path: dir.display().to_string(),
                     detail: format!(
                         "{} is held by another open handle on the store \
-                         (another process, or a live backend in this one): {e}",
+                         (another process, or a live backend in this one)",
                         lock_path.display()
                     ),
                 });
             }
-            return Err(io_at("lock", &lock_path, e));
+            Err(std::fs::TryLockError::Error(e)) => return Err(io_at("lock", &lock_path, e)),
         }
         Ok(StoreLock {
             file,
@@ -1225,13 +1224,13 @@ impl Drop for StoreLock {
         if !self.close_wait.is_zero() {
             if let Ok(data) = File::open(&self.data_path) {
                 let start = Instant::now();
-                while data.try_lock_exclusive().is_err() && start.elapsed() < self.close_wait {
+                while data.try_lock().is_err() && start.elapsed() < self.close_wait {
                     std::thread::sleep(Duration::from_millis(1));
                 }
                 // Dropping `data` releases the probe lock if it was taken.
             }
         }
-        let _ = FileExt::unlock(&self.file);
+        let _ = self.file.unlock();
     }
 }
 
