@@ -39,14 +39,29 @@ pub fn display(path: &Path) -> String {
 }
 
 impl Ctx {
-    /// Opens the existing store; never creates one.
+    /// Opens the existing store for reading and writing; never creates
+    /// one.
     pub fn open(&self) -> Result<Db> {
+        if !is_url(&self.store) {
+            // Says why there is no store (an interrupted init, someone
+            // else's files, no permission) before anything is opened.
+            if let Err(e) = kvgit::core::SledBackend::check_exists(&self.store) {
+                return reword_open_error(&self.store, Err(e.into()));
+            }
+        }
         match Db::open_existing(&self.store) {
             Err(kvgit::Error::NoStore(_)) => {
                 bail!("no store at {} (run kvgit init)", display(&self.store))
             }
             result => reword_open_error(&self.store, result),
         }
+    }
+
+    /// Opens the existing store for reading only: the commands that only
+    /// read use this, so they create and change nothing, and work on a
+    /// read-only mount, without write permission and on a full disk.
+    pub fn open_read_only(&self) -> Result<Db> {
+        reword_open_error(&self.store, Db::open_read_only(&self.store))
     }
 
     /// The `--branch` branch, which must exist.
@@ -72,16 +87,30 @@ pub fn open_db(path: &Path) -> Result<Db> {
 
 /// The result of opening the store at `path`, with errors worded for the
 /// command line.
-fn reword_open_error(path: &Path, result: kvgit::Result<Db>) -> Result<Db> {
+fn reword_open_error<T>(path: &Path, result: kvgit::Result<T>) -> Result<T> {
+    use kvgit::core::Error as E;
     match result {
         Ok(db) => Ok(db),
-        Err(kvgit::Error::Core(kvgit::core::Error::Locked { .. })) => Err(anyhow!(
+        Err(kvgit::Error::Core(E::Locked { .. })) => Err(anyhow!(
             "store at {} is locked by another process (another kvgit command or a \
              program using the store has it open)",
             path.display()
         )),
-        // Already names the store (without a password) and the cause.
-        Err(e @ kvgit::Error::Core(kvgit::core::Error::Unavailable { .. })) => Err(anyhow!("{e}")),
+        Err(kvgit::Error::Core(E::NotAStore { detail, .. })) => {
+            Err(anyhow!("no store at {}: {detail}", display(path)))
+        }
+        // These already name the store (without a password) or the file,
+        // the cause, and what to do.
+        Err(
+            e @ kvgit::Error::Core(
+                E::Unavailable { .. }
+                | E::NoSpace { .. }
+                | E::ReadOnly { .. }
+                | E::IoAt { .. }
+                | E::RolledBack { .. }
+                | E::StoreExists { .. },
+            ),
+        ) => Err(anyhow!("{e}")),
         Err(e) => Err(anyhow!("cannot open store at {}: {e}", display(path))),
     }
 }

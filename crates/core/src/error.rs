@@ -117,6 +117,64 @@ pub enum Error {
     /// An I/O error.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    /// An I/O error on a named file of a store: what was being done, on
+    /// which path, the operating system's error, and what the user can do
+    /// about that kind of error.
+    #[error("cannot {op} {path}: {cause}{}", io_advice(.cause))]
+    IoAt {
+        /// What was being done ("read", "open", "lock", ...).
+        op: String,
+        /// The file or directory.
+        path: String,
+        /// What the operating system said. (Shown in the message, so it is
+        /// not also given as the error's `source`.)
+        cause: std::io::Error,
+    },
+    /// The disk (or the user's quota) is full. Nothing of the failed write
+    /// is visible: refs are unchanged.
+    #[error("no space left on device (writing to {path})")]
+    NoSpace {
+        /// The store (or file) being written.
+        path: String,
+    },
+    /// The store can only be read here (opened read-only, a read-only
+    /// mount, or no write permission), and a write was asked for.
+    #[error("store at {path} is read-only: {detail}")]
+    ReadOnly {
+        /// The store's path.
+        path: String,
+        /// Why, and what to do about it.
+        detail: String,
+    },
+    /// The path holds no kvgit store (missing, empty, someone else's files,
+    /// or a store whose creation was interrupted).
+    #[error("no kvgit store at {path}: {detail}")]
+    NotAStore {
+        /// The path.
+        path: String,
+        /// What is there instead, and what to do about it.
+        detail: String,
+    },
+    /// A store was to be created where one already exists.
+    #[error("a store already exists at {path}")]
+    StoreExists {
+        /// The store's path.
+        path: String,
+    },
+}
+
+/// What the user can do about an I/O error of this kind (a leading
+/// separator included), for [`Error::IoAt`].
+fn io_advice(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            " (a file the store needs is missing: the store is damaged; restore it from a backup)"
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            " (this user may not access it: run as the store's owner, or ask them to grant access)"
+        }
+        _ => "",
+    }
 }
 
 /// kvgit-core's result type.

@@ -259,6 +259,49 @@ fn create<'r>(
     }
 }
 
+/// Read-only opening and atomic creation of sled stores.
+#[cfg(feature = "sled")]
+impl DbBuilder {
+    /// Opens the existing store at `path` for reading only: commits and
+    /// other writes fail with [`kvgit_core::Error::ReadOnly`], access
+    /// recency is not recorded, and nothing a later open depends on is
+    /// created or changed. A sled store on a read-only mount, without
+    /// write permission or on a full disk can be read (see
+    /// [`SledBackend::open_read_only`]); a PostgreSQL URL opens as
+    /// [`DbBuilder::open_existing`] does.
+    pub fn open_read_only(mut self, path: impl AsRef<Path>) -> Result<Db> {
+        let path = path.as_ref();
+        if postgres_url(path).is_some() {
+            return self.open_existing(path);
+        }
+        self.options.track_access = false;
+        let backend = SledBackend::open_read_only(path, self.options.sled.clone())?;
+        Db::with_backend(Arc::new(backend), self.options)
+    }
+
+    /// Creates a sled store at `path` (a missing or empty directory) with
+    /// the branch `branch`, atomically: if this fails or the process dies
+    /// part way, the directory holds no store, and creating one there
+    /// again starts over ([`SledBackend::create`]).
+    /// [`kvgit_core::Error::StoreExists`] if a store is there already.
+    pub fn create(self, path: impl AsRef<Path>, branch: &str) -> Result<Db> {
+        let backend = Arc::new(SledBackend::create(path, self.options.sled.clone())?);
+        let db = Db::with_backend(backend.clone(), self.options)?;
+        db.branch(branch)?;
+        backend.complete_init()?;
+        Ok(db)
+    }
+}
+
+#[cfg(feature = "sled")]
+impl Db {
+    /// Opens the existing store at `path` for reading only, with default
+    /// options (see [`DbBuilder::open_read_only`]).
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Db> {
+        DbBuilder::default().open_read_only(path)
+    }
+}
+
 /// The URL in `path` if it names a PostgreSQL store.
 fn postgres_url(path: &Path) -> Option<&str> {
     path.to_str()

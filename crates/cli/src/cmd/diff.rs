@@ -12,7 +12,7 @@ use crate::store::{resolve, Ctx};
 
 /// Lists the keys that differ from revision `a` to revision `b`.
 pub fn run(ctx: &Ctx, a: &str, b: &str, json: bool) -> Result<()> {
-    let db = ctx.open()?;
+    let db = ctx.open_read_only()?;
     let (a, b) = (resolve(&db, a)?, resolve(&db, b)?);
     let mut out = stdout();
     if json {

@@ -1,26 +1,45 @@
 //! `kvgit init`.
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
 
 use crate::store::{display, is_store, is_url, open_db, Ctx};
 
-/// Creates the store and its `--branch` branch.
+/// Creates the store and its `--branch` branch. A sled store is created
+/// atomically: it is complete (with its branch) or absent, whatever
+/// happens to the process; an `init` interrupted part way is simply run
+/// again.
 pub fn run(ctx: &Ctx) -> Result<()> {
     let path = &ctx.store;
-    if is_store(path) {
-        bail!("a store already exists at {}", display(path));
-    }
-    if !is_url(path) && path.exists() {
-        let empty_dir = path.is_dir() && std::fs::read_dir(path)?.next().is_none();
-        if !empty_dir {
-            bail!(
+    let db = if is_url(path) {
+        if is_store(path) {
+            bail!("a store already exists at {}", display(path));
+        }
+        let db = open_db(path)?;
+        db.branch(&ctx.branch)?;
+        db
+    } else {
+        use kvgit::core::Error as E;
+        match kvgit::Db::builder().create(path, &ctx.branch) {
+            Ok(db) => db,
+            Err(kvgit::Error::Core(E::StoreExists { .. })) => {
+                bail!("a store already exists at {}", display(path))
+            }
+            Err(kvgit::Error::Core(E::NotAStore { .. })) => bail!(
                 "{} exists and is not an empty directory; not creating a store there",
                 path.display()
-            );
+            ),
+            Err(kvgit::Error::Core(E::Locked { .. })) => bail!(
+                "store at {} is locked by another process (another kvgit command or a \
+                 program using the store has it open)",
+                path.display()
+            ),
+            Err(
+                e @ kvgit::Error::Core(E::NoSpace { .. } | E::ReadOnly { .. } | E::IoAt { .. }),
+            ) => return Err(anyhow!("{e}")),
+            Err(e) => return Err(anyhow!("cannot create a store at {}: {e}", path.display())),
         }
-    }
-    let db = open_db(path)?;
-    let branch = db.branch(&ctx.branch)?;
+    };
+    let branch = crate::store::existing_branch(&db, &ctx.branch)?;
     println!(
         "created store at {} with branch {} at {}",
         display(path),

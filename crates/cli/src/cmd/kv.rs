@@ -47,7 +47,7 @@ pub fn put(
 /// Writes a key's raw value to standard output.
 pub fn get(ctx: &Ctx, key: OsString, at: Option<String>) -> Result<()> {
     let key = arg_bytes(key);
-    let db = ctx.open()?;
+    let db = ctx.open_read_only()?;
     // A read at the head goes through the branch, which records it for
     // garbage collection's recency; one at a revision does not.
     let value = match &at {
@@ -100,7 +100,7 @@ pub fn rm(ctx: &Ctx, key: OsString, message: Option<String>) -> Result<()> {
 /// Lists keys, one per line, in order.
 pub fn ls(ctx: &Ctx, prefix: Option<OsString>, at: Option<String>) -> Result<()> {
     let prefix = prefix.map(arg_bytes).unwrap_or_default();
-    let db = ctx.open()?;
+    let db = ctx.open_read_only()?;
     let snapshot = ctx.snapshot_at(&db, at.as_deref())?;
     let mut out = stdout();
     for key in snapshot.keys_with_prefix(&prefix) {

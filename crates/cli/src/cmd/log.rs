@@ -14,7 +14,7 @@ use crate::time::rfc3339;
 
 /// Lists the commits reachable from the branch head, newest first.
 pub fn log(ctx: &Ctx, n: Option<usize>, graph: bool, json: bool) -> Result<()> {
-    let db = ctx.open()?;
+    let db = ctx.open_read_only()?;
     let branch = ctx.branch(&db)?;
     let mut out = stdout();
     let mut lanes = Graph::default();
@@ -45,7 +45,7 @@ pub fn log(ctx: &Ctx, n: Option<usize>, graph: bool, json: bool) -> Result<()> {
 
 /// Prints one commit in full.
 pub fn show(ctx: &Ctx, rev: &str, json: bool) -> Result<()> {
-    let db = ctx.open()?;
+    let db = ctx.open_read_only()?;
     let id = resolve(&db, rev)?;
     let snapshot = db.checkout(&id)?;
     let info = snapshot.info()?;
@@ -88,7 +88,7 @@ pub fn show(ctx: &Ctx, rev: &str, json: bool) -> Result<()> {
 /// changed, newest first.
 pub fn history(ctx: &Ctx, key: OsString, json: bool) -> Result<()> {
     let key = arg_bytes(key);
-    let db = ctx.open()?;
+    let db = ctx.open_read_only()?;
     let branch = ctx.branch(&db)?;
     let mut out = stdout();
     let mut listed = Vec::new();

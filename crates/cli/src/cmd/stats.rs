@@ -12,7 +12,7 @@ use crate::store::Ctx;
 
 /// Prints the branch's size and the store's.
 pub fn run(ctx: &Ctx, json: bool) -> Result<()> {
-    let db = ctx.open()?;
+    let db = ctx.open_read_only()?;
     let branch = ctx.branch(&db)?;
     let snapshot = branch.snapshot()?;
     let backend = db.repo().backend();

@@ -14,7 +14,7 @@ use crate::store::Ctx;
 
 /// Writes every entry of a revision as `{"key": ..., "value": ...}` lines.
 pub fn export(ctx: &Ctx, at: Option<String>) -> Result<()> {
-    let db = ctx.open()?;
+    let db = ctx.open_read_only()?;
     let snapshot = ctx.snapshot_at(&db, at.as_deref())?;
     let pb = progress::bar(snapshot.len(), "keys");
     pb.set_message("exporting");

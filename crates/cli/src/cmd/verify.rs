@@ -15,7 +15,7 @@ use crate::store::Ctx;
 
 /// Checks the store; lists each problem on standard error.
 pub fn run(ctx: &Ctx) -> Result<()> {
-    let db = ctx.open()?;
+    let db = ctx.open_read_only()?;
     let pb = progress::spinner("objects");
     pb.set_message("verifying");
     let report = db.repo().verify_with(&mut || pb.inc(1))?;

@@ -7,6 +7,8 @@
 //! commit id; `meta`: key -> bytes). On disk (measured on sled 0.34.7):
 //!
 //! ```text
+//! <path>/kvgit.store       kvgit's marker: "kvgit store\nformat 1\n",
+//!                          written last when the store is created
 //! <path>/kvgit.lock        kvgit's lock file (empty; flock'ed while open)
 //! <path>/conf              sled's configuration (62 bytes)
 //! <path>/db                sled's log-structured data file: every tree
@@ -17,6 +19,49 @@
 //! <path>/kvgit.closed      kvgit's close record: the refs' digest when the
 //!                          store was last closed cleanly (see below)
 //! ```
+//!
+//! # What is a store; creating one
+//!
+//! A directory is a store only if it holds the marker (see the `layout`
+//! module). Creation ([`SledBackend::create`], then
+//! [`SledBackend::complete_init`] once the first branch is written) writes
+//! the marker's text to `kvgit.init` first and renames it to `kvgit.store`
+//! last, after a durable flush, so a store is complete or absent whatever
+//! happens to the process; a directory holding only `kvgit.init` and files
+//! of the layout is what an interrupted creation left, and creating again
+//! clears it. No open ever creates or changes anything in a directory that
+//! holds other files ([`Error::NotAStore`]); a store made by a build
+//! without markers is recognised strictly and gets its marker when opened
+//! for writing.
+//!
+//! # Reading only
+//!
+//! [`SledBackend::open_read_only`] refuses every write. sled 0.34 cannot
+//! open a database without writing (it opens `db` read-write and writes a
+//! fresh page-table snapshot), so: where the store is writable with room
+//! to spare, sled opens it in place, and the only change is that snapshot
+//! (`snap.*`, equivalent to the one it replaces; the close record is
+//! checked but kept); on a read-only mount, without write permission or
+//! on a full disk, the store is copied under its lock into a private
+//! directory (`/dev/shm` where there is one, else the temporary
+//! directory) that sled opens instead and that is removed on drop. That
+//! costs a copy of the store per open, only in those cases.
+//!
+//! # A full disk
+//!
+//! sled 0.34 hangs forever in every later flush (including the ones its
+//! handles make when dropped) once it failed to write a page file for want
+//! of space: the write's log buffer never completes, and no error is
+//! returned. So kvgit never asks it to write without room: each write
+//! checks the free space first (the write's bytes twice, plus 4 MiB) and
+//! fails with [`Error::NoSpace`] without writing. Should the disk fill
+//! anyway (another program), a flush on a nearly full disk (under 64 MiB
+//! free) runs on a helper thread and is abandoned as [`Error::NoSpace`]
+//! when it has not returned after 1 s while under 4 MiB are free; after
+//! any failed write the backend refuses writes and, when dropped, leaks
+//! its sled handles instead of letting them flush. The log on disk is then
+//! a prefix without the failed write (refs unchanged), and the next open,
+//! once there is room, recovers it.
 //!
 //! # Rollback detection
 //!
@@ -91,17 +136,19 @@
 //! up to 100k keys with values up to 1 KiB, measured).
 
 mod close_record;
+mod layout;
 
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
-use fs2::FileExt;
 use parking_lot::Mutex;
 
+use self::layout::{io_at, not_a_store, DirState};
 use super::{Backend, CasOutcome, Durability};
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
@@ -118,6 +165,32 @@ const BLOBS_DIR: &str = "blobs";
 /// The text of the I/O error sled 0.34 returns when its `flock` on `db`
 /// fails.
 const SLED_LOCK_MESSAGE: &str = "could not acquire lock";
+
+/// Free space a write keeps in reserve beyond its own bytes (see
+/// [`SledBackend::check_space`]): sled appends to its log in segments of
+/// 512 KiB and rewrites pages into new page files as it consolidates them.
+const WRITE_RESERVE: u64 = 4 << 20;
+
+/// Free space below which [`SledBackend::flush_log`] guards sled's flush
+/// against hanging.
+const GUARDED_FLUSH_BELOW: u64 = 64 << 20;
+
+/// How long a flush may take on a nearly full disk before it is taken for
+/// one that sled lost track of (see [`SledBackend::flush_log`]).
+const STUCK_FLUSH: Duration = Duration::from_secs(1);
+
+/// Free space below which a read-only open does not open the store in
+/// place (sled writes a snapshot there) but reads a private copy.
+const READ_IN_PLACE_RESERVE: u64 = 8 << 20;
+
+/// What [`SledBackend::open_read_only`] says about an interrupted init.
+const INTERRUPTED: &str = "a kvgit init was interrupted here before the store was complete \
+     (nothing was stored in it); run kvgit init again to create it";
+
+/// What a store made by an earlier build without any ref is.
+const INCOMPLETE_LEGACY: &str = "the store is incomplete (damaged): it has no branch, most \
+     likely because the kvgit init that made it (an earlier kvgit version) was interrupted; \
+     nothing was stored in it: delete the directory and run kvgit init again";
 
 /// Options for opening a sled store.
 #[derive(Clone, Debug)]
@@ -144,13 +217,44 @@ impl Default for SledOptions {
     }
 }
 
+/// How a backend has its store open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// For reading and writing.
+    Write,
+    /// For reading, sled opened in the store directory.
+    ReadInPlace,
+    /// For reading, sled opened on a private copy of the store.
+    ReadCopy,
+}
+
+/// The sled handles of a backend.
+struct Handles {
+    objects: ::sled::Tree,
+    refs: ::sled::Tree,
+    meta: ::sled::Tree,
+    db: ::sled::Db,
+}
+
 /// The embedded default backend: one sled database with an `objects`, a
-/// `refs` and a `meta` tree in a store directory.
+/// `refs` and a `meta` tree in a store directory marked by a `kvgit.store`
+/// file.
 ///
+/// - **Opening**: [`SledBackend::open`] opens a store for writing,
+///   creating it in a missing or empty directory;
+///   [`SledBackend::open_read_only`] opens an existing store for reading
+///   and creates or changes nothing in it that a later open depends on
+///   (it also works on a read-only mount, without write permission, and
+///   on a full disk). Neither ever touches a directory that holds
+///   anything but a kvgit store: [`Error::NotAStore`].
 /// - **Locking**: one open handle per store. Opening a store that another
 ///   process, or another live `SledBackend` in this process, holds fails at
 ///   once with [`Error::Locked`]. Dropping the backend closes the store:
 ///   when `drop` returns, it can be opened again.
+/// - **Full disk**: a write that would leave less than a few MiB free
+///   fails at once with [`Error::NoSpace`], writing nothing; if the disk
+///   fills anyway, the write fails with [`Error::NoSpace`] and the backend
+///   refuses every later write (reopen the store once space is freed).
 /// - **[`Durability::Eventual`]**: a flush hands the log to the operating
 ///   system: the writes survive a process crash. A power loss may lose
 ///   those since sled's last periodic fsync (every
@@ -162,81 +266,233 @@ impl Default for SledOptions {
 ///   its own that sled never fsyncs. Every flush fsyncs the new ones, but a
 ///   power loss between sled writing one and the next flush can lose it.
 pub struct SledBackend {
-    // Field order is drop order: every sled handle must be dropped before
-    // `_lock`, whose drop waits for sled to release the data file.
-    objects: ::sled::Tree,
-    refs: ::sled::Tree,
-    meta: ::sled::Tree,
-    db: ::sled::Db,
-    /// A descriptor of sled's data file, for the durable flush's fsync.
-    data_file: File,
+    /// `None` only while dropping. Dropped first (see `Drop`): every sled
+    /// handle must be gone before `_copy` and `lock`.
+    handles: Option<Handles>,
+    mode: Mode,
+    /// A descriptor of sled's data file, for the durable flush's fsync
+    /// (`None` when reading).
+    data_file: Option<File>,
     /// Page files under `blobs/` already fsynced.
     synced_blobs: Mutex<HashSet<OsString>>,
+    /// 0: fine; [`FAILED`] or [`FAILED_NO_SPACE`] once a write failed
+    /// (sled may then hang in any later flush: see `Drop`).
+    failed: AtomicU8,
+    /// True from [`SledBackend::create`] until
+    /// [`SledBackend::complete_init`].
+    pending_init: AtomicBool,
     path: PathBuf,
-    _lock: StoreLock,
+    /// The private copy a [`Mode::ReadCopy`] backend reads; removed on
+    /// drop, after sled.
+    _copy: Option<TempCopy>,
+    /// kvgit's lock on the store (`None` for a copy, released once copied,
+    /// or a store without a lock file on a read-only open).
+    lock: Option<StoreLock>,
 }
+
+/// [`SledBackend::failed`]: a write failed.
+const FAILED: u8 = 1;
+/// [`SledBackend::failed`]: a write failed for want of space.
+const FAILED_NO_SPACE: u8 = 2;
 
 impl std::fmt::Debug for SledBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SledBackend")
             .field("path", &self.path)
+            .field("mode", &self.mode)
             .finish_non_exhaustive()
     }
 }
 
 impl SledBackend {
-    /// Opens (creating if missing) the store at `path`.
+    /// Opens the store at `path` for reading and writing, creating it if
+    /// the directory is missing or empty (or holds what an interrupted
+    /// creation left). A store made by an earlier kvgit without a marker
+    /// file gets one.
     ///
-    /// Fails at once with [`Error::Locked`] if another process, or another
-    /// live `SledBackend` in this process, has the store open.
+    /// Fails with [`Error::NotAStore`] if the directory holds anything
+    /// else (nothing is created or changed there), [`Error::Locked`] at
+    /// once if another process, or another live `SledBackend` in this
+    /// process, has the store open, [`Error::ReadOnly`] if it cannot be
+    /// written here, and [`Error::NoSpace`] on a full disk.
     pub fn open(path: impl AsRef<Path>, options: SledOptions) -> Result<Self> {
+        let path = path.as_ref();
+        match layout::probe(path)? {
+            DirState::Missing | DirState::Empty | DirState::Interrupted => {
+                let backend = Self::create(path, options)?;
+                backend.complete_init()?;
+                Ok(backend)
+            }
+            DirState::Store => Self::open_writable(path, &options, false),
+            DirState::Legacy => Self::open_writable(path, &options, true),
+        }
+    }
+
+    /// Starts creating a store at `path` (a missing or empty directory, or
+    /// one holding what an interrupted creation left): the returned
+    /// backend works, but the store is not one yet. Write what a new store
+    /// must hold (a first branch), then call
+    /// [`SledBackend::complete_init`], which makes it a store atomically;
+    /// until then (or if the process dies first) the directory is not a
+    /// store, and creating one there again starts over.
+    ///
+    /// [`Error::StoreExists`] if a store is there already;
+    /// [`Error::NotAStore`] if the directory holds anything else.
+    pub fn create(path: impl AsRef<Path>, options: SledOptions) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        fs::create_dir_all(&path)?;
+        match layout::probe(&path)? {
+            DirState::Store => return Err(store_exists(&path)),
+            DirState::Missing => {
+                fs::create_dir_all(&path)
+                    .map_err(|e| write_error(&path, "create the directory", e))?;
+                fault_point("init:dir");
+            }
+            DirState::Empty | DirState::Interrupted | DirState::Legacy => {}
+        }
+        check_space(&path, 0)?;
         let lock = StoreLock::acquire(&path, options.close_wait)?;
-        remove_partial_snapshots(&path)?;
-
-        let config = ::sled::Config::new()
-            .path(&path)
-            .cache_capacity(options.cache_capacity)
-            .flush_every_ms(options.flush_every_ms);
-        let db = open_waiting(&config, &path, options.close_wait)?;
-        let objects = db.open_tree("objects").map_err(sled_err)?;
-        let refs = db.open_tree("refs").map_err(sled_err)?;
-        let meta = db.open_tree("meta").map_err(sled_err)?;
-        // Before anything is written: did sled lose records since the
-        // store was last closed?
-        close_record::check_and_clear(&path, close_record::RefsDigest::of(&refs)?)?;
-
-        let data_file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path.join(DATA_FILE))
-            .map_err(|e| {
-                Error::Storage(format!(
-                    "cannot open sled's data file in {}: {e}",
-                    path.display()
-                ))
-            })?;
-        // Make the store's directory entries (a new `db`, `conf`, `blobs`)
-        // durable once, so the first durable flush covers a new store.
+        fault_point("init:lock");
+        // Again under the lock: another creation may have finished.
+        match layout::probe(&path)? {
+            DirState::Store => return Err(store_exists(&path)),
+            DirState::Legacy => {
+                if !legacy_is_incomplete(&path, &options)? {
+                    return Err(store_exists(&path));
+                }
+            }
+            DirState::Missing | DirState::Empty | DirState::Interrupted => {}
+        }
+        layout::write_init_file(&path)?;
+        fault_point("init:begun");
+        layout::clear_leftovers(&path)?;
+        let db = open_waiting(&config(&path, &options), &path, options.close_wait)?;
+        fault_point("init:sled");
+        let handles = Handles::open(db, &path)?;
+        let data_file = open_data_file(&path)?;
         sync_dir(&path)?;
-
         Ok(SledBackend {
-            objects,
-            refs,
-            meta,
-            db,
-            data_file,
+            handles: Some(handles),
+            mode: Mode::Write,
+            data_file: Some(data_file),
             synced_blobs: Mutex::new(HashSet::new()),
+            failed: AtomicU8::new(0),
+            pending_init: AtomicBool::new(true),
             path,
-            _lock: lock,
+            _copy: None,
+            lock: Some(lock),
         })
     }
 
-    /// True if `path` holds a sled store (its data file exists), so a
-    /// caller can refuse to create one by accident.
+    /// Completes a [`SledBackend::create`]: makes everything written so
+    /// far durable, then writes the store's marker (a rename, then an
+    /// fsync of the directory). A no-op on a store that is complete.
+    pub fn complete_init(&self) -> Result<()> {
+        if !self.pending_init.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        fault_point("init:complete");
+        self.flush(Durability::Durable)?;
+        fault_point("init:flushed");
+        layout::finish_init_file(&self.path)?;
+        self.pending_init.store(false, Ordering::Release);
+        Ok(())
+    }
+
+    /// Opens the existing store at `path` for reading only: every write
+    /// fails with [`Error::ReadOnly`], and nothing a later open depends on
+    /// is created or changed.
+    ///
+    /// Where the store can be written (permissions, mount, at least
+    /// 8 MiB free), sled is opened in place, which writes one file: a
+    /// fresh snapshot of sled's page table (`snap.*`, equivalent to the
+    /// one it replaces). Elsewhere (a read-only mount, no write permission,
+    /// a full disk) the store is copied, under its lock, to a private
+    /// temporary directory (under `/dev/shm` where there is one, else the
+    /// system's temporary directory), which is read and removed on drop:
+    /// nothing in the store directory is touched.
+    ///
+    /// Fails with [`Error::NotAStore`] if there is no complete store at
+    /// `path`, and [`Error::Locked`] if another handle has it open.
+    pub fn open_read_only(path: impl AsRef<Path>, options: SledOptions) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let legacy = match layout::probe(&path)? {
+            DirState::Missing => {
+                return Err(not_a_store(
+                    &path,
+                    "the directory does not exist (run kvgit init to create a store)",
+                ))
+            }
+            DirState::Empty => {
+                return Err(not_a_store(
+                    &path,
+                    "the directory is empty (run kvgit init to create a store)",
+                ))
+            }
+            DirState::Interrupted => return Err(not_a_store(&path, INTERRUPTED)),
+            DirState::Store => false,
+            DirState::Legacy => true,
+        };
+        layout::check_conf(&path)?;
+        let lock = StoreLock::acquire_for_reading(&path, options.close_wait)?;
+        if can_write_in_place(&path) {
+            match Self::open_read_in_place(&path, &options, legacy) {
+                Err(e) if is_cannot_write(&e) => {}
+                result => {
+                    let mut backend = result?;
+                    backend.lock = lock;
+                    return Ok(backend);
+                }
+            }
+        }
+        let copy = TempCopy::of(&path)?;
+        // The copy is consistent: no writer had the store meanwhile.
+        drop(lock);
+        let config = config(&copy.dir, &options).temporary(true);
+        let db = open_waiting(&config, &copy.dir, options.close_wait)
+            .map_err(|e| reword_copy_error(e, &copy.dir, &path))?;
+        let handles = Handles::open_existing(db, &path, legacy)?;
+        close_record::check(&path, close_record::RefsDigest::of(&handles.refs, &path)?)?;
+        Ok(SledBackend {
+            handles: Some(handles),
+            mode: Mode::ReadCopy,
+            data_file: None,
+            synced_blobs: Mutex::new(HashSet::new()),
+            failed: AtomicU8::new(0),
+            pending_init: AtomicBool::new(false),
+            path,
+            _copy: Some(copy),
+            lock: None,
+        })
+    }
+
+    /// True if `path` holds a kvgit store (its marker file, or a store made
+    /// by an earlier build), so a caller can refuse to create one by
+    /// accident. Never creates or changes anything.
     pub fn exists(path: impl AsRef<Path>) -> bool {
-        path.as_ref().join(DATA_FILE).is_file()
+        matches!(
+            layout::probe(path.as_ref()),
+            Ok(DirState::Store | DirState::Legacy)
+        )
+    }
+
+    /// `Ok` if `path` holds a kvgit store; otherwise the error saying what
+    /// is there instead ([`Error::NotAStore`]: missing, empty, an
+    /// interrupted creation, someone else's files; [`Error::IoAt`]: the
+    /// directory cannot be read). Never creates or changes anything.
+    pub fn check_exists(path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        match layout::probe(path)? {
+            DirState::Store | DirState::Legacy => Ok(()),
+            DirState::Missing => Err(not_a_store(
+                path,
+                "the directory does not exist (run kvgit init to create a store)",
+            )),
+            DirState::Empty => Err(not_a_store(
+                path,
+                "the directory is empty (run kvgit init to create a store)",
+            )),
+            DirState::Interrupted => Err(not_a_store(path, INTERRUPTED)),
+        }
     }
 
     /// The store's directory.
@@ -244,12 +500,168 @@ impl SledBackend {
         &self.path
     }
 
+    /// True if the backend was opened with [`SledBackend::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        self.mode != Mode::Write
+    }
+
+    fn h(&self) -> &Handles {
+        self.handles
+            .as_ref()
+            .expect("the handles are only taken while dropping")
+    }
+
+    fn open_writable(path: &Path, options: &SledOptions, legacy: bool) -> Result<Self> {
+        let path = path.to_path_buf();
+        layout::check_conf(&path)?;
+        check_space(&path, 0)?;
+        let lock = StoreLock::acquire(&path, options.close_wait)?;
+        remove_partial_snapshots(&path)?;
+        let db = open_waiting(&config(&path, options), &path, options.close_wait)?;
+        let handles = Handles::open_existing(db, &path, legacy)?;
+        // Before anything is written: did sled lose records since the
+        // store was last closed?
+        close_record::check_and_clear(&path, close_record::RefsDigest::of(&handles.refs, &path)?)?;
+        let data_file = open_data_file(&path)?;
+        // Make the store's directory entries durable once, so the first
+        // durable flush covers them.
+        sync_dir(&path)?;
+        if legacy {
+            layout::write_marker(&path)?;
+        }
+        Ok(SledBackend {
+            handles: Some(handles),
+            mode: Mode::Write,
+            data_file: Some(data_file),
+            synced_blobs: Mutex::new(HashSet::new()),
+            failed: AtomicU8::new(0),
+            pending_init: AtomicBool::new(false),
+            path,
+            _copy: None,
+            lock: Some(lock),
+        })
+    }
+
+    fn open_read_in_place(path: &Path, options: &SledOptions, legacy: bool) -> Result<Self> {
+        remove_partial_snapshots(path)?;
+        let db = open_waiting(&config(path, options), path, options.close_wait)?;
+        let handles = Handles::open_existing(db, path, legacy)?;
+        close_record::check(path, close_record::RefsDigest::of(&handles.refs, path)?)?;
+        Ok(SledBackend {
+            handles: Some(handles),
+            mode: Mode::ReadInPlace,
+            data_file: None,
+            synced_blobs: Mutex::new(HashSet::new()),
+            failed: AtomicU8::new(0),
+            pending_init: AtomicBool::new(false),
+            path: path.to_path_buf(),
+            _copy: None,
+            lock: None,
+        })
+    }
+
+    /// Before a write of about `bytes`: fails if the backend is read-only,
+    /// if an earlier write failed, or if the disk has not room for the
+    /// write with [`WRITE_RESERVE`] to spare.
+    fn before_write(&self, bytes: u64) -> Result<()> {
+        if self.mode != Mode::Write {
+            return Err(Error::ReadOnly {
+                path: self.path.display().to_string(),
+                detail: "it was opened for reading only".to_string(),
+            });
+        }
+        match self.failed.load(Ordering::Acquire) {
+            0 => {}
+            FAILED_NO_SPACE => return Err(no_space(&self.path)),
+            _ => {
+                return Err(Error::Storage(format!(
+                    "an earlier write to the store at {} failed, so this handle accepts no \
+                     more writes; close the store and open it again",
+                    self.path.display()
+                )))
+            }
+        }
+        check_space(&self.path, bytes)
+    }
+
+    /// Turns a sled error from a write into kvgit's, and marks the backend
+    /// failed: sled may have lost track of the write (see `Drop`).
+    fn write_failed(&self, e: ::sled::Error) -> Error {
+        let error = match e {
+            ::sled::Error::Io(e) => write_error(&self.path, "write to the store", e),
+            other => sled_error(&self.path, other),
+        };
+        let state = match error {
+            Error::NoSpace { .. } => FAILED_NO_SPACE,
+            _ => FAILED,
+        };
+        let _ = self
+            .failed
+            .compare_exchange(0, state, Ordering::AcqRel, Ordering::Acquire);
+        error
+    }
+
+    /// sled's flush, which never hangs on a full disk. sled 0.34 can lose
+    /// track of a write that failed for want of space (a page file it
+    /// could not write leaves its log buffer waiting forever, without an
+    /// error), and then its flush waits forever. So where the disk has
+    /// less than [`GUARDED_FLUSH_BELOW`] free, the flush runs on a helper
+    /// thread, and if it has not returned after [`STUCK_FLUSH`] while less
+    /// than [`WRITE_RESERVE`] is free, it is abandoned (the thread stays
+    /// blocked) and the backend fails with [`Error::NoSpace`].
+    fn flush_log(&self) -> Result<()> {
+        let db = &self.h().db;
+        let plenty = available_space(&self.path).is_none_or(|free| free >= GUARDED_FLUSH_BELOW);
+        if plenty {
+            return db.flush().map(drop).map_err(|e| self.write_failed(e));
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let db = db.clone();
+        std::thread::Builder::new()
+            .name("kvgit-flush".to_string())
+            .spawn(move || {
+                let _ = tx.send(db.flush());
+            })
+            .map_err(|e| io_at("start a thread to flush", &self.path, e))?;
+        let start = Instant::now();
+        loop {
+            match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(result) => return result.map(drop).map_err(|e| self.write_failed(e)),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(self.write_failed(::sled::Error::ReportableBug(
+                        "sled's flush ended without a result".to_string(),
+                    )))
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    let full = available_space(&self.path).is_some_and(|f| f < WRITE_RESERVE);
+                    if full && start.elapsed() >= STUCK_FLUSH {
+                        let _ = self.failed.compare_exchange(
+                            0,
+                            FAILED_NO_SPACE,
+                            Ordering::AcqRel,
+                            Ordering::Acquire,
+                        );
+                        return Err(no_space(&self.path));
+                    }
+                }
+            }
+        }
+    }
+
+    fn read_err(&self, e: ::sled::Error) -> Error {
+        sled_error(&self.path, e)
+    }
+
     /// The names of the page files under `blobs/`.
     fn blob_names(&self) -> Result<Vec<OsString>> {
-        match fs::read_dir(self.path.join(BLOBS_DIR)) {
-            Ok(entries) => entries.map(|entry| Ok(entry?.file_name())).collect(),
+        let dir = self.path.join(BLOBS_DIR);
+        let list = |e| io_at("list", &dir, e);
+        match fs::read_dir(&dir) {
+            Ok(entries) => entries
+                .map(|entry| Ok(entry.map_err(list)?.file_name()))
+                .collect(),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(list(e)),
         }
     }
 
@@ -267,10 +679,11 @@ impl SledBackend {
             if synced.contains(name) {
                 continue;
             }
-            match File::open(dir.join(name)) {
-                Ok(file) => file.sync_all()?,
+            let file = dir.join(name);
+            match File::open(&file) {
+                Ok(f) => f.sync_all().map_err(|e| write_error(&file, "fsync", e))?,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(io_at("open", &file, e)),
             }
             any_new = true;
         }
@@ -285,23 +698,370 @@ impl SledBackend {
     }
 }
 
-impl Drop for SledBackend {
-    fn drop(&mut self) {
-        // sled flushes on drop too, but an error there is only logged; a
-        // failure here cannot be reported either, so this is best effort.
-        // The close record is written only once what it describes is
-        // durable: a store without one is simply not checked.
-        if self.flush(Durability::Durable).is_ok() {
-            if let Ok(refs) = close_record::RefsDigest::of(&self.refs) {
-                let _ = close_record::write(&self.path, refs);
-            }
+impl Handles {
+    /// Opens kvgit's trees in a new database.
+    fn open(db: ::sled::Db, path: &Path) -> Result<Self> {
+        let open = |name: &str| db.open_tree(name).map_err(|e| sled_error(path, e));
+        Ok(Handles {
+            objects: open("objects")?,
+            refs: open("refs")?,
+            meta: open("meta")?,
+            db: db.clone(),
+        })
+    }
+
+    /// Opens kvgit's trees in an existing store, which must have them (a
+    /// store from an earlier build must also have a ref).
+    fn open_existing(db: ::sled::Db, path: &Path, legacy: bool) -> Result<Self> {
+        let names = db.tree_names();
+        let missing: Vec<&str> = ["objects", "refs", "meta"]
+            .into_iter()
+            .filter(|t| !names.iter().any(|n| n == t.as_bytes()))
+            .collect();
+        // A store from an earlier build may lack `meta` (nothing was ever
+        // written to it); `objects` and `refs` it must have.
+        let required_missing = missing.iter().any(|t| *t != "meta");
+        if legacy && required_missing {
+            return Err(not_a_store(path, INCOMPLETE_LEGACY));
         }
+        if !legacy && !missing.is_empty() {
+            return Err(Error::Storage(format!(
+                "the store at {} is damaged: sled's data file {} lacks kvgit's {} tree(s); \
+                 restore the store from a backup",
+                path.display(),
+                path.join(DATA_FILE).display(),
+                missing.join(", ")
+            )));
+        }
+        let handles = Handles::open(db, path)?;
+        if legacy && handles.refs.is_empty() {
+            return Err(not_a_store(path, INCOMPLETE_LEGACY));
+        }
+        Ok(handles)
     }
 }
 
-/// Opens the sled database, waiting up to `close_wait` while sled's own
-/// lock on `db` is held: with kvgit's lock ours, that can only be a handle
-/// that is still closing (or a program using sled directly).
+impl Drop for SledBackend {
+    fn drop(&mut self) {
+        if self.handles.is_none() {
+            return;
+        }
+        if self.mode == Mode::Write && self.failed.load(Ordering::Acquire) == 0 {
+            // sled flushes on drop too, but an error there is only logged;
+            // a failure here cannot be reported either, so this is best
+            // effort. The close record is written only once what it
+            // describes is durable: a store without one is simply not
+            // checked.
+            if self.flush(Durability::Durable).is_ok() {
+                if let Ok(refs) = close_record::RefsDigest::of(&self.h().refs, &self.path) {
+                    let _ = close_record::write(&self.path, refs);
+                }
+            }
+        }
+        if self.failed.load(Ordering::Acquire) != 0 {
+            // sled 0.34 can lose track of a write that failed (a page file
+            // it could not write leaves its log buffer waiting forever), and
+            // then every flush, including the ones its handles make when
+            // dropped, hangs. So they are leaked: their files close when the
+            // process exits, and the store is as the log on disk says.
+            // sled's own lock on `db` stays held until then.
+            std::mem::forget(self.handles.take());
+            if let Some(lock) = self.lock.as_mut() {
+                lock.close_wait = Duration::ZERO;
+            }
+            return;
+        }
+        // Every sled handle goes before the copy and the lock.
+        drop(self.handles.take());
+    }
+}
+
+/// sled's configuration for the store at `path`.
+fn config(path: &Path, options: &SledOptions) -> ::sled::Config {
+    ::sled::Config::new()
+        .path(path)
+        .cache_capacity(options.cache_capacity)
+        .flush_every_ms(options.flush_every_ms)
+}
+
+fn open_data_file(path: &Path) -> Result<File> {
+    let file = path.join(DATA_FILE);
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&file)
+        .map_err(|e| write_error(&file, "open", e))
+}
+
+fn store_exists(path: &Path) -> Error {
+    Error::StoreExists {
+        path: path.display().to_string(),
+    }
+}
+
+fn no_space(path: &Path) -> Error {
+    Error::NoSpace {
+        path: path.display().to_string(),
+    }
+}
+
+/// True if a store made by an earlier build (no marker) has no ref: what
+/// an interrupted init of that build left. Called with the lock held.
+fn legacy_is_incomplete(path: &Path, options: &SledOptions) -> Result<bool> {
+    layout::check_conf(path)?;
+    remove_partial_snapshots(path)?;
+    let db = open_waiting(&config(path, options), path, options.close_wait)?;
+    let has_refs = db.tree_names().iter().any(|n| n == b"refs");
+    let incomplete = !has_refs
+        || db
+            .open_tree("refs")
+            .map_err(|e| sled_error(path, e))?
+            .is_empty();
+    drop(db);
+    Ok(incomplete)
+}
+
+/// The error numbers of a full disk, of a read-only file system and of
+/// missing permission, as far as this platform tells them.
+#[derive(PartialEq)]
+enum WriteFailure {
+    NoSpace,
+    ReadOnlyMount,
+    NoPermission,
+    Other,
+}
+
+fn classify(e: &io::Error) -> WriteFailure {
+    #[cfg(unix)]
+    {
+        use rustix::io::Errno;
+        match Errno::from_io_error(e) {
+            Some(Errno::NOSPC) | Some(Errno::DQUOT) => return WriteFailure::NoSpace,
+            Some(Errno::ROFS) => return WriteFailure::ReadOnlyMount,
+            Some(Errno::ACCESS) | Some(Errno::PERM) => return WriteFailure::NoPermission,
+            _ => {}
+        }
+    }
+    match e.kind() {
+        io::ErrorKind::PermissionDenied => WriteFailure::NoPermission,
+        _ => WriteFailure::Other,
+    }
+}
+
+/// kvgit's error for an I/O error while writing (or opening for writing)
+/// `path`: [`Error::NoSpace`], [`Error::ReadOnly`] or [`Error::IoAt`].
+pub(crate) fn write_error(path: &Path, op: &str, e: io::Error) -> Error {
+    let read_only = |why: String| Error::ReadOnly {
+        path: path.display().to_string(),
+        detail: format!("{why}; commands that only read the store still work"),
+    };
+    match classify(&e) {
+        WriteFailure::NoSpace => no_space(path),
+        WriteFailure::ReadOnlyMount => read_only("its file system is mounted read-only".into()),
+        WriteFailure::NoPermission => read_only(format!(
+            "this user may not write it ({e}): run as the store's owner to change it"
+        )),
+        WriteFailure::Other => io_at(op, path, e),
+    }
+}
+
+/// True for the errors that mean "this cannot be written here".
+fn is_cannot_write(e: &Error) -> bool {
+    matches!(e, Error::NoSpace { .. } | Error::ReadOnly { .. })
+}
+
+/// kvgit's error for a sled error on the store at `path`.
+fn sled_error(path: &Path, e: ::sled::Error) -> Error {
+    match e {
+        ::sled::Error::Io(e) => match classify(&e) {
+            WriteFailure::Other if e.kind() == io::ErrorKind::NotFound => {
+                // sled opens no file but its page files after it started.
+                io_at(
+                    "read a page file of the store under",
+                    &path.join(BLOBS_DIR),
+                    e,
+                )
+            }
+            WriteFailure::Other => io_at("read or write the store's files in", path, e),
+            _ => write_error(path, "write to the store", e),
+        },
+        ::sled::Error::Corruption { .. } => Error::Storage(format!(
+            "the store at {} is damaged: sled found a damaged record ({e}); restore the store \
+             from a backup",
+            path.display()
+        )),
+        other => Error::Storage(format!("sled, on the store at {}: {other}", path.display())),
+    }
+}
+
+/// Free bytes for an unprivileged user on the file system of `path`, if
+/// the platform tells.
+fn available_space(path: &Path) -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let st = rustix::fs::statvfs(path).ok()?;
+        Some(st.f_bavail.saturating_mul(st.f_frsize))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+/// Fails with [`Error::NoSpace`] unless the disk of `path` has room for a
+/// write of `bytes` (counted twice: sled may rewrite a page soon after) with
+/// [`WRITE_RESERVE`] to spare. sled 0.34 can hang when a write fails for
+/// want of space (see `Drop`), so kvgit avoids asking it to.
+fn check_space(path: &Path, bytes: u64) -> Result<()> {
+    if skip_space_check() {
+        return Ok(());
+    }
+    match available_space(path) {
+        Some(free) if free < bytes.saturating_mul(2).saturating_add(WRITE_RESERVE) => {
+            Err(no_space(path))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// In debug builds, the environment variable `KVGIT_TEST_NO_SPACE_CHECK`
+/// turns [`check_space`] off, so tests can make sled itself hit a full
+/// disk. Release builds ignore it.
+fn skip_space_check() -> bool {
+    cfg!(debug_assertions) && std::env::var_os("KVGIT_TEST_NO_SPACE_CHECK").is_some()
+}
+
+/// True if sled can be opened in the store directory for a read-only
+/// open: the file system is writable with room to spare, and so are the
+/// directory and sled's files for this user.
+fn can_write_in_place(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use rustix::fs::{access, statvfs, Access, StatVfsMountFlags};
+        let Ok(st) = statvfs(path) else {
+            return false;
+        };
+        if st.f_flag.contains(StatVfsMountFlags::RDONLY)
+            || st.f_bavail.saturating_mul(st.f_frsize) < READ_IN_PLACE_RESERVE
+        {
+            return false;
+        }
+        [
+            path.to_path_buf(),
+            path.join(DATA_FILE),
+            path.join(BLOBS_DIR),
+        ]
+        .iter()
+        .all(|p| access(p, Access::WRITE_OK).is_ok())
+    }
+    #[cfg(not(unix))]
+    {
+        available_space(path).is_none_or(|free| free >= READ_IN_PLACE_RESERVE)
+    }
+}
+
+/// In debug builds, if the environment variable `KVGIT_TEST_FAIL_AT` names
+/// `point`, the process aborts there (as if killed): the tests of atomic
+/// creation use it. Release builds ignore it.
+pub(crate) fn fault_point(point: &str) {
+    #[cfg(debug_assertions)]
+    if std::env::var_os("KVGIT_TEST_FAIL_AT").is_some_and(|v| v == point) {
+        std::process::abort();
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = point;
+}
+
+/// A private copy of a store for a read-only open, removed on drop.
+struct TempCopy {
+    dir: PathBuf,
+}
+
+impl TempCopy {
+    /// Copies sled's files of the store at `from` (not kvgit's, not sled's
+    /// partial snapshots) to a new private directory.
+    fn of(from: &Path) -> Result<Self> {
+        let base = match Path::new("/dev/shm") {
+            shm if cfg!(target_os = "linux") && shm.is_dir() => shm.to_path_buf(),
+            _ => std::env::temp_dir(),
+        };
+        let copy = TempCopy::new_in(&base)?;
+        let result = (|| -> io::Result<()> {
+            for entry in fs::read_dir(from)? {
+                let entry = entry?;
+                let name = entry.file_name();
+                let text = name.to_string_lossy();
+                let wanted = text == "conf"
+                    || text == DATA_FILE
+                    || (text.starts_with("snap.") && !text.ends_with(".generating"));
+                if wanted {
+                    fs::copy(entry.path(), copy.dir.join(&name))?;
+                } else if text == BLOBS_DIR {
+                    fs::create_dir(copy.dir.join(BLOBS_DIR))?;
+                    for blob in fs::read_dir(entry.path())? {
+                        let blob = blob?;
+                        fs::copy(blob.path(), copy.dir.join(BLOBS_DIR).join(blob.file_name()))?;
+                    }
+                }
+            }
+            Ok(())
+        })();
+        result.map_err(|e| Error::Unavailable {
+            store: from.display().to_string(),
+            detail: format!(
+                "it cannot be opened in place (a read-only mount, no write permission or a \
+                     full disk), and copying it for reading into {} failed: {e}; free space there \
+                     (or set TMPDIR to a directory with room) and try again",
+                copy.dir.display()
+            ),
+        })?;
+        Ok(copy)
+    }
+
+    fn new_in(base: &Path) -> Result<Self> {
+        use std::sync::atomic::AtomicU64;
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let dir = base.join(format!(
+            "kvgit-read-{}-{nanos}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let mut builder = fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(&dir)
+            .map_err(|e| io_at("create a private directory to read the store in", &dir, e))?;
+        Ok(TempCopy { dir })
+    }
+}
+
+impl Drop for TempCopy {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// An error opening sled on a private copy: the copy's path means nothing
+/// to the user, the store's does.
+fn reword_copy_error(e: Error, copy: &Path, store: &Path) -> Error {
+    match e {
+        Error::NoSpace { .. } => Error::Unavailable {
+            store: store.display().to_string(),
+            detail: format!(
+                "reading it needs a private copy, and {} has no space left for one",
+                copy.display()
+            ),
+        },
+        other => other,
+    }
+}
+
 /// Deletes the `snap.*.generating` files a crash can leave: sled 0.34
 /// writes its snapshot under that name and renames it when complete, but on
 /// the next open it reads a partial one as the newest snapshot and refuses
@@ -309,17 +1069,19 @@ impl Drop for SledBackend {
 /// from is still there, so the file holds nothing that would be lost. Only
 /// called with the store's lock held, so no live sled is writing one.
 fn remove_partial_snapshots(path: &Path) -> Result<()> {
+    let list = |e| io_at("list", path, e);
     let entries = match fs::read_dir(path) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(list(e)),
     };
     for entry in entries {
-        let entry = entry?;
+        let entry = entry.map_err(list)?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
         if name.starts_with("snap.") && name.ends_with(".generating") {
-            fs::remove_file(entry.path())?;
+            let p = entry.path();
+            fs::remove_file(&p).map_err(|e| write_error(&p, "remove", e))?;
         }
     }
     Ok(())
@@ -347,6 +1109,9 @@ enum OpenFailure {
     Panicked(String),
 }
 
+/// Opens the sled database, waiting up to `close_wait` while sled's own
+/// lock on `db` is held: with kvgit's lock ours, that can only be a handle
+/// that is still closing (or a program using sled directly).
 fn open_waiting(config: &::sled::Config, path: &Path, close_wait: Duration) -> Result<::sled::Db> {
     let start = Instant::now();
     let mut pause = Duration::from_millis(1);
@@ -356,7 +1121,8 @@ fn open_waiting(config: &::sled::Config, path: &Path, close_wait: Duration) -> R
             Err(OpenFailure::Sled(e)) => Err(e),
             Err(OpenFailure::Panicked(message)) => {
                 return Err(Error::Storage(format!(
-                    "the sled store at {} is damaged: sled failed while reading it ({message})",
+                    "the store at {} is damaged: sled failed while reading it ({message}); \
+                     restore the store from a backup",
                     path.display()
                 )))
             }
@@ -373,7 +1139,15 @@ fn open_waiting(config: &::sled::Config, path: &Path, close_wait: Duration) -> R
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(Duration::from_millis(20));
             }
-            Err(e) => return Err(sled_err(e)),
+            Err(::sled::Error::Io(e)) => {
+                return Err(match classify(&e) {
+                    WriteFailure::Other => {
+                        io_at("open sled's files (conf, db, blobs, snap.*) in", path, e)
+                    }
+                    _ => write_error(path, "open", e),
+                })
+            }
+            Err(e) => return Err(sled_error(path, e)),
         }
     }
 }
@@ -383,7 +1157,8 @@ fn is_sled_lock_error(e: &io::Error) -> bool {
 }
 
 /// kvgit's exclusive lock on a store directory, held for a backend's
-/// lifetime.
+/// lifetime: an advisory `flock` through std's `File::try_lock` (Rust
+/// 1.89).
 struct StoreLock {
     file: File,
     data_path: PathBuf,
@@ -391,6 +1166,8 @@ struct StoreLock {
 }
 
 impl StoreLock {
+    /// Takes the lock of the store at `dir`, creating the lock file if
+    /// missing.
     fn acquire(dir: &Path, close_wait: Duration) -> Result<Self> {
         let lock_path = dir.join(LOCK_FILE);
         let file = OpenOptions::new()
@@ -398,24 +1175,38 @@ impl StoreLock {
             .write(true)
             .create(true)
             .truncate(false)
-            .open(&lock_path)?;
-        if let Err(e) = file.try_lock_exclusive() {
-            if e.raw_os_error() == fs2::lock_contended_error().raw_os_error()
-                || e.kind() == io::ErrorKind::WouldBlock
-            {
+            .open(&lock_path)
+            .map_err(|e| write_error(&lock_path, "open the lock file", e))?;
+        Self::lock(file, dir, close_wait)
+    }
+
+    /// Takes the lock of the store at `dir` for a read-only open, without
+    /// creating or writing anything: `None` if there is no lock file (no
+    /// kvgit ever opened the store for writing) or it cannot be opened.
+    fn acquire_for_reading(dir: &Path, close_wait: Duration) -> Result<Option<Self>> {
+        let lock_path = dir.join(LOCK_FILE);
+        match File::open(&lock_path) {
+            Ok(file) => Self::lock(file, dir, close_wait).map(Some),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_at("open the lock file", &lock_path, e)),
+        }
+    }
+
+    fn lock(file: File, dir: &Path, close_wait: Duration) -> Result<Self> {
+        let lock_path = dir.join(LOCK_FILE);
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
                 return Err(Error::Locked {
                     path: dir.display().to_string(),
                     detail: format!(
                         "{} is held by another open handle on the store \
-                         (another process, or a live backend in this one): {e}",
+                         (another process, or a live backend in this one)",
                         lock_path.display()
                     ),
                 });
             }
-            return Err(Error::Storage(format!(
-                "cannot lock {}: {e}",
-                lock_path.display()
-            )));
+            Err(std::fs::TryLockError::Error(e)) => return Err(io_at("lock", &lock_path, e)),
         }
         Ok(StoreLock {
             file,
@@ -430,14 +1221,16 @@ impl Drop for StoreLock {
     /// (bounded) until sled's I/O threads have released `db`, then releases
     /// kvgit's lock, so that whoever takes it next finds the store closed.
     fn drop(&mut self) {
-        if let Ok(data) = File::open(&self.data_path) {
-            let start = Instant::now();
-            while data.try_lock_exclusive().is_err() && start.elapsed() < self.close_wait {
-                std::thread::sleep(Duration::from_millis(1));
+        if !self.close_wait.is_zero() {
+            if let Ok(data) = File::open(&self.data_path) {
+                let start = Instant::now();
+                while data.try_lock().is_err() && start.elapsed() < self.close_wait {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                // Dropping `data` releases the probe lock if it was taken.
             }
-            // Dropping `data` releases the probe lock if it was taken.
         }
-        let _ = FileExt::unlock(&self.file);
+        let _ = self.file.unlock();
     }
 }
 
@@ -445,7 +1238,9 @@ impl Drop for StoreLock {
 /// where directories cannot be opened as files.
 fn sync_dir(dir: &Path) -> Result<()> {
     #[cfg(unix)]
-    File::open(dir)?.sync_all()?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| write_error(dir, "fsync the directory", e))?;
     #[cfg(not(unix))]
     let _ = dir;
     Ok(())
@@ -454,11 +1249,12 @@ fn sync_dir(dir: &Path) -> Result<()> {
 /// Feeds the objects of a sled scan to `visit` (id and size) until the
 /// scan ends or `visit` says stop.
 fn visit_objects(
+    path: &Path,
     scan: ::sled::Iter,
     visit: &mut dyn FnMut(ObjectId, u64) -> Result<bool>,
 ) -> Result<()> {
     for item in scan {
-        let (key, value) = item.map_err(sled_err)?;
+        let (key, value) = item.map_err(|e| sled_error(path, e))?;
         let id = decode_id(&key, || {
             format!("an object key ({:02x?})", &key[..key.len().min(40)])
         })?;
@@ -467,13 +1263,6 @@ fn visit_objects(
         }
     }
     Ok(())
-}
-
-fn sled_err(e: ::sled::Error) -> Error {
-    match e {
-        ::sled::Error::Io(e) => Error::Io(e),
-        other => Error::Storage(format!("sled: {other}")),
-    }
 }
 
 /// Decodes a stored 32-byte id (a ref value or an object key).
@@ -494,29 +1283,37 @@ fn decode_ref(name: &str, bytes: &[u8]) -> Result<ObjectId> {
 impl Backend for SledBackend {
     fn get_object(&self, id: &ObjectId) -> Result<Option<Vec<u8>>> {
         Ok(self
+            .h()
             .objects
             .get(id.as_bytes())
-            .map_err(sled_err)?
+            .map_err(|e| self.read_err(e))?
             .map(|v| v.to_vec()))
     }
 
     fn has_object(&self, id: &ObjectId) -> Result<bool> {
-        self.objects.contains_key(id.as_bytes()).map_err(sled_err)
+        self.h()
+            .objects
+            .contains_key(id.as_bytes())
+            .map_err(|e| self.read_err(e))
     }
 
     fn put_objects(&self, objects: Vec<(ObjectId, Vec<u8>)>) -> Result<()> {
         // An id always names the same bytes, so an object already stored is
         // skipped: rewriting it would only grow sled's log.
         let mut batch = ::sled::Batch::default();
-        let mut any = false;
-        for (id, bytes) in objects {
-            if !self.objects.contains_key(id.as_bytes()).map_err(sled_err)? {
-                batch.insert(&id.as_bytes()[..], bytes);
-                any = true;
+        let mut bytes = 0u64;
+        for (id, object) in objects {
+            if !self.has_object(&id)? {
+                bytes += object.len() as u64 + 32;
+                batch.insert(&id.as_bytes()[..], object);
             }
         }
-        if any {
-            self.objects.apply_batch(batch).map_err(sled_err)?;
+        if bytes > 0 {
+            self.before_write(bytes)?;
+            self.h()
+                .objects
+                .apply_batch(batch)
+                .map_err(|e| self.write_failed(e))?;
         }
         Ok(())
     }
@@ -525,15 +1322,19 @@ impl Backend for SledBackend {
         if ids.is_empty() {
             return Ok(());
         }
+        self.before_write(ids.len() as u64 * 64)?;
         let mut batch = ::sled::Batch::default();
         for id in ids {
             batch.remove(&id.as_bytes()[..]);
         }
-        self.objects.apply_batch(batch).map_err(sled_err)
+        self.h()
+            .objects
+            .apply_batch(batch)
+            .map_err(|e| self.write_failed(e))
     }
 
     fn for_each_object(&self, visit: &mut dyn FnMut(ObjectId, u64) -> Result<bool>) -> Result<()> {
-        visit_objects(self.objects.iter(), visit)
+        visit_objects(&self.path, self.h().objects.iter(), visit)
     }
 
     fn for_each_object_in(
@@ -543,15 +1344,21 @@ impl Backend for SledBackend {
         visit: &mut dyn FnMut(ObjectId, u64) -> Result<bool>,
     ) -> Result<()> {
         let start = start.as_bytes().as_slice();
+        let objects = &self.h().objects;
         let range = match end {
-            Some(end) => self.objects.range(start..end.as_bytes().as_slice()),
-            None => self.objects.range(start..),
+            Some(end) => objects.range(start..end.as_bytes().as_slice()),
+            None => objects.range(start..),
         };
-        visit_objects(range, visit)
+        visit_objects(&self.path, range, visit)
     }
 
     fn get_ref(&self, name: &str) -> Result<Option<ObjectId>> {
-        match self.refs.get(name.as_bytes()).map_err(sled_err)? {
+        match self
+            .h()
+            .refs
+            .get(name.as_bytes())
+            .map_err(|e| self.read_err(e))?
+        {
             Some(v) => Ok(Some(decode_ref(name, &v)?)),
             None => Ok(None),
         }
@@ -563,14 +1370,16 @@ impl Backend for SledBackend {
         expected: Option<&ObjectId>,
         new: Option<&ObjectId>,
     ) -> Result<CasOutcome> {
+        self.before_write(name.len() as u64 + 64)?;
         let outcome = self
+            .h()
             .refs
             .compare_and_swap(
                 name.as_bytes(),
                 expected.map(|id| &id.as_bytes()[..]),
                 new.map(|id| &id.as_bytes()[..]),
             )
-            .map_err(sled_err)?;
+            .map_err(|e| self.write_failed(e))?;
         match outcome {
             Ok(()) => Ok(CasOutcome::Swapped),
             Err(mismatch) => {
@@ -585,8 +1394,8 @@ impl Backend for SledBackend {
 
     fn list_refs(&self, prefix: &str) -> Result<Vec<(String, ObjectId)>> {
         let mut out = Vec::new();
-        for item in self.refs.scan_prefix(prefix.as_bytes()) {
-            let (key, value) = item.map_err(sled_err)?;
+        for item in self.h().refs.scan_prefix(prefix.as_bytes()) {
+            let (key, value) = item.map_err(|e| self.read_err(e))?;
             let name = std::str::from_utf8(&key).map_err(|_| {
                 Error::Storage(format!(
                     "malformed store: ref name {:?} is not UTF-8",
@@ -600,13 +1409,23 @@ impl Backend for SledBackend {
     }
 
     fn get_meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.meta.get(key).map_err(sled_err)?.map(|v| v.to_vec()))
+        Ok(self
+            .h()
+            .meta
+            .get(key)
+            .map_err(|e| self.read_err(e))?
+            .map(|v| v.to_vec()))
     }
 
     fn put_meta(&self, entries: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<()> {
         if entries.is_empty() {
             return Ok(());
         }
+        let bytes = entries
+            .iter()
+            .map(|(k, v)| (k.len() + v.as_ref().map_or(0, Vec::len)) as u64)
+            .sum();
+        self.before_write(bytes)?;
         let mut batch = ::sled::Batch::default();
         for (key, value) in entries {
             match value {
@@ -614,27 +1433,42 @@ impl Backend for SledBackend {
                 None => batch.remove(key),
             }
         }
-        self.meta.apply_batch(batch).map_err(sled_err)
+        self.h()
+            .meta
+            .apply_batch(batch)
+            .map_err(|e| self.write_failed(e))
     }
 
     fn scan_meta(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        self.meta
+        self.h()
+            .meta
             .scan_prefix(prefix)
             .map(|item| {
-                let (k, v) = item.map_err(sled_err)?;
+                let (k, v) = item.map_err(|e| self.read_err(e))?;
                 Ok((k.to_vec(), v.to_vec()))
             })
             .collect()
     }
 
     fn flush(&self, durability: Durability) -> Result<()> {
+        if self.mode != Mode::Write {
+            // Nothing was written.
+            return Ok(());
+        }
+        if self.failed.load(Ordering::Acquire) != 0 {
+            // A flush after a failed write can hang inside sled.
+            return self.before_write(0);
+        }
         // List page files first: those are complete once sled's flush
         // returns (see `sync_blobs`); newer ones wait for the next flush.
         let blobs = self.blob_names()?;
-        self.db.flush().map_err(sled_err)?;
+        self.flush_log()?;
         self.sync_blobs(blobs)?;
         if durability == Durability::Durable {
-            self.data_file.sync_data()?;
+            if let Some(data) = &self.data_file {
+                data.sync_data()
+                    .map_err(|e| write_error(&self.path.join(DATA_FILE), "fsync", e))?;
+            }
         }
         Ok(())
     }
@@ -648,17 +1482,18 @@ impl Backend for SledBackend {
 /// vanish while it runs (sled removing a page file) are skipped.
 fn dir_size(dir: &Path) -> Result<u64> {
     let mut total = 0;
+    let list = |e| io_at("list", dir, e);
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(list(e)),
     };
     for entry in entries {
-        let entry = entry?;
+        let entry = entry.map_err(list)?;
         let meta = match entry.metadata() {
             Ok(meta) => meta,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(io_at("look at", &entry.path(), e)),
         };
         if meta.is_dir() {
             total += dir_size(&entry.path())?;

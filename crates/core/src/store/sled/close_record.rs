@@ -45,11 +45,11 @@ pub(crate) struct RefsDigest {
 impl RefsDigest {
     /// The digest of a sled `refs` tree, read raw (names and values as
     /// stored, whether or not they decode).
-    pub(crate) fn of(refs: &::sled::Tree) -> Result<Self> {
+    pub(crate) fn of(refs: &::sled::Tree, dir: &Path) -> Result<Self> {
         let mut hasher = blake3::Hasher::new();
         let mut count = 0u64;
         for item in refs.iter() {
-            let (name, value) = item.map_err(super::sled_err)?;
+            let (name, value) = item.map_err(|e| super::sled_error(dir, e))?;
             for part in [&name[..], &value[..]] {
                 hasher.update(&(part.len() as u64).to_be_bytes());
                 hasher.update(part);
@@ -100,17 +100,28 @@ pub(crate) fn write(dir: &Path, refs: RefsDigest) -> io::Result<()> {
     super::sync_dir(dir).map_err(|e| io::Error::other(e.to_string()))
 }
 
-/// On open: if a close record is there, checks `now` (the refs as sled
-/// recovered them) against it, then removes it durably. A record that is
-/// damaged, or refs that differ from it, give [`Error::RolledBack`] and
-/// leave the record in place.
+/// On open for writing: if a close record is there, checks `now` (the
+/// refs as sled recovered them) against it, then removes it durably. A
+/// record that is damaged, or refs that differ from it, give
+/// [`Error::RolledBack`] and leave the record in place.
 pub(crate) fn check_and_clear(dir: &Path, now: RefsDigest) -> Result<()> {
-    let path = dir.join(CLOSE_FILE);
     let _ = fs::remove_file(dir.join(format!("{CLOSE_FILE}.tmp")));
+    if check(dir, now)? {
+        let path = dir.join(CLOSE_FILE);
+        fs::remove_file(&path).map_err(|e| super::write_error(&path, "remove", e))?;
+        super::sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+/// On any open: if a close record is there, checks `now` against it, as
+/// [`check_and_clear`] does, changing nothing. True if there was one.
+pub(crate) fn check(dir: &Path, now: RefsDigest) -> Result<bool> {
+    let path = dir.join(CLOSE_FILE);
     let text = match fs::read(&path) {
         Ok(bytes) => bytes,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e.into()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(super::layout::io_at("read", &path, e)),
     };
     let rolled_back = |detail: String| Error::RolledBack {
         path: dir.display().to_string(),
@@ -132,8 +143,7 @@ pub(crate) fn check_and_clear(dir: &Path, now: RefsDigest) -> Result<()> {
             then.count, now.count
         )));
     }
-    fs::remove_file(&path)?;
-    super::sync_dir(dir)
+    Ok(true)
 }
 
 #[cfg(test)]
