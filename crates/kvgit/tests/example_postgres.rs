@@ -7,6 +7,9 @@
 #[path = "../../postgres/tests/common/mod.rs"]
 mod common;
 
+// `main` reads the URL from the environment or the arguments; the test
+// passes it to `run`.
+#[allow(dead_code)]
 #[path = "../examples/postgres.rs"]
 mod example;
 
