@@ -7,6 +7,30 @@ use crate::error::Result;
 use crate::tx::Transaction;
 
 /// How [`Transaction::open`] opens a key.
+///
+/// ```
+/// use std::io::{Read, Seek, SeekFrom, Write};
+/// use kvgit::OpenMode;
+///
+/// let db = kvgit::Db::memory();
+/// let main = db.branch("main")?;
+/// main.put("log", "a")?;
+/// let mut tx = main.transaction()?;
+/// tx.open("log", OpenMode::Append)?.write_all(b"b")?; // "ab"
+/// let mut f = tx.open("log", OpenMode::ReadWrite)?;
+/// f.write_all(b"A")?; // overwrites from position 0: "Ab"
+/// f.seek(SeekFrom::Start(0))?;
+/// let mut s = String::new();
+/// f.read_to_string(&mut s)?;
+/// assert_eq!(s, "Ab");
+/// drop(f);
+/// tx.open("log", OpenMode::Write)?; // truncates, even without a write
+/// assert_eq!(tx.get("log")?.as_deref(), Some(&b""[..]));
+/// let mut s = String::new();
+/// tx.open("missing", OpenMode::Read)?.read_to_string(&mut s)?; // empty
+/// assert_eq!(s, "");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OpenMode {
     /// Read the current value (missing: empty); writes are errors.
@@ -57,6 +81,20 @@ pub struct KeyFile<'tx> {
 
 impl Transaction {
     /// Opens `key` as a file (see [`KeyFile`]).
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use kvgit::OpenMode;
+    ///
+    /// let db = kvgit::Db::memory();
+    /// let main = db.branch("main")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.open("notes.txt", OpenMode::Write)?.write_all(b"hello")?;
+    /// assert!(tx.is_staged("notes.txt")); // staged when the file was dropped
+    /// tx.commit()?;
+    /// assert_eq!(main.get("notes.txt")?.as_deref(), Some(&b"hello"[..]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(&mut self, key: impl AsRef<[u8]>, mode: OpenMode) -> Result<KeyFile<'_>> {
         let key = key.as_ref().to_vec();
         let data = match mode {
@@ -82,11 +120,44 @@ impl Transaction {
 
 impl KeyFile<'_> {
     /// The current contents.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use kvgit::OpenMode;
+    ///
+    /// let db = kvgit::Db::memory();
+    /// let main = db.branch("main")?;
+    /// main.put("k", "abc")?;
+    /// let mut tx = main.transaction()?;
+    /// let mut f = tx.open("k", OpenMode::Append)?;
+    /// assert_eq!(f.contents(), b"abc");
+    /// f.write_all(b"def")?;
+    /// assert_eq!(f.contents(), b"abcdef");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn contents(&self) -> &[u8] {
         &self.data
     }
 
     /// Truncates (or zero-extends) the contents to `len` bytes.
+    ///
+    /// ```
+    /// use kvgit::OpenMode;
+    ///
+    /// let db = kvgit::Db::memory();
+    /// let main = db.branch("main")?;
+    /// main.put("k", "abcdef")?;
+    /// let mut tx = main.transaction()?;
+    /// let mut f = tx.open("k", OpenMode::ReadWrite)?;
+    /// f.set_len(3)?;
+    /// assert_eq!(f.contents(), b"abc");
+    /// f.set_len(5)?; // zero-extends
+    /// assert_eq!(f.contents(), b"abc\0\0");
+    /// drop(f);
+    /// // Read-only handles refuse.
+    /// assert!(tx.open("k", OpenMode::Read)?.set_len(0).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_len(&mut self, len: usize) -> io::Result<()> {
         self.check_writable()?;
         self.data.resize(len, 0);
@@ -95,6 +166,20 @@ impl KeyFile<'_> {
     }
 
     /// Stages the contents now and closes the handle.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use kvgit::OpenMode;
+    ///
+    /// let db = kvgit::Db::memory();
+    /// let main = db.branch("main")?;
+    /// let mut tx = main.transaction()?;
+    /// let mut f = tx.open("k", OpenMode::Write)?;
+    /// f.write_all(b"v")?;
+    /// f.close(); // the same as dropping it: the contents are staged now
+    /// assert_eq!(tx.get("k")?.as_deref(), Some(&b"v"[..]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn close(self) {
         // Drop stages.
     }

@@ -11,6 +11,30 @@ use serde::Serialize;
 use crate::codec::{decode_as, Codec, DefaultCodec};
 
 /// What a typed merge function decides for a key.
+///
+/// ```
+/// use kvgit::merge::{typed, Merged};
+/// let db = kvgit::Db::memory();
+/// // Both sides' values added up, a negative total deletes the key, and
+/// // anything involving a deletion is left to a person.
+/// db.merge_fns().set("stock", typed(|_key, base: Option<i64>, ours, theirs| {
+///     match (base, ours, theirs) {
+///         (Some(b), Some(o), Some(t)) if o + t - b < 0 => Merged::Delete,
+///         (Some(b), Some(o), Some(t)) => Merged::Value(o + t - b),
+///         _ => Merged::Conflict("stock deleted on one side".into()),
+///     }
+/// }));
+/// let main = db.branch("main")?;
+/// main.put_as("stock", &5i64)?;
+/// let mut a = main.transaction()?;
+/// let mut b = main.transaction()?;
+/// a.put_as("stock", &2i64)?; // sold 3
+/// b.put_as("stock", &1i64)?; // sold 4
+/// a.commit()?;
+/// b.commit()?; // 2 + 1 - 5 < 0: deleted
+/// assert!(!main.contains("stock")?);
+/// # Ok::<(), kvgit::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Merged<T> {
     /// The key takes this value.
@@ -22,6 +46,15 @@ pub enum Merged<T> {
 }
 
 /// A merge function over decoded values (see [`typed`]).
+///
+/// ```
+/// use kvgit::merge::{typed, Merged, Typed};
+/// // `typed` returns a `Typed`, which is a `MergeFn`; register it on a store.
+/// let concat = typed(|_key, _base, ours: Option<String>, theirs: Option<String>| {
+///     Merged::Value(format!("{}{}", ours.unwrap_or_default(), theirs.unwrap_or_default()))
+/// });
+/// kvgit::Db::memory().merge_fns().set("log", concat);
+/// ```
 pub struct Typed<C, T, F> {
     codec: C,
     f: F,
@@ -55,6 +88,29 @@ where
 }
 
 /// Like [`typed`], with values decoded by `codec`.
+///
+/// ```
+/// use kvgit::merge::{typed_with, Merged};
+/// use kvgit::Json;
+/// let db = kvgit::Db::memory();
+/// // Values written as JSON; keep the longer list.
+/// db.merge_fns().set("list", typed_with(Json, |_key, _base, ours: Option<Vec<u32>>, theirs| {
+///     match (ours, theirs) {
+///         (Some(o), Some(t)) => Merged::Value(if o.len() >= t.len() { o } else { t }),
+///         (Some(v), None) | (None, Some(v)) => Merged::Value(v),
+///         (None, None) => Merged::Delete,
+///     }
+/// }));
+/// let main = db.branch("main")?;
+/// let mut a = main.transaction()?;
+/// let mut b = main.transaction()?;
+/// a.put_with(&Json, "list", &vec![1, 2])?;
+/// b.put_with(&Json, "list", &vec![3, 4, 5])?;
+/// a.commit()?;
+/// b.commit()?;
+/// assert_eq!(main.get("list")?.as_deref(), Some(&b"[3,4,5]"[..]));
+/// # Ok::<(), kvgit::Error>(())
+/// ```
 pub fn typed_with<C, T, F>(codec: C, f: F) -> Typed<C, T, F>
 where
     F: Fn(&[u8], Option<T>, Option<T>, Option<T>) -> Merged<T> + Send + Sync,
@@ -70,6 +126,27 @@ where
 impl<C, T, F> Typed<C, T, F> {
     /// Also call the function when both sides changed the key to the same
     /// value (needed when values accumulate changes, as counters do).
+    ///
+    /// ```
+    /// use kvgit::merge::{typed, Merged};
+    /// let db = kvgit::Db::memory();
+    /// // A counter by hand: two writers that both add 1 to 100 both write 101,
+    /// // and without `accumulating` the shared value 101 would be kept as is.
+    /// db.merge_fns().set("n", typed(|_key, base: Option<u32>, ours: Option<u32>, theirs: Option<u32>| {
+    ///     let (b, o, t) = (base.unwrap_or(0), ours.unwrap_or(0), theirs.unwrap_or(0));
+    ///     Merged::Value(o + t - b)
+    /// }).accumulating());
+    /// let main = db.branch("main")?;
+    /// main.put_as("n", &100u32)?;
+    /// let mut a = main.transaction()?;
+    /// let mut b = main.transaction()?;
+    /// a.put_as("n", &101u32)?;
+    /// b.put_as("n", &101u32)?;
+    /// a.commit()?;
+    /// b.commit()?;
+    /// assert_eq!(main.get_as::<u32>("n")?, Some(102));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn accumulating(mut self) -> Self {
         self.accumulates = true;
         self
@@ -155,6 +232,21 @@ pub fn typed_counter() -> impl MergeFn {
 }
 
 /// The greater of the two sides' typed values (absent sides ignored).
+///
+/// ```
+/// let db = kvgit::Db::memory();
+/// db.merge_fns().set("best", kvgit::merge::typed_max::<u32>());
+/// let main = db.branch("main")?;
+/// main.put_as("best", &10u32)?;
+/// let mut a = main.transaction()?;
+/// let mut b = main.transaction()?;
+/// a.put_as("best", &30u32)?;
+/// b.put_as("best", &20u32)?;
+/// a.commit()?;
+/// b.commit()?;
+/// assert_eq!(main.get_as::<u32>("best")?, Some(30));
+/// # Ok::<(), kvgit::Error>(())
+/// ```
 pub fn typed_max<T>() -> impl MergeFn
 where
     T: Ord + Serialize + DeserializeOwned + 'static,
@@ -168,6 +260,20 @@ where
 }
 
 /// The smaller of the two sides' typed values (absent sides ignored).
+///
+/// ```
+/// let db = kvgit::Db::memory();
+/// db.merge_fns().set("first_seen", kvgit::merge::typed_min::<String>());
+/// let main = db.branch("main")?;
+/// let mut a = main.transaction()?;
+/// let mut b = main.transaction()?;
+/// a.put_as("first_seen", "2024-05-02")?;
+/// b.put_as("first_seen", "2024-04-30")?;
+/// a.commit()?;
+/// b.commit()?;
+/// assert_eq!(main.get_as::<String>("first_seen")?.as_deref(), Some("2024-04-30"));
+/// # Ok::<(), kvgit::Error>(())
+/// ```
 pub fn typed_min<T>() -> impl MergeFn
 where
     T: Ord + Serialize + DeserializeOwned + 'static,
@@ -183,6 +289,23 @@ where
 
 /// Set union over typed sets: base plus both sides' additions minus both
 /// sides' removals.
+///
+/// ```
+/// use std::collections::BTreeSet;
+/// let db = kvgit::Db::memory();
+/// db.merge_fns().set("tags", kvgit::merge::typed_set_union::<String>());
+/// let main = db.branch("main")?;
+/// let set = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+/// main.put_as("tags", &set(&["a", "b"]))?;
+/// let mut a = main.transaction()?;
+/// let mut b = main.transaction()?;
+/// a.put_as("tags", &set(&["a", "b", "c"]))?; // added c
+/// b.put_as("tags", &set(&["b", "d"]))?; // removed a, added d
+/// a.commit()?;
+/// b.commit()?;
+/// assert_eq!(main.get_as::<BTreeSet<String>>("tags")?, Some(set(&["b", "c", "d"])));
+/// # Ok::<(), kvgit::Error>(())
+/// ```
 pub fn typed_set_union<T>() -> impl MergeFn
 where
     T: Ord + Clone + Serialize + DeserializeOwned + 'static,

@@ -24,6 +24,14 @@ mod text;
 /// an `i64` as decimal ASCII digits with an optional sign (`"115"`,
 /// `"-3"`), surrounding ASCII whitespace ignored. `None` if `value` is not
 /// one.
+///
+/// ```
+/// use kvgit_merge::parse_integer;
+/// assert_eq!(parse_integer(b"115"), Some(115));
+/// assert_eq!(parse_integer(b" -3\n"), Some(-3));
+/// assert_eq!(parse_integer(b"1.5"), None);
+/// assert_eq!(parse_integer(b"99999999999999999999"), None); // not an i64
+/// ```
 pub fn parse_integer(value: &[u8]) -> Option<i64> {
     std::str::from_utf8(value).ok()?.trim_ascii().parse().ok()
 }
@@ -105,6 +113,19 @@ impl MergeFn for Counter {
 /// the head), it is the head, so the value already committed stands and
 /// the retrying transaction's write to that key is dropped. A caller that
 /// wants its own write to win registers [`Ours`] instead.
+///
+/// ```
+/// use kvgit_merge::{LastWriterWins, MergeFn, Resolution};
+/// assert_eq!(
+///     LastWriterWins.merge(b"k", Some(b"base"), Some(b"mine"), Some(b"theirs")),
+///     Resolution::Value(b"theirs".to_vec())
+/// );
+/// // Theirs deleted the key: it stays deleted.
+/// assert_eq!(
+///     LastWriterWins.merge(b"k", Some(b"base"), Some(b"mine"), None),
+///     Resolution::Delete
+/// );
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LastWriterWins;
 
@@ -125,6 +146,15 @@ impl MergeFn for LastWriterWins {
 /// Unlike [`Policy::Ours`](crate::Policy::Ours), which decides every key it
 /// covers, this function only decides keys changed on both sides: a key
 /// only theirs changed still takes theirs' change.
+///
+/// ```
+/// use kvgit_merge::{MergeFn, Ours, Resolution};
+/// assert_eq!(
+///     Ours.merge(b"k", Some(b"base"), Some(b"mine"), Some(b"theirs")),
+///     Resolution::Value(b"mine".to_vec())
+/// );
+/// assert_eq!(Ours.merge(b"k", Some(b"base"), None, Some(b"theirs")), Resolution::Delete);
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Ours;
 
@@ -143,6 +173,15 @@ impl MergeFn for Ours {
 /// Theirs wins on keys both sides changed (an absent theirs deletes the
 /// key). The same rule as [`LastWriterWins`]; see [`Ours`] for how it
 /// differs from [`Policy::Theirs`](crate::Policy::Theirs).
+///
+/// ```
+/// use kvgit_merge::{MergeFn, Resolution, Theirs};
+/// assert_eq!(
+///     Theirs.merge(b"k", Some(b"base"), Some(b"mine"), Some(b"theirs")),
+///     Resolution::Value(b"theirs".to_vec())
+/// );
+/// assert_eq!(Theirs.merge(b"k", Some(b"base"), Some(b"mine"), None), Resolution::Delete);
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Theirs;
 
@@ -182,6 +221,16 @@ fn compare(a: &[u8], b: &[u8]) -> Ordering {
 /// Two decimal integers (the [`parse_integer`] encoding) compare as
 /// numbers (`"10"` > `"9"`); any other pair compares as bytes. An absent
 /// side is no candidate: the present value wins.
+///
+/// ```
+/// use kvgit_merge::{Max, MergeFn, Resolution};
+/// // Numbers compare as numbers...
+/// assert_eq!(Max.merge(b"k", None, Some(b"9"), Some(b"10")), Resolution::Value(b"10".to_vec()));
+/// // ...anything else as bytes.
+/// assert_eq!(Max.merge(b"k", None, Some(b"apple"), Some(b"pear")), Resolution::Value(b"pear".to_vec()));
+/// // A deleted side is no candidate.
+/// assert_eq!(Max.merge(b"k", Some(b"5"), None, Some(b"3")), Resolution::Value(b"3".to_vec()));
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Max;
 
@@ -199,6 +248,13 @@ impl MergeFn for Max {
 
 /// The smaller of ours and theirs, with the comparison of [`Max`]. An
 /// absent side is no candidate: the present value wins.
+///
+/// ```
+/// use kvgit_merge::{MergeFn, Min, Resolution};
+/// assert_eq!(Min.merge(b"k", None, Some(b"9"), Some(b"10")), Resolution::Value(b"9".to_vec()));
+/// assert_eq!(Min.merge(b"k", None, Some(b"-2"), Some(b"-1")), Resolution::Value(b"-2".to_vec()));
+/// assert_eq!(Min.merge(b"k", Some(b"5"), Some(b"7"), None), Resolution::Value(b"7".to_vec()));
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Min;
 

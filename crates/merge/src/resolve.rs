@@ -32,6 +32,11 @@ pub enum Resolution {
 
 impl Resolution {
     /// A conflict with a reason.
+    ///
+    /// ```
+    /// use kvgit_merge::Resolution;
+    /// assert_eq!(Resolution::conflict("both renamed"), Resolution::Conflict(Some("both renamed".into())));
+    /// ```
     pub fn conflict(reason: impl Into<String>) -> Self {
         Resolution::Conflict(Some(reason.into()))
     }
@@ -68,6 +73,42 @@ impl Resolution {
 /// ```
 pub trait MergeFn: Send + Sync {
     /// Decides the merged value of `key`.
+    ///
+    /// ```
+    /// use kvgit_merge::{MergeFn, Resolution};
+    ///
+    /// /// Concatenates both sides' additions to an append-only log.
+    /// struct AppendLog;
+    ///
+    /// impl MergeFn for AppendLog {
+    ///     fn merge(
+    ///         &self,
+    ///         _key: &[u8],
+    ///         base: Option<&[u8]>,
+    ///         ours: Option<&[u8]>,
+    ///         theirs: Option<&[u8]>,
+    ///     ) -> Resolution {
+    ///         let base = base.unwrap_or_default();
+    ///         match (ours, theirs) {
+    ///             (Some(o), Some(t)) if o.starts_with(base) && t.starts_with(base) => {
+    ///                 let mut merged = o.to_vec();
+    ///                 merged.extend_from_slice(&t[base.len()..]);
+    ///                 Resolution::Value(merged)
+    ///             }
+    ///             _ => Resolution::conflict("the log was rewritten, not appended to"),
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// assert_eq!(
+    ///     AppendLog.merge(b"log", Some(b"a\n"), Some(b"a\nb\n"), Some(b"a\nc\n")),
+    ///     Resolution::Value(b"a\nb\nc\n".to_vec())
+    /// );
+    /// assert!(matches!(
+    ///     AppendLog.merge(b"log", Some(b"a\n"), Some(b"x\n"), Some(b"a\nc\n")),
+    ///     Resolution::Conflict(Some(_))
+    /// ));
+    /// ```
     fn merge(
         &self,
         key: &[u8],
@@ -86,6 +127,17 @@ pub trait MergeFn: Send + Sync {
     /// does.
     ///
     /// [`Counter`]: crate::Counter
+    ///
+    /// ```
+    /// use kvgit_merge::{Counter, MergeFn, Max, Resolution};
+    /// assert!(Counter.merge_equal_changes());
+    /// assert!(!Max.merge_equal_changes());
+    /// // Both sides went from 100 to 101: two increments.
+    /// assert_eq!(
+    ///     Counter.merge(b"hits", Some(b"100"), Some(b"101"), Some(b"101")),
+    ///     Resolution::Value(b"102".to_vec())
+    /// );
+    /// ```
     fn merge_equal_changes(&self) -> bool {
         false
     }
@@ -124,6 +176,13 @@ pub enum Policy {
 
 impl Policy {
     /// A [`Policy::Fn`] holding `f`.
+    ///
+    /// ```
+    /// use kvgit_merge::{Counter, Policy, Registry};
+    /// let registry = Registry::new();
+    /// registry.set_policy("hits", Policy::func(Counter)); // the same as registry.set("hits", Counter)
+    /// assert!(matches!(registry.lookup(b"hits"), Some(Policy::Fn(_))));
+    /// ```
     pub fn func(f: impl MergeFn + 'static) -> Self {
         Policy::Fn(Arc::new(f))
     }
@@ -198,6 +257,12 @@ struct Flags {
 impl Registry {
     /// An empty registry: every key changed differently on both sides is a
     /// conflict.
+    ///
+    /// ```
+    /// use kvgit_merge::Registry;
+    /// let registry = Registry::new();
+    /// assert!(registry.lookup(b"any key").is_none());
+    /// ```
     pub fn new() -> Self {
         Registry::default()
     }
@@ -225,11 +290,27 @@ impl Registry {
     }
 
     /// Sets the merge function of exactly `key`.
+    ///
+    /// ```
+    /// use kvgit_merge::{Counter, Policy, Registry, Resolution};
+    /// let registry = Registry::new();
+    /// registry.set("hits", Counter);
+    /// let Some(Policy::Fn(f)) = registry.lookup(b"hits") else { panic!("registered") };
+    /// assert_eq!(f.merge(b"hits", Some(b"1"), Some(b"2"), Some(b"3")), Resolution::Value(b"4".to_vec()));
+    /// assert!(registry.lookup(b"hits2").is_none()); // exactly that key
+    /// ```
     pub fn set(&self, key: impl AsRef<[u8]>, f: impl MergeFn + 'static) {
         self.set_policy(key, Policy::func(f));
     }
 
     /// Sets the policy of exactly `key`.
+    ///
+    /// ```
+    /// use kvgit_merge::{Policy, Registry};
+    /// let registry = Registry::new();
+    /// registry.set_policy("owner", Policy::Ours);
+    /// assert!(matches!(registry.lookup(b"owner"), Some(Policy::Ours)));
+    /// ```
     pub fn set_policy(&self, key: impl AsRef<[u8]>, policy: Policy) {
         let key = key.as_ref().to_vec();
         self.update(|e| {
@@ -239,11 +320,32 @@ impl Registry {
 
     /// Sets the merge function of every key starting with `prefix` (a
     /// longer registered prefix, or the exact key, takes precedence).
+    ///
+    /// ```
+    /// use kvgit_merge::{Counter, Max, MergeFn, Policy, Registry, Resolution};
+    /// let registry = Registry::new();
+    /// registry.set_prefix("stats/", Counter);
+    /// registry.set_prefix("stats/max/", Max); // longer prefix wins
+    /// let decide = |key: &[u8]| match registry.lookup(key) {
+    ///     Some(Policy::Fn(f)) => f.merge(key, Some(b"5"), Some(b"7"), Some(b"6")),
+    ///     _ => panic!("covered"),
+    /// };
+    /// assert_eq!(decide(b"stats/hits"), Resolution::Value(b"8".to_vec())); // 7 + 6 - 5
+    /// assert_eq!(decide(b"stats/max/latency"), Resolution::Value(b"7".to_vec()));
+    /// ```
     pub fn set_prefix(&self, prefix: impl AsRef<[u8]>, f: impl MergeFn + 'static) {
         self.set_prefix_policy(prefix, Policy::func(f));
     }
 
     /// Sets the policy of every key starting with `prefix`.
+    ///
+    /// ```
+    /// use kvgit_merge::{Policy, Registry};
+    /// let registry = Registry::new();
+    /// registry.set_prefix_policy("cache/", Policy::Theirs);
+    /// assert!(matches!(registry.lookup(b"cache/page/1"), Some(Policy::Theirs)));
+    /// assert!(registry.lookup(b"cached").is_none());
+    /// ```
     pub fn set_prefix_policy(&self, prefix: impl AsRef<[u8]>, policy: Policy) {
         let prefix = prefix.as_ref().to_vec();
         self.update(|e| {
@@ -253,17 +355,42 @@ impl Registry {
     }
 
     /// Sets the merge function of keys no other entry covers.
+    ///
+    /// ```
+    /// use kvgit_merge::{LastWriterWins, Policy, Registry};
+    /// let registry = Registry::new();
+    /// registry.set_default(LastWriterWins);
+    /// assert!(matches!(registry.lookup(b"anything"), Some(Policy::Fn(_))));
+    /// ```
     pub fn set_default(&self, f: impl MergeFn + 'static) {
         self.set_default_policy(Some(Policy::func(f)));
     }
 
     /// Sets (or with `None`, removes) the policy of keys no other entry
     /// covers.
+    ///
+    /// ```
+    /// use kvgit_merge::{Policy, Registry};
+    /// let registry = Registry::new();
+    /// registry.set_default_policy(Some(Policy::Ours));
+    /// assert!(matches!(registry.lookup(b"anything"), Some(Policy::Ours)));
+    /// registry.set_default_policy(None);
+    /// assert!(registry.lookup(b"anything").is_none());
+    /// ```
     pub fn set_default_policy(&self, policy: Option<Policy>) {
         self.update(|e| e.default = policy);
     }
 
     /// Removes the entry of exactly `key`; true if there was one.
+    ///
+    /// ```
+    /// use kvgit_merge::{Counter, Registry};
+    /// let registry = Registry::new();
+    /// registry.set("hits", Counter);
+    /// assert!(registry.remove("hits"));
+    /// assert!(!registry.remove("hits"));
+    /// assert!(registry.lookup(b"hits").is_none());
+    /// ```
     pub fn remove(&self, key: impl AsRef<[u8]>) -> bool {
         let mut removed = false;
         self.update(|e| removed = e.exact.remove(key.as_ref()).is_some());
@@ -271,6 +398,15 @@ impl Registry {
     }
 
     /// Removes the entry of `prefix`; true if there was one.
+    ///
+    /// ```
+    /// use kvgit_merge::{Counter, Registry};
+    /// let registry = Registry::new();
+    /// registry.set_prefix("stats/", Counter);
+    /// assert!(registry.remove_prefix("stats/"));
+    /// assert!(registry.lookup(b"stats/hits").is_none());
+    /// assert!(!registry.remove_prefix("stats/"));
+    /// ```
     pub fn remove_prefix(&self, prefix: impl AsRef<[u8]>) -> bool {
         let prefix = prefix.as_ref();
         let mut removed = false;
@@ -284,6 +420,17 @@ impl Registry {
     }
 
     /// The policy that governs `key`, if any entry covers it.
+    ///
+    /// ```
+    /// use kvgit_merge::{Counter, Max, Policy, Registry};
+    /// let registry = Registry::new();
+    /// registry.set_default(Max);
+    /// registry.set_prefix_policy("a/", Policy::Ours);
+    /// registry.set("a/hits", Counter);
+    /// assert!(matches!(registry.lookup(b"a/hits"), Some(Policy::Fn(_)))); // exact key
+    /// assert!(matches!(registry.lookup(b"a/other"), Some(Policy::Ours))); // prefix
+    /// assert!(matches!(registry.lookup(b"b"), Some(Policy::Fn(_)))); // default
+    /// ```
     pub fn lookup(&self, key: &[u8]) -> Option<Policy> {
         self.snapshot().lookup(key).cloned()
     }
