@@ -478,6 +478,19 @@ fn a_missing_page_file_is_named_with_what_to_do() {
             && err.contains("restore it from a backup"),
         "{err}"
     );
+    // verify still walks the store and reports the unreadable value among
+    // its problems, instead of stopping at the first read error.
+    let out = run_env(&store, &["verify"], b"", &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("cannot read object") && err.contains(&blobs.display().to_string()),
+        "{err}"
+    );
+    assert!(
+        err.contains("verify found") && err.contains("problems"),
+        "a report, not a bare error: {err}"
+    );
 }
 
 #[test]

@@ -67,6 +67,7 @@ impl Repo {
             roots: HashSet::new(),
             blobs: HashSet::new(),
             bytes: 0,
+            read_errors: 0,
         };
         let refs = backend.list_refs("")?;
         for (name, head) in &refs {
@@ -74,14 +75,20 @@ impl Repo {
         }
         v.check_heights();
         let mut unreachable = 0u64;
-        backend.for_each_object(&mut |id, _| {
+        let listed = backend.for_each_object(&mut |id, _| {
             let reached =
                 v.commits.contains_key(&id) || v.nodes.contains_key(&id) || v.blobs.contains(&id);
             if !reached {
                 unreachable += 1;
             }
             Ok(true)
-        })?;
+        });
+        if let Err(e) = listed {
+            // The walk from the refs is done: report what it found, with
+            // the listing's failure as one more problem.
+            v.problems
+                .push(format!("cannot list the store's objects: {e}"));
+        }
         Ok(VerifyReport {
             refs: refs.len(),
             commits: v.commits.len(),
@@ -140,11 +147,30 @@ struct Verifier<'a> {
     blobs: HashSet<ObjectId>,
     /// Bytes of the objects read.
     bytes: u64,
+    /// Objects the backend failed to read, so far.
+    read_errors: usize,
 }
 
+/// How many objects [`Repo::verify`] lists as unreadable before it takes
+/// the whole store as unreadable and returns the error.
+const MAX_READ_ERRORS: usize = 100;
+
 impl Verifier<'_> {
+    /// The object's bytes; `None` if it is missing, or if the backend
+    /// could not read it (then the error is listed as a problem too, so a
+    /// damaged store still gets a report; after [`MAX_READ_ERRORS`] the
+    /// store is taken as unreadable and the error ends the walk).
     fn read(&mut self, id: &ObjectId) -> Result<Option<Vec<u8>>> {
-        let bytes = self.backend.get_object(id)?;
+        let bytes = match self.backend.get_object(id) {
+            Ok(bytes) => bytes,
+            Err(e) if self.read_errors < MAX_READ_ERRORS => {
+                self.read_errors += 1;
+                self.problems.push(format!("cannot read object {id}: {e}"));
+                (self.on_object)();
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
         if let Some(b) = &bytes {
             self.bytes = self.bytes.saturating_add(b.len() as u64);
         }

@@ -17,22 +17,23 @@ pub fn gc(ctx: &Ctx, high: u64, low: Option<u64>) -> Result<()> {
     let low = low.unwrap_or_else(|| kvgit_gc::Watermarks::new(high).low());
     let name = branch.name();
     match report.status {
-        RebaseStatus::BelowHighWater => println!(
+        RebaseStatus::BelowHighWater => crate::outln!(
             "{name} holds {} value bytes in {} keys, not above the high water of {high}: \
              nothing to do",
-            report.bytes_before, report.kept,
-        ),
-        RebaseStatus::NothingDroppable => println!(
+            report.bytes_before,
+            report.kept,
+        )?,
+        RebaseStatus::NothingDroppable => crate::outln!(
             "{name} holds {} value bytes, above the high water of {high}, but every key is \
              protected: nothing dropped",
             report.bytes_before,
-        ),
+        )?,
         RebaseStatus::Rebased => {
             let commit = report
                 .commit
                 .map(|c| c.to_hex())
                 .unwrap_or_else(|| "?".to_string());
-            println!(
+            crate::outln!(
                 "rebased {name} onto a fresh root commit {commit}: dropped {} keys ({} value \
                  bytes), kept {} keys; value bytes {} -> {}",
                 report.dropped.len(),
@@ -40,11 +41,11 @@ pub fn gc(ctx: &Ctx, high: u64, low: Option<u64>) -> Result<()> {
                 report.kept,
                 report.bytes_before,
                 report.bytes_after
-            );
+            )?;
             if !report.reached_low {
-                println!("protected keys alone hold more than the low water of {low}");
+                crate::outln!("protected keys alone hold more than the low water of {low}")?;
             }
-            println!("the old history stays until `kvgit sweep` frees it");
+            crate::outln!("the old history stays until `kvgit sweep` frees it")?;
         }
         RebaseStatus::Raced => bail!(
             "another writer moved {name} during each of {} attempts; nothing was changed",
@@ -75,23 +76,27 @@ pub fn sweep(ctx: &Ctx, dry_run: bool, grace: Option<u64>) -> Result<()> {
         ),
         false => ("freed", report.objects_freed, report.bytes_freed),
     };
-    println!(
+    crate::outln!(
         "{verb} {objects} unreachable objects ({bytes} bytes); {} reachable objects ({} bytes) \
          from {} refs kept",
-        report.objects_marked, report.bytes_marked, report.refs
-    );
+        report.objects_marked,
+        report.bytes_marked,
+        report.refs
+    )?;
     if report.objects_kept_young > 0 {
-        println!(
+        crate::outln!(
             "{} more unreachable objects ({} bytes) kept: written within the grace period \
              (another process may be about to use them)",
-            report.objects_kept_young, report.bytes_kept_young
-        );
+            report.objects_kept_young,
+            report.bytes_kept_young
+        )?;
     }
     if !dry_run {
-        println!(
+        crate::outln!(
             "size on disk {} -> {} bytes (the store reclaims freed space gradually)",
-            report.size_before, report.size_after
-        );
+            report.size_before,
+            report.size_after
+        )?;
     }
     Ok(())
 }

@@ -40,11 +40,11 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         }
     };
     let branch = crate::store::existing_branch(&db, &ctx.branch)?;
-    println!(
+    crate::outln!(
         "created store at {} with branch {} at {}",
         display(path),
         branch.name(),
         branch.head()?
-    );
+    )?;
     Ok(())
 }

@@ -34,10 +34,9 @@ pub fn put(
     let mut tx = branch.transaction()?;
     tx.put(&key, &value);
     let message = message.unwrap_or_else(|| format!("put {}", lossy(&key)));
-    let outcome = tx
-        .message(message)
-        .commit()
-        .with_context(|| format!("cannot put {:?} on branch {}", lossy(&key), branch.name()))?;
+    let outcome = in_context(tx.message(message).commit(), || {
+        format!("cannot put {:?} on branch {}", lossy(&key), branch.name())
+    })?;
     if let Some(head) = outcome.commit {
         crate::outln!("{head}")?;
     }
@@ -84,7 +83,7 @@ pub fn rm(ctx: &Ctx, key: OsString, message: Option<String>) -> Result<()> {
     }
     tx.delete(&key);
     let message = message.unwrap_or_else(|| format!("rm {}", lossy(&key)));
-    let outcome = tx.message(message).commit().with_context(|| {
+    let outcome = in_context(tx.message(message).commit(), || {
         format!(
             "cannot delete {:?} on branch {}",
             lossy(&key),
@@ -108,4 +107,19 @@ pub fn ls(ctx: &Ctx, prefix: Option<OsString>, at: Option<String>) -> Result<()>
     }
     out.flush()?;
     Ok(())
+}
+
+/// `result` with `context` added to its error, unless the error is about
+/// the whole store (no space, a read-only store, an I/O error naming the
+/// path): that one line says all there is, as `kvgit: no space left on
+/// device (writing to <path>)`.
+fn in_context<T>(result: kvgit::Result<T>, context: impl FnOnce() -> String) -> anyhow::Result<T> {
+    use kvgit::core::Error as E;
+    match result {
+        Ok(v) => Ok(v),
+        Err(e @ kvgit::Error::Core(E::NoSpace { .. } | E::ReadOnly { .. } | E::IoAt { .. })) => {
+            Err(e.into())
+        }
+        Err(e) => Err(anyhow::Error::new(e).context(context())),
+    }
 }

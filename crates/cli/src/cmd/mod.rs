@@ -2,12 +2,7 @@
 
 pub mod branch;
 pub mod diff;
-// These two still print with `println!`, which panics when standard
-// output is closed; they are to write through `crate::outln!` like the
-// others, and then lose this allowance.
-#[allow(clippy::print_stdout)]
 pub mod gc;
-#[allow(clippy::print_stdout)]
 pub mod init;
 pub mod kv;
 pub mod log;
