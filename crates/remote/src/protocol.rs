@@ -245,10 +245,17 @@ impl Channel {
             self.traffic.round_trips += 1;
         }
         if !self.greeted {
-            let Some(frame) = self.read_frame()? else {
-                return Err(Error::NotKvgit(
-                    "the connection closed before the greeting".into(),
-                ));
+            // Whatever is wrong with the first frame, the peer is not
+            // speaking this protocol (an ssh banner, a shell's message).
+            let frame = match self.read_frame() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => {
+                    return Err(Error::NotKvgit(
+                        "the connection closed before the greeting".into(),
+                    ))
+                }
+                Err(Error::Io(e)) => return Err(Error::Io(e)),
+                Err(e) => return Err(Error::NotKvgit(e.to_string())),
             };
             let hello: Hello = match postcard::from_bytes(&frame) {
                 Ok(hello) => hello,
