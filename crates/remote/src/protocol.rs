@@ -35,7 +35,7 @@ pub const MAX_FRAME: u32 = (kvgit_core::MAX_VALUE_LEN as u32) + (1 << 20);
 
 /// The payload an object batch aims at: objects are added to a frame until
 /// it holds this many bytes (a larger object travels alone).
-pub const BATCH_BYTES: usize = 4 << 20;
+pub const BATCH_BYTES: usize = 512 << 10;
 
 /// The most ids one request may carry.
 pub const MAX_IDS: usize = 4096;

@@ -29,6 +29,10 @@ use crate::report::{Phase, Progress};
 /// The most bytes written to the store in one call.
 const STORE_BATCH_BYTES: usize = 8 << 20;
 
+/// Leaves that need no blob are written in batches of this size, and at
+/// the end of each frame.
+const LEAF_BATCH_BYTES: usize = 256 << 10;
+
 /// What a receive brought in.
 #[derive(Debug, Default)]
 pub(crate) struct Received {
@@ -59,6 +63,7 @@ pub(crate) fn receive(
         progress,
         received: Received::default(),
         seen: HashSet::new(),
+        ready: StoreBatch::with_limit(LEAF_BATCH_BYTES),
     };
     let mut missing = Vec::new();
     for want in wants {
@@ -101,6 +106,10 @@ struct Receiver<'a> {
     received: Received,
     /// Every id requested (or found present) in this transfer.
     seen: HashSet<ObjectId>,
+    /// Objects ready to store (all they refer to is stored), written at
+    /// the end of each frame at the latest, so that a transfer cut in the
+    /// middle of a large answer keeps what arrived.
+    ready: StoreBatch,
 }
 
 /// What a parent's entry says of a child node.
@@ -191,6 +200,8 @@ impl Receiver<'_> {
             let n = queue.len().min(MAX_IDS);
             let asked: HashMap<ObjectId, Option<Claim>> = queue.drain(..n).collect();
             let ids: Vec<ObjectId> = asked.keys().copied().collect();
+            // Leaves waiting for their blobs; the others are stored as they
+            // come, so a cut transfer keeps them.
             let mut leaves = Vec::new();
             let mut blobs: Vec<(ObjectId, u64)> = Vec::new();
             let mut next = Vec::new();
@@ -203,14 +214,20 @@ impl Receiver<'_> {
                 })?;
                 check_claim(&obj.id, &node, claim.as_ref())?;
                 if node.is_leaf() {
+                    let mut waits = false;
                     for (_, value) in node.leaf_entries() {
                         if let ValueRef::Blob { id, len } = value {
                             if this.seen.insert(id) && !this.repo.backend().has_object(&id)? {
                                 blobs.push((id, len));
+                                waits = true;
                             }
                         }
                     }
-                    leaves.push((obj.id, obj.bytes));
+                    if waits {
+                        leaves.push((obj.id, obj.bytes));
+                    } else {
+                        this.ready.push(this.repo, obj.id, obj.bytes)?;
+                    }
                 } else {
                     for child in node.children() {
                         if this.seen.insert(child.id)
@@ -318,6 +335,7 @@ impl Receiver<'_> {
                         self.received.bytes += obj.bytes.len() as u64;
                         on_object(self, obj)?;
                     }
+                    self.ready.write(self.repo)?;
                     (self.progress)(&Progress {
                         phase,
                         objects: self.received.objects,
@@ -376,17 +394,31 @@ fn check_claim(id: &ObjectId, node: &Node, claim: Option<&Claim>) -> Result<()> 
 }
 
 /// Objects gathered into store writes of about [`STORE_BATCH_BYTES`].
-#[derive(Default)]
 struct StoreBatch {
     objects: Vec<(ObjectId, Vec<u8>)>,
     bytes: usize,
+    limit: usize,
+}
+
+impl Default for StoreBatch {
+    fn default() -> Self {
+        StoreBatch::with_limit(STORE_BATCH_BYTES)
+    }
 }
 
 impl StoreBatch {
+    fn with_limit(limit: usize) -> Self {
+        StoreBatch {
+            objects: Vec::new(),
+            bytes: 0,
+            limit,
+        }
+    }
+
     fn push(&mut self, repo: &Repo, id: ObjectId, bytes: Vec<u8>) -> Result<()> {
         self.bytes += bytes.len();
         self.objects.push((id, bytes));
-        if self.bytes >= STORE_BATCH_BYTES {
+        if self.bytes >= self.limit {
             self.write(repo)?;
         }
         Ok(())

@@ -1,4 +1,5 @@
 //! Clone, fetch and push between in-memory stores, each served by a thread.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
