@@ -1,8 +1,10 @@
-//! Ref names: validation and the namespaces for branches and tags.
+//! Ref names: validation and the namespaces for branches, tags and
+//! remote-tracking branches.
 //!
-//! A ref name is stored in the backend in full: `heads/<branch>` or
-//! `tags/<tag>`. The short names users give follow git's rules in a
-//! stricter form (see [`validate_name`]).
+//! A ref name is stored in the backend in full: `heads/<branch>`,
+//! `tags/<tag>` or `remotes/<remote>/<branch>` (where a fetch from remote
+//! `<remote>` records the remote's branch `<branch>`). The short names users
+//! give follow git's rules in a stricter form (see [`validate_name`]).
 
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
@@ -13,6 +15,8 @@ use crate::store::CasOutcome;
 pub const HEADS: &str = "heads/";
 /// The prefix of tag refs.
 pub const TAGS: &str = "tags/";
+/// The prefix of remote-tracking refs: `remotes/<remote>/<branch>`.
+pub const REMOTES: &str = "remotes/";
 /// The longest accepted short name, in bytes.
 pub const MAX_NAME_LEN: usize = 200;
 
@@ -116,6 +120,30 @@ pub fn branch_ref(name: &str) -> Result<String> {
     Ok(format!("{HEADS}{name}"))
 }
 
+/// The full ref name of remote `remote`'s branch `branch` as a fetch
+/// records it (`remotes/<remote>/<branch>`), after validating both: the
+/// remote's name is one component ([`validate_new_name`] without `/`), the
+/// branch's a valid short name.
+pub fn remote_ref(remote: &str, branch: &str) -> Result<String> {
+    validate_remote_name(remote)?;
+    validate_name(branch)?;
+    Ok(format!("{REMOTES}{remote}/{branch}"))
+}
+
+/// Checks a remote's name: a name [`validate_new_name`] accepts, made of a
+/// single component (no `/`), so that `remotes/<remote>/<branch>` splits
+/// one way only.
+pub fn validate_remote_name(remote: &str) -> Result<()> {
+    validate_new_name(remote)?;
+    if remote.contains('/') {
+        return Err(Error::InvalidRefName {
+            name: remote.to_string(),
+            reason: "a remote's name is one component, without '/'",
+        });
+    }
+    Ok(())
+}
+
 /// The full ref name of a tag, after validating the short name.
 pub fn tag_ref(name: &str) -> Result<String> {
     validate_name(name)?;
@@ -190,9 +218,16 @@ impl Repo {
 pub fn check_full_name(full_name: &str) -> Result<()> {
     match full_name.split_once('/') {
         Some((ns, short)) if ns == "heads" || ns == "tags" => validate_name(short),
+        Some(("remotes", short)) => match short.split_once('/') {
+            Some((_, branch)) => validate_name(short).and_then(|()| validate_name(branch)),
+            None => Err(Error::InvalidRefName {
+                name: full_name.chars().take(MAX_NAME_LEN + 20).collect(),
+                reason: "a remote-tracking ref is remotes/<remote>/<branch>",
+            }),
+        },
         _ => Err(Error::InvalidRefName {
             name: full_name.chars().take(MAX_NAME_LEN + 20).collect(),
-            reason: "a full ref name starts with heads/ or tags/",
+            reason: "a full ref name starts with heads/, tags/ or remotes/",
         }),
     }
 }
@@ -285,6 +320,38 @@ mod tests {
             assert_eq!(outcome, CasOutcome::Swapped);
             assert_eq!(repo.delete_ref(&full, None).unwrap(), c2);
         }
+    }
+
+    #[test]
+    fn remote_tracking_refs_live_under_remotes() {
+        let repo = Repo::memory();
+        let tree = repo.empty_tree().unwrap();
+        let c = repo
+            .write_commit(&tree, &crate::CommitSpec::default())
+            .unwrap();
+        let name = remote_ref("origin", "dev/x").unwrap();
+        assert_eq!(name, "remotes/origin/dev/x");
+        repo.create_ref(&name, &c).unwrap();
+        assert_eq!(
+            repo.list_refs(REMOTES).unwrap(),
+            vec![("origin/dev/x".to_string(), c)]
+        );
+        assert!(repo.list_refs(HEADS).unwrap().is_empty());
+        for bad in [
+            "remotes/origin",
+            "remotes/",
+            "remotes/origin/",
+            "remotes//x",
+        ] {
+            assert!(
+                matches!(repo.create_ref(bad, &c), Err(Error::InvalidRefName { .. })),
+                "{bad}"
+            );
+        }
+        assert!(remote_ref("a/b", "main").is_err());
+        assert!(remote_ref("HEAD", "main").is_err());
+        assert!(remote_ref("origin", "").is_err());
+        assert_eq!(repo.delete_ref(&name, Some(&c)).unwrap(), c);
     }
 
     #[test]
