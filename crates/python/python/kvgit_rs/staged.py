@@ -199,6 +199,31 @@ class Staged(MutableMapping):
             self._clear()
         return result
 
+    def merge(
+        self,
+        *,
+        branch: Optional[str] = None,
+        commit: Optional[str] = None,
+        merge_fns: Optional[Dict[str, MergeFn]] = None,
+        default_merge: Optional[MergeFn] = None,
+        info: Optional[dict] = None,
+    ) -> MergeResult:
+        """Merge another branch (or a commit) into this branch (see
+        ``Versioned.merge``); staged changes stay staged."""
+        fns = dict(self._merge_fns)
+        if merge_fns:
+            fns.update(merge_fns)
+        default = default_merge or self._default_merge
+        result = self._versioned.merge(
+            branch=branch,
+            commit=commit,
+            merge_fns={k: self._wrap_merge_fn(f) for k, f in fns.items()} or None,
+            default_merge=self._wrap_merge_fn(default) if default else None,
+            info=info,
+        )
+        self._cache.clear()
+        return result
+
     def reset(self) -> None:
         """Discard all staged changes."""
         self._clear()

@@ -359,6 +359,40 @@ class Versioned:
         self.last_merge_result = result
         return result
 
+    def merge(
+        self,
+        *,
+        branch: Optional[str] = None,
+        commit: Optional[str] = None,
+        merge_fns: Optional[Dict[str, BytesMergeFn]] = None,
+        default_merge: Optional[BytesMergeFn] = None,
+        info: Optional[dict] = None,
+    ) -> MergeResult:
+        """Merge another branch (or a commit) into this branch's head (not
+        in kvgit 0.1.3): a fast-forward when possible, else a three-way
+        merge commit; merge functions see this branch's value as
+        ``theirs`` and the merged-in one as ``ours``. The instance moves
+        to the new head."""
+        if (branch is None) == (commit is None):
+            raise ValueError("name exactly one of branch= or commit=")
+        target = self._native.head(branch) if branch is not None else commit
+        if target is None:
+            raise KeyError(f"no branch named {branch!r}")
+        fns = dict(self._merge_fns)
+        if merge_fns:
+            fns.update(merge_fns)
+        strategy, head, auto = self._native.land(
+            self._branch,
+            target,
+            fns or None,
+            default_merge or self._default_merge,
+            _info_metadata(info),
+        )
+        self._load(head, update_base=True)
+        result = MergeResult(True, head, strategy, tuple(auto), _LazyKeys(self._snap))
+        self.last_merge_result = result
+        return result
+
     def refresh(self) -> None:
         """Reload state from HEAD."""
         head = self._native.head(self._branch)
