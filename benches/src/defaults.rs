@@ -240,6 +240,21 @@ impl FacadeStore {
                 disk,
                 self.n,
             ));
+            let start = Instant::now();
+            let compaction = self.db.compact().expect("compact");
+            let took = start.elapsed();
+            if let (Some(c), Some(disk)) = (compaction, self.size_on_disk()) {
+                say(footprint(
+                    &label,
+                    &format!(
+                        "after Db::compact ({:.0} ms; {:.2} MB of live objects, refs and metadata)",
+                        took.as_secs_f64() * 1e3,
+                        mb(c.live_bytes)
+                    ),
+                    disk,
+                    self.n,
+                ));
+            }
         }
         let FacadeStore { db, main, dir, .. } = self;
         drop(main);

@@ -46,7 +46,9 @@ pub use error::{Error, Result};
 pub use id::ObjectId;
 pub use object::{Commit, Value, INLINE_MAX, MAX_KEY_LEN, MAX_VALUE_LEN};
 pub use repo::{CommitSpec, Pin, Repo, RepoOptions};
-pub use store::{Backend, CasOutcome, Durability, MemoryBackend, SharedStore, WriterTurn};
+pub use store::{
+    Backend, CasOutcome, Compaction, Durability, MemoryBackend, SharedStore, WriterTurn,
+};
 #[cfg(feature = "sled")]
 pub use store::{SledBackend, SledOptions};
 pub use tree::{Change, Tree, Unwritten};

@@ -60,6 +60,7 @@
 
 mod branch;
 mod codec;
+mod compact;
 mod db;
 mod error;
 mod file;

@@ -40,6 +40,17 @@ pub enum CasOutcome {
     },
 }
 
+/// What a [`Backend::compact`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Compaction {
+    /// Bytes the store occupied on disk before.
+    pub bytes_before: u64,
+    /// Bytes it occupies after.
+    pub bytes_after: u64,
+    /// Bytes of live keys and values (objects, refs, metadata) copied.
+    pub live_bytes: u64,
+}
+
 /// How durable a commit is when it returns, and how far
 /// [`Backend::flush`] must go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -158,6 +169,13 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Bytes the store occupies on disk (0 for memory).
     fn size_on_disk(&self) -> Result<u64>;
+
+    /// Gives the space of deleted and rewritten data back to the file
+    /// system, where the store keeps it (sled: see `SledBackend::compact`);
+    /// `None` (the default) where there is nothing to reclaim this way.
+    fn compact(&self) -> Result<Option<Compaction>> {
+        Ok(None)
+    }
 
     /// What a store shared by several processes offers for garbage
     /// collection across them (`None`, the default, for a store owned by

@@ -136,6 +136,7 @@
 //! up to 100k keys with values up to 1 KiB, measured).
 
 mod close_record;
+mod compact;
 mod layout;
 
 use std::collections::HashSet;
@@ -146,10 +147,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use parking_lot::{MappedRwLockReadGuard, Mutex, RwLock, RwLockReadGuard};
 
 use self::layout::{io_at, not_a_store, DirState};
-use super::{Backend, CasOutcome, Durability};
+use super::{Backend, CasOutcome, Compaction, Durability};
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
 
@@ -165,6 +166,9 @@ const BLOBS_DIR: &str = "blobs";
 /// The text of the I/O error sled 0.34 returns when its `flock` on `db`
 /// fails.
 const SLED_LOCK_MESSAGE: &str = "could not acquire lock";
+
+/// How many bytes of entries a compaction copies per sled batch.
+const COMPACT_BATCH_BYTES: usize = 4 << 20;
 
 /// Free space a write keeps in reserve beyond its own bytes (see
 /// [`SledBackend::check_space`]): sled appends to its log in segments of
@@ -234,6 +238,9 @@ struct Handles {
     refs: ::sled::Tree,
     meta: ::sled::Tree,
     db: ::sled::Db,
+    /// A descriptor of sled's data file, for the durable flush's fsync
+    /// (`None` when reading).
+    data_file: Option<File>,
 }
 
 /// The embedded default backend: one sled database with an `objects`, a
@@ -266,13 +273,16 @@ struct Handles {
 ///   its own that sled never fsyncs. Every flush fsyncs the new ones, but a
 ///   power loss between sled writing one and the next flush can lose it.
 pub struct SledBackend {
-    /// `None` only while dropping. Dropped first (see `Drop`): every sled
-    /// handle must be gone before `_copy` and `lock`.
-    handles: Option<Handles>,
+    /// `None` while dropping, and if a compaction could not reopen the
+    /// store. Dropped first (see `Drop`): every sled handle must be gone
+    /// before `_copy` and `lock`. Every operation holds it shared (a
+    /// recursive read: a scan's callback may call back in); only
+    /// [`SledBackend::compact`] takes it exclusively, to swap the database.
+    handles: RwLock<Option<Handles>>,
     mode: Mode,
-    /// A descriptor of sled's data file, for the durable flush's fsync
-    /// (`None` when reading).
-    data_file: Option<File>,
+    /// The options the store was opened with (a compaction opens its copy
+    /// with them).
+    options: SledOptions,
     /// Page files under `blobs/` already fsynced.
     synced_blobs: Mutex<HashSet<OsString>>,
     /// 0: fine; [`FAILED`] or [`FAILED_NO_SPACE`] once a write failed
@@ -367,13 +377,13 @@ impl SledBackend {
         layout::clear_leftovers(&path)?;
         let db = open_waiting(&config(&path, &options), &path, options.close_wait)?;
         fault_point("init:sled");
-        let handles = Handles::open(db, &path)?;
-        let data_file = open_data_file(&path)?;
+        let mut handles = Handles::open(db, &path)?;
+        handles.data_file = Some(open_data_file(&path)?);
         sync_dir(&path)?;
         Ok(SledBackend {
-            handles: Some(handles),
+            handles: RwLock::new(Some(handles)),
             mode: Mode::Write,
-            data_file: Some(data_file),
+            options: options.clone(),
             synced_blobs: Mutex::new(HashSet::new()),
             failed: AtomicU8::new(0),
             pending_init: AtomicBool::new(true),
@@ -434,6 +444,15 @@ impl SledBackend {
         };
         layout::check_conf(&path)?;
         let lock = StoreLock::acquire_for_reading(&path, options.close_wait)?;
+        if compact::pending(&path) {
+            return Err(Error::Unavailable {
+                store: path.display().to_string(),
+                detail: "a compaction of it was interrupted after its copy was complete; \
+                         open the store for writing once (any kvgit command that writes) to \
+                         finish it"
+                    .to_string(),
+            });
+        }
         if can_write_in_place(&path) {
             match Self::open_read_in_place(&path, &options, legacy) {
                 Err(e) if is_cannot_write(&e) => {}
@@ -453,9 +472,9 @@ impl SledBackend {
         let handles = Handles::open_existing(db, &path, legacy)?;
         close_record::check(&path, close_record::RefsDigest::of(&handles.refs, &path)?)?;
         Ok(SledBackend {
-            handles: Some(handles),
+            handles: RwLock::new(Some(handles)),
             mode: Mode::ReadCopy,
-            data_file: None,
+            options: options.clone(),
             synced_blobs: Mutex::new(HashSet::new()),
             failed: AtomicU8::new(0),
             pending_init: AtomicBool::new(false),
@@ -505,10 +524,203 @@ impl SledBackend {
         self.mode != Mode::Write
     }
 
-    fn h(&self) -> &Handles {
-        self.handles
-            .as_ref()
-            .expect("the handles are only taken while dropping")
+    /// Reclaims the space sled's log holds beyond the live data: copies
+    /// every object, ref and metadata entry into a fresh sled database in
+    /// the store's staging directory `kvgit.compact/`, makes it durable,
+    /// and swaps it in for the store's database (see the `compact` module
+    /// for why this is safe whatever happens to the process or the
+    /// machine: an interrupted compaction is finished or discarded by the
+    /// next writable open). Every other operation on this backend waits
+    /// meanwhile. Run it after a sweep: the sweep deletes the unreachable
+    /// objects, this gives their space back to the file system.
+    ///
+    /// Needs free space for the copy (the live bytes, twice, plus a few
+    /// MiB): [`Error::NoSpace`] otherwise, with the store unchanged.
+    /// [`Error::ReadOnly`] on a store opened for reading.
+    pub fn compact(&self) -> Result<Compaction> {
+        self.before_write(0)?;
+        let mut guard = self.handles.write();
+        let Some(old) = guard.as_ref() else {
+            return Err(self.not_open());
+        };
+        let bytes_before = dir_size(&self.path)?;
+        // Everything written so far goes into the copy; nothing is written
+        // while the guard is held.
+        self.flush_log(old)?;
+        let mut live = 0u64;
+        for tree in [&old.objects, &old.refs, &old.meta] {
+            for item in tree.iter() {
+                let (k, v) = item.map_err(|e| self.read_err(e))?;
+                live += (k.len() + v.len()) as u64;
+            }
+        }
+        self.before_write(live)?;
+        let staging = self.path.join(compact::COMPACT_DIR);
+        // A copy an earlier compaction left unfinished (no `ready`): the
+        // backend holds the store's lock, and opening removed any other.
+        compact::discard(&self.path)?;
+        if let Err(e) = self.copy_into(old, &staging) {
+            let _ = compact::discard(&self.path);
+            return Err(e);
+        }
+        fault_point("compact:copied");
+        compact::mark_ready(&self.path)?;
+        fault_point("compact:ready");
+        // From here on the copy is the store. Close the old database, swap,
+        // open the new one; on any failure the handles stay closed (the
+        // next open finishes the swap).
+        drop(guard.take());
+        let data_path = self.path.join(DATA_FILE);
+        let swapped = if wait_released(&data_path, self.options.close_wait) {
+            compact::finish(&self.path).and_then(|()| self.reopen())
+        } else {
+            Err(Error::Locked {
+                path: self.path.display().to_string(),
+                detail: "sled's data file stayed locked after its handles were closed for a \
+                         compaction"
+                    .to_string(),
+            })
+        };
+        match swapped {
+            Ok(handles) => {
+                *guard = Some(handles);
+                self.synced_blobs.lock().clear();
+            }
+            Err(e) => {
+                let _ =
+                    self.failed
+                        .compare_exchange(0, FAILED, Ordering::AcqRel, Ordering::Acquire);
+                return Err(e);
+            }
+        }
+        drop(guard);
+        Ok(Compaction {
+            bytes_before,
+            bytes_after: dir_size(&self.path)?,
+            live_bytes: live,
+        })
+    }
+
+    /// Copies the three trees of `old` into a fresh sled database at
+    /// `staging`, closes it and makes every one of its files durable.
+    fn copy_into(&self, old: &Handles, staging: &Path) -> Result<()> {
+        fs::create_dir(staging).map_err(|e| write_error(staging, "create", e))?;
+        let options = SledOptions {
+            flush_every_ms: None,
+            ..self.options.clone()
+        };
+        let db = open_waiting(&config(staging, &options), staging, options.close_wait)?;
+        let new = Handles::open(db, staging)?;
+        for (from, to) in [
+            (&old.objects, &new.objects),
+            (&old.refs, &new.refs),
+            (&old.meta, &new.meta),
+        ] {
+            let mut batch = ::sled::Batch::default();
+            let mut batch_bytes = 0usize;
+            for item in from.iter() {
+                let (k, v) = item.map_err(|e| self.read_err(e))?;
+                batch_bytes += k.len() + v.len();
+                batch.insert(k, v);
+                if batch_bytes >= COMPACT_BATCH_BYTES {
+                    to.apply_batch(std::mem::take(&mut batch))
+                        .map_err(|e| sled_error(staging, e))?;
+                    batch_bytes = 0;
+                }
+            }
+            to.apply_batch(batch).map_err(|e| sled_error(staging, e))?;
+        }
+        new.db.flush().map_err(|e| sled_error(staging, e))?;
+        drop(new);
+        if !wait_released(&staging.join(DATA_FILE), self.options.close_wait) {
+            return Err(Error::Locked {
+                path: staging.display().to_string(),
+                detail: "the compacted copy's data file stayed locked after it was closed"
+                    .to_string(),
+            });
+        }
+        fs::create_dir_all(staging.join(BLOBS_DIR))
+            .map_err(|e| write_error(staging, "create blobs/ in", e))?;
+        compact::sync_tree(staging)
+    }
+
+    /// Opens the store's (new) database again after a compaction's swap.
+    fn reopen(&self) -> Result<Handles> {
+        let db = open_waiting(
+            &config(&self.path, &self.options),
+            &self.path,
+            self.options.close_wait,
+        )?;
+        let mut handles = Handles::open_existing(db, &self.path, false)?;
+        handles.data_file = Some(open_data_file(&self.path)?);
+        Ok(handles)
+    }
+
+    /// The batch writing those of `objects` not stored yet, and its bytes
+    /// (0: nothing to write). An id always names the same bytes, so an
+    /// object already stored is skipped: rewriting it would only grow
+    /// sled's log.
+    fn new_objects(
+        &self,
+        h: &Handles,
+        objects: Vec<(ObjectId, Vec<u8>)>,
+    ) -> Result<(::sled::Batch, u64)> {
+        let mut batch = ::sled::Batch::default();
+        let mut bytes = 0u64;
+        for (id, object) in objects {
+            let stored = h
+                .objects
+                .contains_key(id.as_bytes())
+                .map_err(|e| self.read_err(e))?;
+            if !stored {
+                bytes += object.len() as u64 + 32;
+                batch.insert(&id.as_bytes()[..], object);
+            }
+        }
+        Ok((batch, bytes))
+    }
+
+    /// The compare-and-swap of ref `name` (the space check done).
+    fn swap_ref(
+        &self,
+        h: &Handles,
+        name: &str,
+        expected: Option<&ObjectId>,
+        new: Option<&ObjectId>,
+    ) -> Result<CasOutcome> {
+        let outcome = h
+            .refs
+            .compare_and_swap(
+                name.as_bytes(),
+                expected.map(|id| &id.as_bytes()[..]),
+                new.map(|id| &id.as_bytes()[..]),
+            )
+            .map_err(|e| self.write_failed(e))?;
+        match outcome {
+            Ok(()) => Ok(CasOutcome::Swapped),
+            Err(mismatch) => {
+                let actual = match mismatch.current {
+                    Some(v) => Some(decode_ref(name, &v)?),
+                    None => None,
+                };
+                Ok(CasOutcome::Mismatch { actual })
+            }
+        }
+    }
+
+    /// The sled handles, held shared for as long as the guard lives.
+    /// Fails only after a compaction that could not reopen the store.
+    fn h(&self) -> Result<MappedRwLockReadGuard<'_, Handles>> {
+        RwLockReadGuard::try_map(self.handles.read_recursive(), Option::as_ref)
+            .map_err(|_| self.not_open())
+    }
+
+    fn not_open(&self) -> Error {
+        Error::Storage(format!(
+            "the store at {} is not open: a compaction could not reopen it; close the store \
+             and open it again (opening finishes an interrupted compaction)",
+            self.path.display()
+        ))
     }
 
     fn open_writable(path: &Path, options: &SledOptions, legacy: bool) -> Result<Self> {
@@ -516,13 +728,15 @@ impl SledBackend {
         layout::check_conf(&path)?;
         check_space(&path, 0)?;
         let lock = StoreLock::acquire(&path, options.close_wait)?;
+        compact::recover(&path)?;
         remove_partial_snapshots(&path)?;
         let db = open_waiting(&config(&path, options), &path, options.close_wait)?;
         let handles = Handles::open_existing(db, &path, legacy)?;
         // Before anything is written: did sled lose records since the
         // store was last closed?
         close_record::check_and_clear(&path, close_record::RefsDigest::of(&handles.refs, &path)?)?;
-        let data_file = open_data_file(&path)?;
+        let mut handles = handles;
+        handles.data_file = Some(open_data_file(&path)?);
         // Make the store's directory entries durable once, so the first
         // durable flush covers them.
         sync_dir(&path)?;
@@ -530,9 +744,9 @@ impl SledBackend {
             layout::write_marker(&path)?;
         }
         Ok(SledBackend {
-            handles: Some(handles),
+            handles: RwLock::new(Some(handles)),
             mode: Mode::Write,
-            data_file: Some(data_file),
+            options: options.clone(),
             synced_blobs: Mutex::new(HashSet::new()),
             failed: AtomicU8::new(0),
             pending_init: AtomicBool::new(false),
@@ -548,9 +762,9 @@ impl SledBackend {
         let handles = Handles::open_existing(db, path, legacy)?;
         close_record::check(path, close_record::RefsDigest::of(&handles.refs, path)?)?;
         Ok(SledBackend {
-            handles: Some(handles),
+            handles: RwLock::new(Some(handles)),
             mode: Mode::ReadInPlace,
-            data_file: None,
+            options: options.clone(),
             synced_blobs: Mutex::new(HashSet::new()),
             failed: AtomicU8::new(0),
             pending_init: AtomicBool::new(false),
@@ -609,8 +823,8 @@ impl SledBackend {
     /// thread, and if it has not returned after [`STUCK_FLUSH`] while less
     /// than [`WRITE_RESERVE`] is free, it is abandoned (the thread stays
     /// blocked) and the backend fails with [`Error::NoSpace`].
-    fn flush_log(&self) -> Result<()> {
-        let db = &self.h().db;
+    fn flush_log(&self, h: &Handles) -> Result<()> {
+        let db = &h.db;
         let plenty = available_space(&self.path).is_none_or(|free| free >= GUARDED_FLUSH_BELOW);
         if plenty {
             return db.flush().map(drop).map_err(|e| self.write_failed(e));
@@ -707,6 +921,7 @@ impl Handles {
             refs: open("refs")?,
             meta: open("meta")?,
             db: db.clone(),
+            data_file: None,
         })
     }
 
@@ -743,7 +958,7 @@ impl Handles {
 
 impl Drop for SledBackend {
     fn drop(&mut self) {
-        if self.handles.is_none() {
+        if self.handles.get_mut().is_none() {
             return;
         }
         if self.mode == Mode::Write && self.failed.load(Ordering::Acquire) == 0 {
@@ -753,8 +968,10 @@ impl Drop for SledBackend {
             // describes is durable: a store without one is simply not
             // checked.
             if self.flush(Durability::Durable).is_ok() {
-                if let Ok(refs) = close_record::RefsDigest::of(&self.h().refs, &self.path) {
-                    let _ = close_record::write(&self.path, refs);
+                if let Ok(h) = self.h() {
+                    if let Ok(refs) = close_record::RefsDigest::of(&h.refs, &self.path) {
+                        let _ = close_record::write(&self.path, refs);
+                    }
                 }
             }
         }
@@ -765,14 +982,14 @@ impl Drop for SledBackend {
             // dropped, hangs. So they are leaked: their files close when the
             // process exits, and the store is as the log on disk says.
             // sled's own lock on `db` stays held until then.
-            std::mem::forget(self.handles.take());
+            std::mem::forget(self.handles.get_mut().take());
             if let Some(lock) = self.lock.as_mut() {
                 lock.close_wait = Duration::ZERO;
             }
             return;
         }
         // Every sled handle goes before the copy and the lock.
-        drop(self.handles.take());
+        drop(self.handles.get_mut().take());
     }
 }
 
@@ -1221,16 +1438,31 @@ impl Drop for StoreLock {
     /// (bounded) until sled's I/O threads have released `db`, then releases
     /// kvgit's lock, so that whoever takes it next finds the store closed.
     fn drop(&mut self) {
-        if !self.close_wait.is_zero() {
-            if let Ok(data) = File::open(&self.data_path) {
-                let start = Instant::now();
-                while data.try_lock().is_err() && start.elapsed() < self.close_wait {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                // Dropping `data` releases the probe lock if it was taken.
-            }
-        }
+        wait_released(&self.data_path, self.close_wait);
         let _ = self.file.unlock();
+    }
+}
+
+/// Waits (at most `close_wait`) until sled's I/O threads have released
+/// its lock on the data file `data_path` of a database whose handles were
+/// all dropped; true once released.
+fn wait_released(data_path: &Path, close_wait: Duration) -> bool {
+    if close_wait.is_zero() {
+        return false;
+    }
+    let Ok(data) = File::open(data_path) else {
+        return true;
+    };
+    let start = Instant::now();
+    loop {
+        if data.try_lock().is_ok() {
+            // Dropping `data` releases the probe lock.
+            return true;
+        }
+        if start.elapsed() >= close_wait {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 
@@ -1283,7 +1515,7 @@ fn decode_ref(name: &str, bytes: &[u8]) -> Result<ObjectId> {
 impl Backend for SledBackend {
     fn get_object(&self, id: &ObjectId) -> Result<Option<Vec<u8>>> {
         Ok(self
-            .h()
+            .h()?
             .objects
             .get(id.as_bytes())
             .map_err(|e| self.read_err(e))?
@@ -1291,31 +1523,44 @@ impl Backend for SledBackend {
     }
 
     fn has_object(&self, id: &ObjectId) -> Result<bool> {
-        self.h()
+        self.h()?
             .objects
             .contains_key(id.as_bytes())
             .map_err(|e| self.read_err(e))
     }
 
     fn put_objects(&self, objects: Vec<(ObjectId, Vec<u8>)>) -> Result<()> {
-        // An id always names the same bytes, so an object already stored is
-        // skipped: rewriting it would only grow sled's log.
-        let mut batch = ::sled::Batch::default();
-        let mut bytes = 0u64;
-        for (id, object) in objects {
-            if !self.has_object(&id)? {
-                bytes += object.len() as u64 + 32;
-                batch.insert(&id.as_bytes()[..], object);
-            }
-        }
+        let h = self.h()?;
+        let (batch, bytes) = self.new_objects(&h, objects)?;
         if bytes > 0 {
             self.before_write(bytes)?;
-            self.h()
-                .objects
+            h.objects
                 .apply_batch(batch)
                 .map_err(|e| self.write_failed(e))?;
         }
         Ok(())
+    }
+
+    fn put_objects_and_cas(
+        &self,
+        objects: Vec<(ObjectId, Vec<u8>)>,
+        refs: &[ObjectId],
+        name: &str,
+        expected: Option<&ObjectId>,
+        new: Option<&ObjectId>,
+    ) -> Result<CasOutcome> {
+        // One process owns the store: its fence keeps a sweep away.
+        let _ = refs;
+        let h = self.h()?;
+        let (batch, bytes) = self.new_objects(&h, objects)?;
+        // One space check for the objects and the swap.
+        self.before_write(bytes + name.len() as u64 + 64)?;
+        if bytes > 0 {
+            h.objects
+                .apply_batch(batch)
+                .map_err(|e| self.write_failed(e))?;
+        }
+        self.swap_ref(&h, name, expected, new)
     }
 
     fn delete_objects(&self, ids: &[ObjectId]) -> Result<()> {
@@ -1327,14 +1572,14 @@ impl Backend for SledBackend {
         for id in ids {
             batch.remove(&id.as_bytes()[..]);
         }
-        self.h()
+        self.h()?
             .objects
             .apply_batch(batch)
             .map_err(|e| self.write_failed(e))
     }
 
     fn for_each_object(&self, visit: &mut dyn FnMut(ObjectId, u64) -> Result<bool>) -> Result<()> {
-        visit_objects(&self.path, self.h().objects.iter(), visit)
+        visit_objects(&self.path, self.h()?.objects.iter(), visit)
     }
 
     fn for_each_object_in(
@@ -1344,7 +1589,8 @@ impl Backend for SledBackend {
         visit: &mut dyn FnMut(ObjectId, u64) -> Result<bool>,
     ) -> Result<()> {
         let start = start.as_bytes().as_slice();
-        let objects = &self.h().objects;
+        let h = self.h()?;
+        let objects = &h.objects;
         let range = match end {
             Some(end) => objects.range(start..end.as_bytes().as_slice()),
             None => objects.range(start..),
@@ -1354,7 +1600,7 @@ impl Backend for SledBackend {
 
     fn get_ref(&self, name: &str) -> Result<Option<ObjectId>> {
         match self
-            .h()
+            .h()?
             .refs
             .get(name.as_bytes())
             .map_err(|e| self.read_err(e))?
@@ -1371,30 +1617,13 @@ impl Backend for SledBackend {
         new: Option<&ObjectId>,
     ) -> Result<CasOutcome> {
         self.before_write(name.len() as u64 + 64)?;
-        let outcome = self
-            .h()
-            .refs
-            .compare_and_swap(
-                name.as_bytes(),
-                expected.map(|id| &id.as_bytes()[..]),
-                new.map(|id| &id.as_bytes()[..]),
-            )
-            .map_err(|e| self.write_failed(e))?;
-        match outcome {
-            Ok(()) => Ok(CasOutcome::Swapped),
-            Err(mismatch) => {
-                let actual = match mismatch.current {
-                    Some(v) => Some(decode_ref(name, &v)?),
-                    None => None,
-                };
-                Ok(CasOutcome::Mismatch { actual })
-            }
-        }
+        let h = self.h()?;
+        self.swap_ref(&h, name, expected, new)
     }
 
     fn list_refs(&self, prefix: &str) -> Result<Vec<(String, ObjectId)>> {
         let mut out = Vec::new();
-        for item in self.h().refs.scan_prefix(prefix.as_bytes()) {
+        for item in self.h()?.refs.scan_prefix(prefix.as_bytes()) {
             let (key, value) = item.map_err(|e| self.read_err(e))?;
             let name = std::str::from_utf8(&key).map_err(|_| {
                 Error::Storage(format!(
@@ -1410,7 +1639,7 @@ impl Backend for SledBackend {
 
     fn get_meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         Ok(self
-            .h()
+            .h()?
             .meta
             .get(key)
             .map_err(|e| self.read_err(e))?
@@ -1433,14 +1662,14 @@ impl Backend for SledBackend {
                 None => batch.remove(key),
             }
         }
-        self.h()
+        self.h()?
             .meta
             .apply_batch(batch)
             .map_err(|e| self.write_failed(e))
     }
 
     fn scan_meta(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        self.h()
+        self.h()?
             .meta
             .scan_prefix(prefix)
             .map(|item| {
@@ -1461,11 +1690,14 @@ impl Backend for SledBackend {
         }
         // List page files first: those are complete once sled's flush
         // returns (see `sync_blobs`); newer ones wait for the next flush.
+        // Held throughout: a compaction swaps the database only between
+        // flushes.
+        let h = self.h()?;
         let blobs = self.blob_names()?;
-        self.flush_log()?;
+        self.flush_log(&h)?;
         self.sync_blobs(blobs)?;
         if durability == Durability::Durable {
-            if let Some(data) = &self.data_file {
+            if let Some(data) = &h.data_file {
                 data.sync_data()
                     .map_err(|e| write_error(&self.path.join(DATA_FILE), "fsync", e))?;
             }
@@ -1475,6 +1707,10 @@ impl Backend for SledBackend {
 
     fn size_on_disk(&self) -> Result<u64> {
         dir_size(&self.path)
+    }
+
+    fn compact(&self) -> Result<Option<Compaction>> {
+        SledBackend::compact(self).map(Some)
     }
 }
 

@@ -73,6 +73,7 @@ fn is_layout_name(name: &str) -> bool {
             | super::LOCK_FILE
             | super::close_record::CLOSE_FILE
             | "kvgit.closed.tmp"
+            | super::compact::COMPACT_DIR
     ) || name.starts_with("snap.")
 }
 
