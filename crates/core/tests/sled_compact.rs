@@ -42,12 +42,23 @@ fn contents(b: &SledBackend) -> Contents {
         ids.push(id);
         Ok(true)
     })
-    .unwrap();
+    .expect("the backend call succeeds");
     let objects = ids
         .into_iter()
-        .map(|id| (id, b.get_object(&id).unwrap().expect("listed")))
+        .map(|id| {
+            (
+                id,
+                b.get_object(&id)
+                    .expect("the backend call succeeds")
+                    .expect("listed"),
+            )
+        })
         .collect();
-    (objects, b.list_refs("").unwrap(), b.scan_meta(b"").unwrap())
+    (
+        objects,
+        b.list_refs("").expect("the backend call succeeds"),
+        b.scan_meta(b"").expect("the backend call succeeds"),
+    )
 }
 
 /// A store with 3,000 objects, two refs and metadata, of which all but
@@ -56,18 +67,23 @@ fn filled(path: &Path, keep: usize) -> SledBackend {
     let b = open(path);
     let all = objects(3_000, 0);
     for chunk in all.chunks(100) {
-        b.put_objects(chunk.to_vec()).unwrap();
+        b.put_objects(chunk.to_vec())
+            .expect("the backend call succeeds");
     }
-    b.cas_ref("refs/heads/main", None, Some(&all[0].0)).unwrap();
-    b.cas_ref("refs/heads/dev", None, Some(&all[1].0)).unwrap();
+    b.cas_ref("refs/heads/main", None, Some(&all[0].0))
+        .expect("the backend call succeeds");
+    b.cas_ref("refs/heads/dev", None, Some(&all[1].0))
+        .expect("the backend call succeeds");
     b.put_meta(vec![
         (b"access/a".to_vec(), Some(vec![1; 40])),
         (b"format".to_vec(), Some(b"1".to_vec())),
     ])
-    .unwrap();
+    .expect("the backend call succeeds");
     let doomed: Vec<ObjectId> = all[keep..].iter().map(|o| o.0).collect();
-    b.delete_objects(&doomed).unwrap();
-    b.flush(Durability::Durable).unwrap();
+    b.delete_objects(&doomed)
+        .expect("the backend call succeeds");
+    b.flush(Durability::Durable)
+        .expect("the backend call succeeds");
     b
 }
 

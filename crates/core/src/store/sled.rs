@@ -175,6 +175,9 @@ const BLOBS_DIR: &str = "blobs";
 /// fails.
 const SLED_LOCK_MESSAGE: &str = "could not acquire lock";
 
+/// Objects to write: ids and bytes.
+type Objects = Vec<(ObjectId, Vec<u8>)>;
+
 /// How many bytes of entries a compaction copies per sled batch.
 const COMPACT_BATCH_BYTES: usize = 4 << 20;
 
@@ -671,7 +674,7 @@ impl SledBackend {
         &self,
         h: &Handles,
         objects: Vec<(ObjectId, Vec<u8>)>,
-    ) -> Result<(Vec<(ObjectId, Vec<u8>)>, u64)> {
+    ) -> Result<(Objects, u64)> {
         let mut new = Vec::with_capacity(objects.len());
         let mut bytes = 0u64;
         for (id, object) in objects {
@@ -694,7 +697,7 @@ impl SledBackend {
     /// the ref that names them are garbage a sweep removes, and single
     /// inserts of one thread reach the log in order, before the ref's
     /// swap (see the module docs on durability).
-    fn insert_objects(&self, h: &Handles, objects: Vec<(ObjectId, Vec<u8>)>) -> Result<()> {
+    fn insert_objects(&self, h: &Handles, objects: Objects) -> Result<()> {
         for (id, object) in objects {
             h.objects
                 .insert(&id.as_bytes()[..], object)
