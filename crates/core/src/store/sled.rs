@@ -582,7 +582,7 @@ impl SledBackend {
         // next open finishes the swap).
         drop(guard.take());
         let data_path = self.path.join(DATA_FILE);
-        let swapped = if wait_released(&data_path, self.options.close_wait) {
+        let swapped = if wait_released(&data_path, self.compact_wait()) {
             compact::finish(&self.path).and_then(|()| self.reopen())
         } else {
             Err(Error::Locked {
@@ -643,7 +643,7 @@ impl SledBackend {
         }
         new.db.flush().map_err(|e| sled_error(staging, e))?;
         drop(new);
-        if !wait_released(&staging.join(DATA_FILE), self.options.close_wait) {
+        if !wait_released(&staging.join(DATA_FILE), self.compact_wait()) {
             return Err(Error::Locked {
                 path: staging.display().to_string(),
                 detail: "the compacted copy's data file stayed locked after it was closed"
@@ -655,12 +655,19 @@ impl SledBackend {
         compact::sync_tree(staging)
     }
 
+    /// How long a compaction waits for sled to let go of a database it
+    /// closed (at least 2 s, whatever [`SledOptions::close_wait`] says: the
+    /// swap cannot go on before).
+    fn compact_wait(&self) -> Duration {
+        self.options.close_wait.max(Duration::from_secs(2))
+    }
+
     /// Opens the store's (new) database again after a compaction's swap.
     fn reopen(&self) -> Result<Handles> {
         let db = open_waiting(
             &config(&self.path, &self.options),
             &self.path,
-            self.options.close_wait,
+            self.compact_wait(),
         )?;
         let mut handles = Handles::open_existing(db, &self.path, false)?;
         handles.data_file = Some(open_data_file(&self.path)?);
