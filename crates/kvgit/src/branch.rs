@@ -151,6 +151,17 @@ impl Branch {
         Ok(self.snapshot()?.scan_prefix(prefix))
     }
 
+    /// Every key at the head, in order, lazily (values are not loaded).
+    pub fn keys(&self) -> Result<impl Iterator<Item = Result<Vec<u8>>>> {
+        let snapshot = self.snapshot()?;
+        let keys = snapshot.keys();
+        // The snapshot goes with the scan: its pin keeps the commit from
+        // garbage collection until the scan is dropped.
+        Ok(keys.inspect(move |_| {
+            let _ = &snapshot;
+        }))
+    }
+
     /// The value of `key` on another branch's head (without creating it).
     pub fn peek(&self, branch: &str, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
         match self.db.get_branch(branch)? {
