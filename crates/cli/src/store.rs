@@ -21,19 +21,19 @@ pub fn is_store(path: &Path) -> bool {
     if is_url(path) {
         return Db::open_existing(path).is_ok();
     }
-    kvgit::core::SledBackend::exists(path)
+    kvgit::advanced::SledBackend::exists(path)
 }
 
 /// True if `path` is a PostgreSQL URL rather than a directory.
 pub fn is_url(path: &Path) -> bool {
-    path.to_str().is_some_and(kvgit::postgres::is_postgres_url)
+    path.to_str().is_some_and(kvgit::advanced::is_postgres_url)
 }
 
 /// How to name the store in messages: the path, or the URL without its
 /// password.
 pub fn display(path: &Path) -> String {
     match path.to_str() {
-        Some(url) if kvgit::postgres::is_postgres_url(url) => kvgit::postgres::redact_url(url),
+        Some(url) if kvgit::advanced::is_postgres_url(url) => kvgit::advanced::redact_url(url),
         _ => path.display().to_string(),
     }
 }
@@ -75,13 +75,13 @@ pub fn open_db(path: &Path) -> Result<Db> {
 fn reword_open_error(path: &Path, result: kvgit::Result<Db>) -> Result<Db> {
     match result {
         Ok(db) => Ok(db),
-        Err(kvgit::Error::Core(kvgit::core::Error::Locked { .. })) => Err(anyhow!(
+        Err(kvgit::Error::Locked { .. }) => Err(anyhow!(
             "store at {} is locked by another process (another kvgit command or a \
              program using the store has it open)",
             path.display()
         )),
         // Already names the store (without a password) and the cause.
-        Err(e @ kvgit::Error::Core(kvgit::core::Error::Unavailable { .. })) => Err(anyhow!("{e}")),
+        Err(e @ kvgit::Error::Unavailable { .. }) => Err(anyhow!("{e}")),
         Err(e) => Err(anyhow!("cannot open store at {}: {e}", display(path))),
     }
 }
@@ -103,11 +103,9 @@ pub fn resolve(db: &Db, rev: &str) -> Result<CommitId> {
             "unknown revision {rev:?}: not a branch, tag or commit id \
              (commit ids take at least 4 hex digits)"
         )),
-        Err(kvgit::Error::Core(kvgit::core::Error::AmbiguousId { candidates, .. })) => {
-            Err(anyhow!(
-                "ambiguous commit id prefix {rev}: {candidates} commits match; give more digits"
-            ))
-        }
+        Err(kvgit::Error::AmbiguousId { candidates, .. }) => Err(anyhow!(
+            "ambiguous commit id prefix {rev}: {candidates} commits match; give more digits"
+        )),
         Err(e) => Err(e.into()),
     }
 }

@@ -33,10 +33,10 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use common::TestDb;
-use kvgit::core::object::{decode_blob, Node, ValueRef};
-use kvgit::core::{CasOutcome, Commit, CommitSpec, ObjectId, Repo};
 use kvgit::merge::{Counter, Theirs};
 use kvgit::{CommitId, Db};
+use kvgit_core::object::{decode_blob, Node, ValueRef};
+use kvgit_core::{CasOutcome, Commit, CommitSpec, ObjectId, Repo};
 
 /// Set in a child process: its role.
 const CHILD_ENV: &str = "KVGIT_PG_CHILD";
@@ -481,7 +481,7 @@ fn many_processes_increment_one_counter() {
     }
     assert_eq!(expected, 0, "the log reaches the commit that set 0");
     assert_eq!(commits, total + 1);
-    let objects = verify_store(db.repo()).unwrap_or_else(|e| panic!("{e}"));
+    let objects = verify_store(kvgit::advanced::repo(&db)).unwrap_or_else(|e| panic!("{e}"));
     eprintln!(
         "{COUNTER_PROCESSES} processes x {COUNTER_INCREMENTS} increments in {:.1?}: {retries} \
          retries, {merged} counter merges, at most {most} attempts for one commit; {objects} \
@@ -602,7 +602,7 @@ fn crash_state(n: u64) -> State {
     for j in 0..3u64 {
         // Over 256 bytes: stored as blobs.
         let len = 300 + ((n * 37 + j * 101) % 1500) as usize;
-        assert!(len > kvgit::core::INLINE_MAX);
+        assert!(len > kvgit_core::INLINE_MAX);
         s.insert(
             format!("big/{j}").into_bytes(),
             fill(&format!("n={n};j={j};"), len),
@@ -696,7 +696,7 @@ fn kill_mid_commit_and_verify(
 
     // A fresh opener: nothing cached from before the crash.
     let db = Db::open(url).expect("the store reopens after the crash");
-    let repo = db.repo();
+    let repo = kvgit::advanced::repo(&db);
     verify_store(repo).unwrap_or_else(|e| panic!("round {round}: {e}"));
 
     // main holds the last acknowledged state or the one after (the commit
@@ -786,11 +786,12 @@ fn writer_killed_mid_commit_leaves_an_acknowledged_state() {
     }
     tx.commit().unwrap();
     assert_eq!(content(&db, "main"), crash_state(verified.n + 1));
-    verify_store(db.repo()).unwrap_or_else(|e| panic!("after the last round: {e}"));
+    verify_store(kvgit::advanced::repo(&db))
+        .unwrap_or_else(|e| panic!("after the last round: {e}"));
     // Every object, reachable or left behind by a killed writer, is
     // intact (objects are never deleted here, so once at the end covers
     // every round).
-    let objects = check_every_object(db.repo()).unwrap_or_else(|e| panic!("{e}"));
+    let objects = check_every_object(kvgit::advanced::repo(&db)).unwrap_or_else(|e| panic!("{e}"));
     eprintln!(
         "{rounds} kills in {:.1?}: {acked} acknowledged commits verified, main at n = {}, \
          {objects} objects hash-checked",
@@ -841,7 +842,7 @@ fn w_state(i: u64) -> State {
 fn child_sweep_writer(url: &str) {
     let db = Db::open(url).expect("open");
     let w = db.branch("w").unwrap();
-    let repo = db.repo();
+    let repo = kvgit::advanced::repo(&db);
     say("\nready");
     for i in 1..=SWEEP_WRITER_COMMITS {
         let id = if i % 3 == 0 {
@@ -895,7 +896,7 @@ fn sweeps_beside_a_writer_in_another_process_lose_nothing() {
     let (mut sweeps, mut found, mut deleted, mut kept_young, mut remarked) = (0, 0, 0, 0, 0);
     let mut rebases = 0;
     let mut round = 0u64;
-    let mut tally = |r: kvgit::gc::SweepReport| {
+    let mut tally = |r: kvgit::SweepReport| {
         sweeps += 1;
         assert_eq!(
             r.objects_unreachable,
@@ -932,7 +933,7 @@ fn sweeps_beside_a_writer_in_another_process_lose_nothing() {
 
     // Nothing reachable was lost, and every commit the writer acknowledged
     // is on w's history with exactly what it wrote.
-    let objects = verify_store(db.repo()).unwrap_or_else(|e| panic!("{e}"));
+    let objects = verify_store(kvgit::advanced::repo(&db)).unwrap_or_else(|e| panic!("{e}"));
     let acked: Vec<(u64, ObjectId)> = f.lines.iter().filter_map(|l| parse_ack(l)).collect();
     assert_eq!(
         acked.iter().map(|a| a.0).collect::<Vec<_>>(),
@@ -996,7 +997,7 @@ fn grace_period_keeps_unreferenced_objects_until_it_passes() {
         .sweep_grace(Duration::from_secs(60))
         .open(&tdb.url)
         .unwrap();
-    let repo = db.repo();
+    let repo = kvgit::advanced::repo(&db);
     let main = db.branch("main").unwrap();
     main.put("kept", fill("kept ", 800)).unwrap();
 
@@ -1118,7 +1119,7 @@ fn a_merge_before_the_first_try_reads_stored_nodes() {
     assert_eq!(main_b.get("n").unwrap().as_deref(), Some(&b"3"[..]));
     assert_eq!(main_b.get("k05999").unwrap().as_deref(), Some(&b"a"[..]));
     assert_eq!(main_b.get("k00002").unwrap().as_deref(), Some(&b"b"[..]));
-    verify_store(b.repo()).unwrap();
+    verify_store(kvgit::advanced::repo(&b)).unwrap();
 }
 
 // ---------------------------------------------------------------------
@@ -1239,7 +1240,8 @@ mod model {
                     let from = branch(&names, a);
                     let into = branch(&names, b);
                     let (ours, theirs) = (into.head().unwrap(), from.head().unwrap());
-                    let base = kvgit_merge::merge_base(db.repo(), &ours, &theirs).unwrap();
+                    let base = kvgit_merge::merge_base(kvgit::advanced::repo(&db), &ours, &theirs)
+                        .unwrap();
                     let base_state = base.map(|b| states[&b].clone()).unwrap_or_default();
                     let expected = merge3(&base_state, &states[&ours], &states[&theirs]);
                     let out = into.merge_from(&from).unwrap();
@@ -1274,6 +1276,6 @@ mod model {
                 Ok(())
             })
             .unwrap();
-        verify_store(db.repo()).unwrap();
+        verify_store(kvgit::advanced::repo(&db)).unwrap();
     }
 }

@@ -34,8 +34,8 @@ pub fn put(
     let mut tx = branch.transaction()?;
     tx.put(&key, &value);
     let message = message.unwrap_or_else(|| format!("put {}", lossy(&key)));
+    tx.message(message);
     let outcome = tx
-        .message(message)
         .commit()
         .with_context(|| format!("cannot put {:?} on branch {}", lossy(&key), branch.name()))?;
     if let Some(head) = outcome.commit {
@@ -84,7 +84,8 @@ pub fn rm(ctx: &Ctx, key: OsString, message: Option<String>) -> Result<()> {
     }
     tx.delete(&key);
     let message = message.unwrap_or_else(|| format!("rm {}", lossy(&key)));
-    let outcome = tx.message(message).commit().with_context(|| {
+    tx.message(message);
+    let outcome = tx.commit().with_context(|| {
         format!(
             "cannot delete {:?} on branch {}",
             lossy(&key),
