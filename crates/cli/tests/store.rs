@@ -9,10 +9,10 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 
 use common::Store;
-use kvgit::advanced::{Commit, CommitSpec, SledBackend};
-use kvgit::SledOptions;
 use kvgit::advanced::ObjectId;
+use kvgit::advanced::{Commit, CommitSpec, SledBackend};
 use kvgit::Db;
+use kvgit::SledOptions;
 
 /// The root tree id of `branch`'s head.
 fn root_of(store: &Store, branch: &str) -> ObjectId {
@@ -100,7 +100,9 @@ fn a_corrupt_object_is_reported_by_verify_and_by_reads() {
     let root = root_of(&s, "main");
     let original = {
         let db = Db::open(&s.path).expect("open");
-        kvgit::advanced::repo(&db).object_bytes(&root).expect("the root node")
+        kvgit::advanced::repo(&db)
+            .object_bytes(&root)
+            .expect("the root node")
     };
     let mut bad = original.clone();
     let last = bad.len() - 1;

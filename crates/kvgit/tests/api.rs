@@ -267,7 +267,10 @@ fn max_compares_put_as_integers_as_numbers() -> R {
 
 // ---- Progress callbacks (item 6) ----
 
-fn recorder() -> (Progress, Arc<Mutex<Vec<(GcPhase, u64)>>>) {
+/// What a progress callback heard.
+type Heard = Arc<Mutex<Vec<(GcPhase, u64)>>>;
+
+fn recorder() -> (Progress, Heard) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let into = seen.clone();
     let progress = Progress::new(move |phase, n| into.lock().expect("lock").push((phase, n)));

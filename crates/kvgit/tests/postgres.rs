@@ -1240,8 +1240,8 @@ mod model {
                     let from = branch(&names, a);
                     let into = branch(&names, b);
                     let (ours, theirs) = (into.head().unwrap(), from.head().unwrap());
-                    let base = kvgit_merge::merge_base(kvgit::advanced::repo(&db), &ours, &theirs)
-                        .unwrap();
+                    let base =
+                        kvgit_merge::merge_base(kvgit::advanced::repo(db), &ours, &theirs).unwrap();
                     let base_state = base.map(|b| states[&b].clone()).unwrap_or_default();
                     let expected = merge3(&base_state, &states[&ours], &states[&theirs]);
                     let out = into.merge_from(&from).unwrap();
