@@ -259,6 +259,10 @@ impl Branch {
         let db = &self.db;
         let repo = &db.inner.repo;
         let attempts = db.inner.options.max_retries.saturating_add(1);
+        #[cfg(feature = "tracing")]
+        let _span =
+            tracing::debug_span!("kvgit.merge", branch = %self.name, theirs = %theirs.short(12))
+                .entered();
         for _ in 0..attempts {
             let fence = Fence::handed(repo.write_fence());
             let ours = self.head()?;

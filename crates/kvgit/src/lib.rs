@@ -55,6 +55,9 @@
 //! - `postgres`: stores in PostgreSQL, `Db::open("postgres://...")`, one
 //!   store shared by many processes and hosts (pulls in the `postgres`
 //!   client and tokio).
+//! - `tracing`: `tracing` spans and events on commit attempts, merges,
+//!   rebase and sweep phases and PostgreSQL calls (no subscriber is
+//!   installed: the program chooses one).
 
 #![deny(missing_docs)]
 
