@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Arc;
 
-use kvgit::core::Backend;
-use kvgit::{ChangeKind, Db, ObjectId};
+use kvgit::{ChangeKind, CommitId as ObjectId, Db};
+use kvgit_core::Backend;
 use kvgit_core::{CommitSpec, Tree};
 use kvgit_merge::{merge_into_ref, RefOptions, Registry, Strategy};
 
@@ -39,7 +39,7 @@ pub fn branch_ref(name: &str) -> Result<String> {
 
 /// The head of branch `name`, if it exists.
 pub fn head(db: &Db, name: &str) -> Result<Option<ObjectId>> {
-    Ok(db.repo().get_ref(&branch_ref(name)?)?)
+    Ok(kvgit::advanced::repo(db).get_ref(&branch_ref(name)?)?)
 }
 
 /// The head of branch `name`, created with an empty root commit if missing.
@@ -72,7 +72,7 @@ pub fn branches(db: &Db) -> Result<Vec<String>> {
 
 /// True if `id` names a commit in the store.
 pub fn commit_exists(db: &Db, id: &ObjectId) -> bool {
-    db.repo().commit_ref(id).is_ok()
+    kvgit::advanced::repo(db).commit_ref(id).is_ok()
 }
 
 /// Parses a full commit id or any revision (branch, tag, id prefix).
@@ -96,17 +96,17 @@ pub fn snapshot(db: &Db, id: &ObjectId, branch: Option<&str>) -> Result<kvgit::S
 
 /// The parents of commit `id`.
 pub fn parents(db: &Db, id: &ObjectId) -> Result<Vec<ObjectId>> {
-    Ok(db.repo().commit_ref(id)?.parents.clone())
+    Ok(kvgit::advanced::repo(db).commit_ref(id)?.parents.clone())
 }
 
 /// The metadata of commit `id`.
 pub fn metadata(db: &Db, id: &ObjectId) -> Result<BTreeMap<String, String>> {
-    Ok(db.repo().commit_ref(id)?.metadata.clone())
+    Ok(kvgit::advanced::repo(db).commit_ref(id)?.metadata.clone())
 }
 
 /// Message, time (microseconds) and height of commit `id`.
 pub fn commit_facts(db: &Db, id: &ObjectId) -> Result<(String, u64, u64)> {
-    let c = db.repo().commit_ref(id)?;
+    let c = kvgit::advanced::repo(db).commit_ref(id)?;
     Ok((c.message.clone(), c.time_micros, c.height))
 }
 
@@ -118,7 +118,7 @@ pub fn history(
     all_parents: bool,
     limit: usize,
 ) -> Result<Vec<ObjectId>> {
-    let repo = db.repo();
+    let repo = kvgit::advanced::repo(db);
     let mut out = Vec::new();
     if !all_parents {
         let mut next = Some(*start);
@@ -152,7 +152,7 @@ pub fn history(
 
 /// The merge base of two commits.
 pub fn merge_base(db: &Db, a: &ObjectId, b: &ObjectId) -> Result<Option<ObjectId>> {
-    Ok(kvgit_merge::merge_base(db.repo(), a, b)?)
+    Ok(kvgit_merge::merge_base(kvgit::advanced::repo(db), a, b)?)
 }
 
 /// Keys added, removed and modified from `a` to `b` (with the new values
@@ -166,7 +166,7 @@ pub fn diff(db: &Db, a: &ObjectId, b: &ObjectId) -> Result<Vec<(Vec<u8>, ChangeK
 }
 
 fn tree_of(db: &Db, id: &ObjectId) -> Result<Tree> {
-    let repo = db.repo();
+    let repo = kvgit::advanced::repo(db);
     Ok(repo.tree(repo.commit_ref(id)?.root)?)
 }
 
@@ -178,7 +178,7 @@ pub fn write_commit(
     metadata: BTreeMap<String, String>,
     message: String,
 ) -> Result<ObjectId> {
-    let repo = db.repo();
+    let repo = kvgit::advanced::repo(db);
     let _fence = repo.write_fence();
     let tree = repo.apply(&tree_of(db, parent)?, edits)?;
     let spec = CommitSpec {
@@ -239,7 +239,7 @@ pub fn land(
     metadata: BTreeMap<String, String>,
 ) -> Result<Landed, LandError> {
     let ref_name = branch_ref(name)?;
-    let repo = db.repo();
+    let repo = kvgit::advanced::repo(db);
     if let Some(head) = repo.get_ref(&ref_name)? {
         if head != *commit && merge_base(db, &head, commit)?.is_none() {
             return Err(LandError::Unrelated);
@@ -267,7 +267,7 @@ pub fn land(
 }
 
 /// High/low-water rebase of branch `name` (see `Db::rebase`).
-pub fn rebase(db: &Db, name: &str, high: u64, low: Option<u64>) -> Result<kvgit::gc::RebaseReport> {
+pub fn rebase(db: &Db, name: &str, high: u64, low: Option<u64>) -> Result<kvgit::RebaseReport> {
     db.rebase(name, high, low)
 }
 
@@ -276,7 +276,7 @@ pub fn rebase_keep(
     db: &Db,
     name: &str,
     keep: impl Fn(&[u8]) -> bool,
-) -> Result<kvgit::gc::RebaseReport> {
+) -> Result<kvgit::RebaseReport> {
     db.rebase_keep(name, keep)
 }
 
@@ -287,7 +287,7 @@ pub fn sweep(db: &Db) -> Result<u64> {
 
 /// The store's backend (for the key-value view of a store).
 pub fn backend(db: &Db) -> &Arc<dyn Backend> {
-    db.repo().backend()
+    kvgit::advanced::repo(db).backend()
 }
 
 /// Tags commit `at` as `name`.

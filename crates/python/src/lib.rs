@@ -16,7 +16,7 @@ mod pybackend;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use kvgit::{ChangeKind, Db, ObjectId};
+use kvgit::{ChangeKind, CommitId as ObjectId, Db};
 use parking_lot::Mutex;
 use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
@@ -44,7 +44,6 @@ fn raise(py: Python<'_>, name: &str, message: String) -> PyErr {
 /// A Python exception for an engine error; `errors` holds what merge
 /// functions raised, for a conflict.
 fn to_py(py: Python<'_>, err: engine::Error, errors: Option<&merge::Errors>) -> PyErr {
-    use kvgit::core::Error as Core;
     match err {
         engine::Error::Conflicts(conflicts) => {
             let build = || -> PyResult<PyErr> {
@@ -67,20 +66,19 @@ fn to_py(py: Python<'_>, err: engine::Error, errors: Option<&merge::Errors>) -> 
             build().unwrap_or_else(|e| e)
         }
         engine::Error::Contended { .. } => raise(py, "ConcurrencyError", err.to_string()),
-        engine::Error::Core(Core::RefExists(ref name)) => {
-            let name = name.strip_prefix("heads/").unwrap_or(name);
+        engine::Error::AlreadyExists(ref name) => {
             PyValueError::new_err(format!("Branch '{name}' already exists"))
         }
-        engine::Error::Core(
-            Core::UnknownCommit(_) | Core::UnknownRef(_) | Core::MissingObject(_),
-        ) => PyKeyError::new_err(err.to_string()),
-        engine::Error::Core(
-            Core::InvalidKey { .. }
-            | Core::ValueTooLarge { .. }
-            | Core::InvalidRefName { .. }
-            | Core::InvalidId(_)
-            | Core::AmbiguousId { .. },
-        ) => PyValueError::new_err(err.to_string()),
+        engine::Error::UnknownCommit(_)
+        | engine::Error::NoSuchBranch(_)
+        | engine::Error::NoSuchTag(_)
+        | engine::Error::UnknownRevision(_)
+        | engine::Error::MissingObject(_) => PyKeyError::new_err(err.to_string()),
+        engine::Error::InvalidKey { .. }
+        | engine::Error::ValueTooLarge { .. }
+        | engine::Error::InvalidName { .. }
+        | engine::Error::InvalidId(_)
+        | engine::Error::AmbiguousId { .. } => PyValueError::new_err(err.to_string()),
         engine::Error::Rejected { .. } => raise(py, "ValidationError", err.to_string()),
         _ => raise(py, "KvgitError", err.to_string()),
     }
@@ -533,16 +531,13 @@ impl Store {
     }
 }
 
-fn rebase_report<'py>(
-    py: Python<'py>,
-    r: &kvgit::gc::RebaseReport,
-) -> PyResult<Bound<'py, PyDict>> {
+fn rebase_report<'py>(py: Python<'py>, r: &kvgit::RebaseReport) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     let status = match r.status {
-        kvgit::gc::RebaseStatus::BelowHighWater => "below_high_water",
-        kvgit::gc::RebaseStatus::NothingDroppable => "nothing_droppable",
-        kvgit::gc::RebaseStatus::Rebased => "rebased",
-        kvgit::gc::RebaseStatus::Raced => "raced",
+        kvgit::RebaseStatus::BelowHighWater => "below_high_water",
+        kvgit::RebaseStatus::NothingDroppable => "nothing_droppable",
+        kvgit::RebaseStatus::Rebased => "rebased",
+        kvgit::RebaseStatus::Raced => "raced",
     };
     d.set_item("status", status)?;
     d.set_item("previous", r.previous.to_hex())?;

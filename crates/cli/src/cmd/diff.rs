@@ -3,7 +3,6 @@
 use std::io::Write;
 
 use anyhow::Result;
-use kvgit::core::Change as CoreChange;
 use kvgit::ChangeKind;
 use serde_json::{json, Value};
 
@@ -35,15 +34,15 @@ pub fn run(ctx: &Ctx, a: &str, b: &str, json: bool) -> Result<()> {
         write_json(&mut out, &Value::Array(listed))?;
     } else {
         // Keys only: the tree diff, without loading any value.
-        let (ta, tb) = (db.checkout(&a)?.tree(), db.checkout(&b)?.tree());
-        for change in db.repo().diff(&ta, &tb) {
-            let change = change?;
-            let letter = match change {
-                CoreChange::Added { .. } => 'A',
-                CoreChange::Removed { .. } => 'D',
-                CoreChange::Modified { .. } => 'M',
+        let (sa, sb) = (db.checkout(&a)?, db.checkout(&b)?);
+        for change in sa.changed_keys(&sb) {
+            let (kind, key) = change?;
+            let letter = match kind {
+                ChangeKind::Added => 'A',
+                ChangeKind::Removed => 'D',
+                ChangeKind::Modified => 'M',
             };
-            writeln!(out, "{letter} {}", lossy(change.key()))?;
+            writeln!(out, "{letter} {}", lossy(&key))?;
         }
     }
     out.flush()?;

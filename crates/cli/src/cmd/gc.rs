@@ -1,8 +1,8 @@
 //! `kvgit gc` and `kvgit sweep`, through the facade's `Db::rebase` and
-//! `Db::sweep` (kvgit-gc only for the report types and the dry run).
+//! `Db::sweep_with`.
 
 use anyhow::{bail, Result};
-use kvgit_gc::{RebaseStatus, SweepOptions};
+use kvgit::{RebaseStatus, SweepOptions, Watermarks};
 
 use crate::progress;
 use crate::store::Ctx;
@@ -14,7 +14,7 @@ pub fn gc(ctx: &Ctx, high: u64, low: Option<u64>) -> Result<()> {
     let pb = progress::busy(format!("rebasing {}", branch.name()));
     let report = db.rebase(branch.name(), high, low)?;
     pb.finish_and_clear();
-    let low = low.unwrap_or_else(|| kvgit_gc::Watermarks::new(high).low());
+    let low = low.unwrap_or_else(|| Watermarks::new(high).low());
     let name = branch.name();
     match report.status {
         RebaseStatus::BelowHighWater => crate::outln!(
@@ -59,14 +59,12 @@ pub fn gc(ctx: &Ctx, high: u64, low: Option<u64>) -> Result<()> {
 pub fn sweep(ctx: &Ctx, dry_run: bool, grace: Option<u64>) -> Result<()> {
     let db = ctx.open()?;
     let pb = progress::busy(if dry_run { "marking" } else { "sweeping" });
-    // Through kvgit-gc directly: the facade's sweep has no dry run, and
-    // counting touches no tracker.
     let options = SweepOptions {
         dry_run,
         grace: grace.map(std::time::Duration::from_secs),
         ..SweepOptions::default()
     };
-    let report = kvgit_gc::sweep(db.repo(), &options)?;
+    let report = db.sweep_with(options)?;
     pb.finish_and_clear();
     let (verb, objects, bytes) = match dry_run {
         true => (

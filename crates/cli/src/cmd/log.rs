@@ -237,7 +237,7 @@ mod tests {
     use super::*;
 
     fn id(n: u8) -> CommitId {
-        kvgit::ObjectId([n; 32])
+        kvgit::advanced::ObjectId([n; 32])
     }
 
     /// Draws a DAG given as (commit, parents) in log order.
