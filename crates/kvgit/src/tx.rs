@@ -143,16 +143,44 @@ impl Transaction {
     /// head when it began. After [`Transaction::commit_keys`], the head it
     /// made, with the keys still staged as they were first read (a commit
     /// of its own that no branch holds, kept while the transaction lives).
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let head = main.put("k", "v")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.put("k", "staged");
+    /// assert_eq!(tx.base().commit_id(), head);
+    /// assert_eq!(tx.base().get("k")?.as_deref(), Some(&b"v"[..])); // without the staged write
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn base(&self) -> &Snapshot {
         &self.base
     }
 
     /// The branch the transaction commits to.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let tx = main.transaction()?;
+    /// assert_eq!(tx.branch().name(), "main");
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn branch(&self) -> &Branch {
         &self.branch
     }
 
     /// The value of `key`: a staged write, else the snapshot's.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("a", "1")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.put("b", "2").delete("a");
+    /// assert_eq!(tx.get("b")?.as_deref(), Some(&b"2"[..])); // staged write
+    /// assert_eq!(tx.get("a")?, None); // staged deletion
+    /// assert_eq!(main.get("a")?.as_deref(), Some(&b"1"[..])); // not committed
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
         let key = key.as_ref();
         match self.staged.get(key) {
@@ -166,12 +194,30 @@ impl Transaction {
     }
 
     /// The value of `key` decoded with the store's codec.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.put_as("count", &41u64)?;
+    /// let n: u64 = tx.get_as("count")?.unwrap_or(0);
+    /// assert_eq!(n, 41);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn get_as<T: DeserializeOwned>(&self, key: impl AsRef<[u8]>) -> Result<Option<T>> {
         let codec = self.branch.db.inner.options.codec;
         self.get_with(&codec, key)
     }
 
     /// The value of `key` decoded with `codec`.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.put("tags", r#"["a","b"]"#);
+    /// let tags: Vec<String> = tx.get_with(&kvgit::Json, "tags")?.unwrap_or_default();
+    /// assert_eq!(tags, vec!["a", "b"]);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn get_with<C: Codec, T: DeserializeOwned>(
         &self,
         codec: &C,
@@ -184,6 +230,16 @@ impl Transaction {
     }
 
     /// True if `key` has a value (staged or in the snapshot).
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("old", "x")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.put("new", "y").delete("old");
+    /// assert!(tx.contains("new")?);
+    /// assert!(!tx.contains("old")?);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn contains(&self, key: impl AsRef<[u8]>) -> Result<bool> {
         let key = key.as_ref();
         match self.staged.get(key) {
@@ -197,6 +253,15 @@ impl Transaction {
 
     /// Stages `key = value`. Limits (keys up to 4 KiB, values up to
     /// 256 MiB) are checked at commit.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.put("a", "1").put(b"\xffbinary", [0u8, 1, 2]);
+    /// tx.commit()?;
+    /// assert_eq!(main.get(b"\xffbinary")?, Some(vec![0, 1, 2]));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn put(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> &mut Self {
         self.staged
             .insert(key.as_ref().to_vec(), Some(value.as_ref().to_vec()));
@@ -204,6 +269,15 @@ impl Transaction {
     }
 
     /// Stages `key = value` encoded with the store's codec.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.put_as("limits", &[1u8, 2, 3])?;
+    /// tx.commit()?;
+    /// assert_eq!(main.get_as::<[u8; 3]>("limits")?, Some([1, 2, 3]));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn put_as<T: Serialize + ?Sized>(
         &mut self,
         key: impl AsRef<[u8]>,
@@ -214,6 +288,15 @@ impl Transaction {
     }
 
     /// Stages `key = value` encoded with `codec`.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.put_with(&kvgit::Json, "user", &("alice", 30))?;
+    /// tx.commit()?;
+    /// assert_eq!(main.get("user")?.as_deref(), Some(&br#"["alice",30]"#[..]));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn put_with<C: Codec, T: Serialize + ?Sized>(
         &mut self,
         codec: &C,
@@ -227,28 +310,76 @@ impl Transaction {
     }
 
     /// Stages the deletion of `key`.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("k", "v")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.delete("k").delete("never-there"); // deleting a missing key is no error
+    /// tx.commit()?;
+    /// assert!(main.is_empty()?);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn delete(&mut self, key: impl AsRef<[u8]>) -> &mut Self {
         self.staged.insert(key.as_ref().to_vec(), None);
         self
     }
 
     /// Forgets the staged write to `key`, if any.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.put("a", "1").put("b", "2").unstage("a");
+    /// assert!(!tx.is_staged("a"));
+    /// tx.commit()?;
+    /// assert_eq!(main.keys()?.collect::<kvgit::Result<Vec<_>>>()?, vec![b"b".to_vec()]);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn unstage(&mut self, key: impl AsRef<[u8]>) -> &mut Self {
         self.staged.remove(key.as_ref());
         self
     }
 
     /// True if `key` has a staged write.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("a", "1")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.delete("b");
+    /// assert!(tx.is_staged("b")); // a staged deletion counts
+    /// assert!(!tx.is_staged("a"));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn is_staged(&self, key: impl AsRef<[u8]>) -> bool {
         self.staged.contains_key(key.as_ref())
     }
 
     /// True if anything is staged.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let mut tx = main.transaction()?;
+    /// assert!(!tx.has_changes());
+    /// tx.put("k", "v");
+    /// assert!(tx.has_changes());
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn has_changes(&self) -> bool {
         !self.staged.is_empty()
     }
 
     /// The staged writes in key order (`None`: a deletion).
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.put("b", "2").delete("a");
+    /// let staged: Vec<_> = tx.staged().collect();
+    /// assert_eq!(staged, vec![(&b"a"[..], None), (&b"b"[..], Some(&b"2"[..]))]);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn staged(&self) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
         self.staged
             .iter()
@@ -261,6 +392,18 @@ impl Transaction {
 
     /// The entries with keys in `range` as the transaction sees them
     /// (snapshot plus staged writes), in key order, lazily.
+    ///
+    /// ```
+    /// use std::ops::Bound;
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("a", "1")?;
+    /// main.put("c", "3")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.put("b", "2").delete("c");
+    /// let seen: Vec<(Vec<u8>, Vec<u8>)> = tx.range((Bound::Included(&b"a"[..]), Bound::Unbounded)).collect::<kvgit::Result<_>>()?;
+    /// assert_eq!(seen, vec![(b"a".to_vec(), b"1".to_vec()), (b"b".to_vec(), b"2".to_vec())]);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn range<'a, R: RangeBounds<[u8]> + Clone + 'a>(
         &'a self,
         range: R,
@@ -271,6 +414,17 @@ impl Transaction {
 
     /// The entries whose keys start with `prefix`, as the transaction sees
     /// them, in key order, lazily.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("user/alice", "admin")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.put("user/bob", "user").put("group/x", "1");
+    /// let users: Vec<(Vec<u8>, Vec<u8>)> = tx.scan_prefix("user/").collect::<kvgit::Result<_>>()?;
+    /// assert_eq!(users.len(), 2);
+    /// assert_eq!(users[1], (b"user/bob".to_vec(), b"user".to_vec()));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn scan_prefix(
         &self,
         prefix: impl AsRef<[u8]>,
@@ -280,6 +434,16 @@ impl Transaction {
 
     /// Every key as the transaction sees it, in order, lazily (values are
     /// not loaded).
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("a", "1")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.put("b", "2").delete("a");
+    /// let keys: Vec<Vec<u8>> = tx.keys().collect::<kvgit::Result<_>>()?;
+    /// assert_eq!(keys, vec![b"b".to_vec()]);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn keys(&self) -> impl Iterator<Item = Result<Vec<u8>>> + '_ {
         let base = self.base.keys().map(|k| k.map(|k| (k, ())));
         Overlay::new(base, self.staged.range::<[u8], _>(..), |_: &Vec<u8>| ())
@@ -288,6 +452,16 @@ impl Transaction {
 
     /// The number of keys as the transaction sees them: the snapshot's,
     /// in O(1), adjusted by one lookup per staged key.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("a", "1")?;
+    /// main.put("b", "2")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.put("c", "3").put("a", "changed").delete("b");
+    /// assert_eq!(tx.len()?, 2); // a and c
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn len(&self) -> Result<u64> {
         let mut len = self.base.len();
         for (key, value) in &self.staged {
@@ -302,11 +476,30 @@ impl Transaction {
     }
 
     /// True if the transaction sees no key.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("k", "v")?;
+    /// let mut tx = main.transaction()?;
+    /// assert!(!tx.is_empty()?);
+    /// tx.delete("k");
+    /// assert!(tx.is_empty()?);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn is_empty(&self) -> Result<bool> {
         Ok(self.len()? == 0)
     }
 
     /// Sets the commit message.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.put("k", "v").message("set k");
+    /// tx.commit()?;
+    /// assert_eq!(main.log()?.next().expect("a head")?.message(), "set k");
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn message(&mut self, message: impl Into<String>) -> &mut Self {
         self.message = message.into();
         self
@@ -319,6 +512,17 @@ impl Transaction {
     }
 
     /// Adds a metadata entry to the commit.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.put("k", "v").metadata("author", "alice").metadata("ticket", "42");
+    /// tx.commit()?;
+    /// let head = main.log()?.next().expect("a head")?;
+    /// assert_eq!(head.metadata().get("author").map(String::as_str), Some("alice"));
+    /// assert_eq!(head.metadata().len(), 2);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn metadata(&mut self, key: impl Into<String>, value: impl Into<String>) -> &mut Self {
         self.metadata.insert(key.into(), value.into());
         self
@@ -357,6 +561,18 @@ impl Transaction {
 
     /// Merges every key starting with `prefix` with `f` in this
     /// transaction's commit (see [`Transaction::merge_fn`]).
+    ///
+    /// ```
+    /// use kvgit::merge::Max;
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("best/alice", "10")?;
+    /// let mut tx = main.transaction()?;
+    /// main.put("best/alice", "30")?; // another writer
+    /// tx.put("best/alice", "20").merge_fn_prefix("best/", Max);
+    /// tx.commit()?;
+    /// assert_eq!(main.get("best/alice")?.as_deref(), Some(&b"30"[..]));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn merge_fn_prefix(
         &mut self,
         prefix: impl AsRef<[u8]>,
@@ -369,6 +585,19 @@ impl Transaction {
 
     /// Merges keys no other entry covers with `f` in this transaction's
     /// commit (Python kvgit's `default_merge`).
+    ///
+    /// ```
+    /// use kvgit::merge::Ours;
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("k", "base")?;
+    /// let mut tx = main.transaction()?;
+    /// main.put("k", "theirs")?; // another writer
+    /// tx.put("k", "ours").default_merge(Ours);
+    /// let outcome = tx.commit()?;
+    /// assert_eq!(outcome.resolved, vec![b"k".to_vec()]);
+    /// assert_eq!(main.get("k")?.as_deref(), Some(&b"ours"[..]));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn default_merge(&mut self, f: impl MergeFn + 'static) -> &mut Self {
         self.merge_overrides.push((Scope::Default, Policy::func(f)));
         self
@@ -395,6 +624,26 @@ impl Transaction {
     /// Commits every staged write (see the module docs for the protocol).
     /// Conflicts with commits made meanwhile that no merge function
     /// resolves fail with [`Error::Conflicts`], listing every key.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("k", "base")?;
+    /// let mut a = main.transaction()?;
+    /// let mut b = main.transaction()?;
+    /// a.put("x", "1");
+    /// b.put("y", "2");
+    /// assert_eq!(a.commit()?.strategy, kvgit::Strategy::FastForward);
+    /// // b's snapshot is behind: it merges (different keys, no conflict).
+    /// let outcome = b.commit()?;
+    /// assert_eq!(outcome.strategy, kvgit::Strategy::ThreeWay);
+    /// assert_eq!(main.len()?, 3);
+    /// // Both changing the same key without a merge function is a conflict.
+    /// let mut c = main.transaction()?;
+    /// main.put("k", "other")?;
+    /// c.put("k", "mine");
+    /// assert!(matches!(c.commit(), Err(kvgit::Error::Conflicts(_))));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn commit(mut self) -> Result<CommitOutcome> {
         let edits: Vec<_> = std::mem::take(&mut self.staged).into_iter().collect();
         Ok(self
@@ -404,6 +653,19 @@ impl Transaction {
 
     /// Like [`Transaction::commit`], but conflicts give an outcome with
     /// `committed: false` listing them, instead of an error.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("k", "base")?;
+    /// let mut tx = main.transaction()?;
+    /// main.put("k", "theirs")?;
+    /// tx.put("k", "ours");
+    /// let outcome = tx.try_commit()?;
+    /// assert!(!outcome.committed);
+    /// assert_eq!(outcome.conflicts[0].key, b"k");
+    /// assert_eq!(main.get("k")?.as_deref(), Some(&b"theirs"[..]));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn try_commit(mut self) -> Result<CommitOutcome> {
         let edits: Vec<_> = std::mem::take(&mut self.staged).into_iter().collect();
         Ok(self
@@ -419,6 +681,19 @@ impl Transaction {
     /// everything would have (a counter adds both increments; without a
     /// merge function, [`Error::Conflicts`]). The snapshot stays pinned
     /// against garbage collection while the transaction lives.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.put("done", "1").put("later", "2");
+    /// tx.commit_keys(["done"])?;
+    /// assert!(main.contains("done")?);
+    /// assert!(!main.contains("later")?);
+    /// assert!(tx.is_staged("later"));
+    /// tx.commit()?;
+    /// assert!(main.contains("later")?);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn commit_keys<I, K>(&mut self, keys: I) -> Result<CommitOutcome>
     where
         I: IntoIterator<Item = K>,
