@@ -119,12 +119,23 @@ impl DbBuilder {
     /// Durable (the default: a commit survives a power loss once it
     /// returns) or eventual (survives a process crash; a power loss may
     /// lose the last commits, never consistency).
+    ///
+    /// ```
+    /// use kvgit::{Db, Durability};
+    /// let db = Db::builder().durability(Durability::Eventual).memory();
+    /// assert_eq!(db.options().durability, Durability::Eventual);
+    /// ```
     pub fn durability(mut self, durability: Durability) -> Self {
         self.options.durability = durability;
         self
     }
 
     /// The byte budget of the decoded-node cache.
+    ///
+    /// ```
+    /// let db = kvgit::Db::builder().cache_bytes(16 << 20).memory();
+    /// assert_eq!(db.options().cache_bytes, 16 << 20);
+    /// ```
     pub fn cache_bytes(mut self, bytes: usize) -> Self {
         self.options.cache_bytes = bytes;
         self
@@ -132,18 +143,40 @@ impl DbBuilder {
 
     /// How many merge-and-retry rounds a commit makes when other writers
     /// keep moving the branch.
+    ///
+    /// ```
+    /// let db = kvgit::Db::builder().max_retries(3).memory();
+    /// assert_eq!(db.options().max_retries, 3);
+    /// ```
     pub fn max_retries(mut self, retries: u32) -> Self {
         self.options.max_retries = retries;
         self
     }
 
     /// The codec of the typed accessors.
+    ///
+    /// ```
+    /// use kvgit::{Db, DefaultCodec};
+    /// let db = Db::builder().codec(DefaultCodec::Json).memory();
+    /// let main = db.branch("main")?;
+    /// main.put_as("point", &(1, 2))?;
+    /// assert_eq!(main.get("point")?.as_deref(), Some(&b"[1,2]"[..]));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn codec(mut self, codec: DefaultCodec) -> Self {
         self.options.codec = codec;
         self
     }
 
     /// sled's own options (cache size, flush interval).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let sled = kvgit::SledOptions { cache_capacity: 8 << 20, ..Default::default() };
+    /// let db = kvgit::Db::builder().sled_options(sled).open(dir.path().join("store"))?;
+    /// assert_eq!(db.options().sled.cache_capacity, 8 << 20);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[cfg(feature = "sled")]
     pub fn sled_options(mut self, sled: SledOptions) -> Self {
         self.options.sled = sled;
@@ -152,6 +185,15 @@ impl DbBuilder {
 
     /// Turns on automatic garbage collection with these water marks (see
     /// [`Options::watermarks`]); `low` defaults to 80% of `high`.
+    ///
+    /// ```
+    /// let db = kvgit::Db::builder().watermarks(1 << 20, None)?.memory();
+    /// let marks = db.options().watermarks.as_ref().expect("set");
+    /// assert_eq!((marks.high(), marks.low()), (1 << 20, (1 << 20) * 80 / 100));
+    /// // The low water must be below the high water.
+    /// assert!(kvgit::Db::builder().watermarks(100, Some(200)).is_err());
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn watermarks(mut self, high: u64, low: Option<u64>) -> Result<Self> {
         let marks = match low {
             Some(low) => Watermarks::with_low(high, low)?,
@@ -162,6 +204,17 @@ impl DbBuilder {
     }
 
     /// The keys garbage collection never drops.
+    ///
+    /// ```
+    /// let db = kvgit::Db::builder().protected(|key| key.starts_with(b"config/")).memory();
+    /// let main = db.branch("main")?;
+    /// main.put("config/mode", "fast")?;
+    /// main.put("cache/page", "...")?;
+    /// db.rebase_keep("main", |_| false)?; // keep nothing but protected keys
+    /// assert!(main.contains("config/mode")?);
+    /// assert!(!main.contains("cache/page")?);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn protected(mut self, protected: impl Fn(&[u8]) -> bool + Send + Sync + 'static) -> Self {
         self.options.protected = Protected::new(protected);
         self
@@ -171,6 +224,13 @@ impl DbBuilder {
     /// a sled store, or a PostgreSQL database given by its URL
     /// (`postgres://user:password@host:port/database`), whose tables are
     /// created on first use.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let db = kvgit::Db::builder().max_retries(5).open(dir.path().join("store"))?;
+    /// db.branch("main")?.put("k", "v")?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(self, path: impl AsRef<Path>) -> Result<Db> {
         if let Some(url) = postgres_url(path.as_ref()) {
             return self.open_postgres(url, true);
@@ -181,6 +241,18 @@ impl DbBuilder {
     /// Opens the store at `path`, which must exist ([`Error::NoStore`]
     /// for a missing sled directory; for a PostgreSQL URL,
     /// [`Error::Unavailable`] if the database holds no kvgit tables).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("store");
+    /// assert!(matches!(
+    ///     kvgit::Db::builder().open_existing(&path),
+    ///     Err(kvgit::Error::NoStore(_))
+    /// ));
+    /// drop(kvgit::Db::open(&path)?); // create it
+    /// assert!(kvgit::Db::builder().open_existing(&path).is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open_existing(self, path: impl AsRef<Path>) -> Result<Db> {
         let path = path.as_ref();
         if let Some(url) = postgres_url(path) {
@@ -227,6 +299,12 @@ impl DbBuilder {
 
     /// The grace period of [`Db::sweep`] on a shared store (see
     /// [`Options::sweep_grace`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let db = kvgit::Db::builder().sweep_grace(Duration::from_secs(600)).memory();
+    /// assert_eq!(db.options().sweep_grace, Some(Duration::from_secs(600)));
+    /// ```
     pub fn sweep_grace(mut self, grace: Duration) -> Self {
         self.options.sweep_grace = Some(grace);
         self
@@ -234,6 +312,14 @@ impl DbBuilder {
 
     /// Connection options for a PostgreSQL store (pool size, connect
     /// timeout, default grace period).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let options = kvgit::PgOptions { connect_timeout: Duration::from_secs(2), ..Default::default() };
+    /// let builder = kvgit::Db::builder().postgres_options(options);
+    /// // builder.open("postgres://user:password@localhost/kvgit")?
+    /// # drop(builder);
+    /// ```
     #[cfg(feature = "postgres")]
     pub fn postgres_options(mut self, options: kvgit_postgres::PgOptions) -> Self {
         self.options.postgres = options;
@@ -243,18 +329,38 @@ impl DbBuilder {
     /// Records access recency for garbage collection on every read and
     /// write (default: on). Off saves a little per read; a later rebase
     /// then sees the last recorded recency.
+    ///
+    /// ```
+    /// let db = kvgit::Db::builder().track_access(false).memory();
+    /// assert!(!db.options().track_access);
+    /// ```
     pub fn track_access(mut self, on: bool) -> Self {
         self.options.track_access = on;
         self
     }
 
     /// A store in memory (nothing survives the process).
+    ///
+    /// ```
+    /// let db = kvgit::Db::builder().max_retries(1).memory();
+    /// db.branch("main")?.put("k", "v")?;
+    /// assert_eq!(db.branches()?, vec!["main".to_string()]);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn memory(self) -> Db {
         Db::with_backend(Arc::new(MemoryBackend::new()), self.options)
             .expect("an empty in-memory store has no metadata to misread")
     }
 
     /// A store on any backend.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use kvgit::advanced::MemoryBackend;
+    /// let db = kvgit::Db::builder().backend(Arc::new(MemoryBackend::new()))?;
+    /// db.branch("main")?.put("k", "v")?;
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn backend(self, backend: Arc<dyn Backend>) -> Result<Db> {
         Db::with_backend(backend, self.options)
     }
@@ -290,6 +396,17 @@ impl DbBuilder {
     /// write permission or on a full disk can be read (see
     /// [`SledBackend::open_read_only`]); a PostgreSQL URL opens as
     /// [`DbBuilder::open_existing`] does.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("store");
+    /// kvgit::Db::open(&path)?.branch("main")?.put("k", "v")?;
+    /// let db = kvgit::Db::builder().cache_bytes(1 << 20).open_read_only(&path)?;
+    /// let main = db.get_branch("main")?.expect("there");
+    /// assert_eq!(main.get("k")?.as_deref(), Some(&b"v"[..]));
+    /// assert!(main.put("k", "w").is_err()); // read only
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open_read_only(mut self, path: impl AsRef<Path>) -> Result<Db> {
         let path = path.as_ref();
         if postgres_url(path).is_some() {
@@ -305,6 +422,16 @@ impl DbBuilder {
     /// part way, the directory holds no store, and creating one there
     /// again starts over ([`SledBackend::create`]).
     /// [`kvgit_core::Error::StoreExists`] if a store is there already.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("store");
+    /// let db = kvgit::Db::builder().create(&path, "main")?;
+    /// assert_eq!(db.branches()?, vec!["main".to_string()]);
+    /// drop(db);
+    /// assert!(kvgit::Db::builder().create(&path, "main").is_err()); // exists
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn create(self, path: impl AsRef<Path>, branch: &str) -> Result<Db> {
         let backend = Arc::new(SledBackend::create(path, self.options.sled.clone())?);
         let db = Db::with_backend(backend.clone(), self.options)?;
@@ -318,6 +445,16 @@ impl DbBuilder {
 impl Db {
     /// Opens the existing store at `path` for reading only, with default
     /// options (see [`DbBuilder::open_read_only`]).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("store");
+    /// kvgit::Db::open(&path)?.branch("main")?.put("k", "v")?;
+    /// let db = kvgit::Db::open_read_only(&path)?;
+    /// assert_eq!(db.branch("main")?.get("k")?.as_deref(), Some(&b"v"[..]));
+    /// assert!(db.branch("other").is_err()); // creating a branch writes
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Db> {
         DbBuilder::default().open_read_only(path)
     }
@@ -401,6 +538,18 @@ impl Db {
     /// [`Error::Locked`] at once; a bad URL, a refused connection or
     /// missing permissions give [`Error::Unavailable`] with one line
     /// saying which.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("store");
+    /// {
+    ///     let db = kvgit::Db::open(&path)?; // created on first open
+    ///     db.branch("main")?.put("k", "v")?;
+    /// }
+    /// let db = kvgit::Db::open(&path)?; // and there on the next one
+    /// assert_eq!(db.branch("main")?.get("k")?.as_deref(), Some(&b"v"[..]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(path: impl AsRef<Path>) -> Result<Db> {
         DbBuilder::default().open(path)
     }
@@ -409,16 +558,37 @@ impl Db {
     /// one: [`Error::NoStore`] if there is no sled store there, and
     /// [`Error::Unavailable`] for a PostgreSQL database without kvgit's
     /// tables.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let missing = dir.path().join("no-store-here");
+    /// assert!(matches!(kvgit::Db::open_existing(&missing), Err(kvgit::Error::NoStore(_))));
+    /// assert!(!missing.exists()); // nothing was created
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open_existing(path: impl AsRef<Path>) -> Result<Db> {
         DbBuilder::default().open_existing(path)
     }
 
     /// A store in memory, with default options.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// db.branch("main")?.put("k", "v")?;
+    /// let clone = db.clone(); // shares the store
+    /// assert!(clone.branch("main")?.contains("k")?);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn memory() -> Db {
         DbBuilder::default().memory()
     }
 
     /// A builder for non-default options.
+    ///
+    /// ```
+    /// let db = kvgit::Db::builder().track_access(false).max_retries(10).memory();
+    /// assert_eq!(db.options().max_retries, 10);
+    /// ```
     pub fn builder() -> DbBuilder {
         DbBuilder::default()
     }
@@ -472,12 +642,44 @@ impl Db {
     /// against the empty tree (so counters would count twice). Rebase
     /// branches that are not merged with others, such as caches and
     /// per-agent state.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// let cache = db.branch("cache")?;
+    /// for key in ["a", "b", "c"] {
+    ///     cache.put(key, "0123456789")?; // 10 bytes each
+    /// }
+    /// cache.put("__meta", "kept")?; // protected: the last segment starts with `__`
+    /// let report = db.rebase("cache", 20, Some(15))?;
+    /// assert_eq!(report.status, kvgit::RebaseStatus::Rebased);
+    /// assert_eq!(report.dropped.len(), 2); // the two coldest
+    /// assert!(cache.contains("__meta")?);
+    /// assert_eq!(cache.log()?.count(), 1); // a fresh root commit
+    /// // Below the high water: nothing to do.
+    /// assert_eq!(db.rebase("cache", 1000, None)?.status, kvgit::RebaseStatus::BelowHighWater);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn rebase(&self, branch: &str, high: u64, low: Option<u64>) -> Result<RebaseReport> {
         self.rebase_with_progress(branch, high, low, Progress::default())
     }
 
     /// [`Db::rebase`], reporting its phases to `progress` (see
     /// [`GcPhase`]).
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use kvgit::{GcPhase, Progress};
+    /// let db = kvgit::Db::memory();
+    /// let cache = db.branch("cache")?;
+    /// cache.put("a", "0123456789")?;
+    /// cache.put("b", "0123456789")?;
+    /// let phases = Arc::new(Mutex::new(Vec::new()));
+    /// let seen = phases.clone();
+    /// let progress = Progress::new(move |phase, _count| seen.lock().expect("not poisoned").push(phase));
+    /// db.rebase_with_progress("cache", 15, None, progress)?;
+    /// assert!(phases.lock().expect("not poisoned").contains(&GcPhase::Done));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn rebase_with_progress(
         &self,
         branch: &str,
@@ -494,6 +696,17 @@ impl Db {
 
     /// Explicit rebase of `branch`: keeps exactly the keys `keep` accepts
     /// (plus protected ones) in a fresh root commit.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// let main = db.branch("main")?;
+    /// main.put("keep/a", "1")?;
+    /// main.put("tmp/b", "2")?;
+    /// let report = db.rebase_keep("main", |key| key.starts_with(b"keep/"))?;
+    /// assert_eq!(report.dropped, vec![b"tmp/b".to_vec()]);
+    /// assert_eq!(main.len()?, 1);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn rebase_keep(&self, branch: &str, keep: impl Fn(&[u8]) -> bool) -> Result<RebaseReport> {
         crate::move_branch::rebase(self, branch, Keep::Only(&keep), Progress::default())
     }
@@ -505,6 +718,19 @@ impl Db {
     /// (PostgreSQL), objects written and ref values held within the grace
     /// period ([`Options::sweep_grace`]) are kept, so writers in other
     /// processes are safe as long as each transaction finishes within it.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// let main = db.branch("main")?;
+    /// let first = main.put("k", "a large old value")?;
+    /// main.put("k", "new")?;
+    /// assert_eq!(db.sweep()?.objects_freed, 0); // the old commit is still on main
+    /// db.rebase_keep("main", |_| true)?; // cut the history
+    /// assert!(db.sweep()?.objects_freed > 0);
+    /// assert!(db.checkout(&first).is_err()); // gone
+    /// assert_eq!(main.get("k")?.as_deref(), Some(&b"new"[..]));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn sweep(&self) -> Result<SweepReport> {
         self.sweep_with(SweepOptions {
             grace: self.inner.options.sweep_grace,
@@ -527,12 +753,35 @@ impl Db {
 
     /// Checks the whole store: every ref, commit, tree node and blob (see
     /// [`VerifyReport`]). Damage is listed in the report, not an error.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// db.branch("main")?.put("k", "v")?;
+    /// let report = db.verify()?;
+    /// assert!(report.is_ok(), "{:?}", report.problems);
+    /// assert_eq!(report.refs, 1);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn verify(&self) -> Result<VerifyReport> {
         self.verify_with_progress(Progress::default())
     }
 
     /// [`Db::verify`], reporting the objects read so far to `progress`
     /// (phase [`GcPhase::Mark`], every [`Progress::EVERY`] objects).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    /// let db = kvgit::Db::memory();
+    /// db.branch("main")?.put("k", "v")?;
+    /// let calls = Arc::new(AtomicU64::new(0));
+    /// let counter = calls.clone();
+    /// let progress = kvgit::Progress::new(move |_phase, _read| {
+    ///     counter.fetch_add(1, Ordering::Relaxed);
+    /// });
+    /// assert!(db.verify_with_progress(progress)?.is_ok());
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn verify_with_progress(&self, progress: Progress) -> Result<VerifyReport> {
         let mut read = 0u64;
         Ok(self.inner.repo.verify_with(&mut || {
@@ -545,6 +794,18 @@ impl Db {
     /// tags, branches, tags, bytes on disk. It lists every object, so it
     /// takes time on a large store; `progress` hears of the objects
     /// listed (phase [`GcPhase::List`]).
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// let main = db.branch("main")?;
+    /// main.put("k", "v")?;
+    /// main.fork("dev")?;
+    /// db.tag("v1", &main.head()?)?;
+    /// let stats = db.stats(kvgit::Progress::default())?;
+    /// assert_eq!((stats.branches, stats.tags, stats.commits), (2, 1, 2));
+    /// assert!(stats.objects > 0);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn stats(&self, progress: Progress) -> Result<StoreStats> {
         let backend = self.inner.repo.backend();
         let mut stats = StoreStats::default();
@@ -569,12 +830,25 @@ impl Db {
     }
 
     /// Writes buffered bookkeeping (access recency) to the store.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// db.branch("main")?.get("k")?; // recorded as access, buffered
+    /// db.flush()?;
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn flush(&self) -> Result<()> {
         self.inner.access.flush()?;
         Ok(())
     }
 
     /// The options the store was opened with.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// assert_eq!(db.options().max_retries, 100);
+    /// assert!(db.options().watermarks.is_none());
+    /// ```
     pub fn options(&self) -> &Options {
         &self.inner.options
     }
@@ -592,6 +866,16 @@ impl Db {
     }
 
     /// The branch `name`, created (with an empty root commit) if missing.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// let main = db.branch("main")?; // created
+    /// main.put("k", "v")?;
+    /// let again = db.branch("main")?; // the same branch
+    /// assert!(again.contains("k")?);
+    /// assert!(db.branch("bad name").is_err());
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn branch(&self, name: &str) -> Result<Branch> {
         let ref_name = refs::branch_ref(name)?;
         let repo = &self.inner.repo;
@@ -613,6 +897,14 @@ impl Db {
     }
 
     /// The branch `name` if it exists.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// assert!(db.get_branch("main")?.is_none()); // not created
+    /// db.branch("main")?;
+    /// assert!(db.get_branch("main")?.is_some());
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn get_branch(&self, name: &str) -> Result<Option<Branch>> {
         let ref_name = refs::branch_ref(name)?;
         Ok(self
@@ -623,6 +915,17 @@ impl Db {
     }
 
     /// Creates branch `name` at commit `at`; an error if it exists.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// let main = db.branch("main")?;
+    /// let v1 = main.put("k", "v1")?;
+    /// main.put("k", "v2")?;
+    /// let old = db.create_branch("old", &v1)?;
+    /// assert_eq!(old.get("k")?.as_deref(), Some(&b"v1"[..]));
+    /// assert!(matches!(db.create_branch("old", &v1), Err(kvgit::Error::AlreadyExists(_))));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn create_branch(&self, name: &str, at: &CommitId) -> Result<Branch> {
         let ref_name = refs::branch_ref(name)?;
         let repo = &self.inner.repo;
@@ -641,6 +944,14 @@ impl Db {
     }
 
     /// The names of all branches, sorted.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// db.branch("main")?;
+    /// db.branch("dev")?;
+    /// assert_eq!(db.branches()?, vec!["dev".to_string(), "main".to_string()]);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn branches(&self) -> Result<Vec<String>> {
         Ok(self
             .inner
@@ -652,6 +963,15 @@ impl Db {
     }
 
     /// Deletes branch `name` (its commits stay until a sweep).
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// db.branch("tmp")?;
+    /// db.delete_branch("tmp")?;
+    /// assert!(db.branches()?.is_empty());
+    /// assert!(matches!(db.delete_branch("tmp"), Err(kvgit::Error::NoSuchBranch(_))));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn delete_branch(&self, name: &str) -> Result<()> {
         let ref_name = refs::branch_ref(name)?;
         match self.inner.repo.delete_ref(&ref_name, None) {
@@ -666,17 +986,47 @@ impl Db {
 
     /// Tags commit `at` as `name`: an immutable name, never moved by
     /// commits. An error if the tag exists.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// let main = db.branch("main")?;
+    /// let release = main.put("version", "1.0")?;
+    /// db.tag("v1.0", &release)?;
+    /// main.put("version", "2.0-dev")?;
+    /// let tagged = db.checkout(&db.resolve("v1.0")?)?;
+    /// assert_eq!(tagged.get("version")?.as_deref(), Some(&b"1.0"[..]));
+    /// assert!(db.tag("v1.0", &main.head()?).is_err()); // tags never move
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn tag(&self, name: &str, at: &CommitId) -> Result<()> {
         self.inner.repo.create_ref(&refs::tag_ref(name)?, at)?;
         Ok(())
     }
 
     /// All tags and their commits, sorted by name.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// let head = db.branch("main")?.head()?;
+    /// db.tag("b", &head)?;
+    /// db.tag("a", &head)?;
+    /// assert_eq!(db.tags()?, vec![("a".to_string(), head), ("b".to_string(), head)]);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn tags(&self) -> Result<Vec<(String, CommitId)>> {
         Ok(self.inner.repo.list_refs(TAGS)?)
     }
 
     /// Deletes tag `name`.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// db.tag("v1", &db.branch("main")?.head()?)?;
+    /// db.delete_tag("v1")?;
+    /// assert!(db.tags()?.is_empty());
+    /// assert!(matches!(db.delete_tag("v1"), Err(kvgit::Error::NoSuchTag(_))));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn delete_tag(&self, name: &str) -> Result<()> {
         match self.inner.repo.delete_ref(&refs::tag_ref(name)?, None) {
             Ok(_) => Ok(()),
@@ -687,6 +1037,19 @@ impl Db {
 
     /// Resolves a revision: a branch name, a tag name, or a commit id in
     /// full or as a unique prefix of at least 4 hex digits.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// let main = db.branch("main")?;
+    /// let head = main.put("k", "v")?;
+    /// db.tag("v1", &head)?;
+    /// assert_eq!(db.resolve("main")?, head);
+    /// assert_eq!(db.resolve("v1")?, head);
+    /// assert_eq!(db.resolve(&head.short(8))?, head);
+    /// assert_eq!(db.resolve(&head.to_hex())?, head);
+    /// assert!(matches!(db.resolve("nope"), Err(kvgit::Error::UnknownRevision(_))));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn resolve(&self, rev: &str) -> Result<CommitId> {
         let repo = &self.inner.repo;
         if refs::validate_name(rev).is_ok() {
@@ -709,12 +1072,36 @@ impl Db {
     /// A read-only snapshot of commit `id`. Unlike a branch snapshot it
     /// is not pinned: a sweep may delete a commit no branch or tag reaches
     /// (reads then fail with `MissingObject`, never give wrong data).
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// let main = db.branch("main")?;
+    /// let v1 = main.put("k", "v1")?;
+    /// main.put("k", "v2")?;
+    /// let old = db.checkout(&v1)?;
+    /// assert_eq!(old.commit_id(), v1);
+    /// assert_eq!(old.get("k")?.as_deref(), Some(&b"v1"[..]));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn checkout(&self, id: &CommitId) -> Result<Snapshot> {
         Snapshot::at(self.clone(), *id)
     }
 
     /// The changes from commit `a` to commit `b`, in key order, with values
     /// loaded.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// let main = db.branch("main")?;
+    /// let a = main.put("k", "v1")?;
+    /// let b = main.put("k", "v2")?;
+    /// let changes = db.diff(&a, &b)?;
+    /// assert_eq!(changes.len(), 1);
+    /// assert_eq!(changes[0].kind, kvgit::ChangeKind::Modified);
+    /// assert_eq!(changes[0].old.as_deref(), Some(&b"v1"[..]));
+    /// assert_eq!(changes[0].new.as_deref(), Some(&b"v2"[..]));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn diff(&self, a: &CommitId, b: &CommitId) -> Result<Vec<Change>> {
         let a = self.checkout(a)?;
         let b = self.checkout(b)?;
@@ -754,6 +1141,15 @@ impl Db {
     }
 
     /// Removes the validation hooks named `name`.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// db.add_validator("frozen", |_| Err("the store is frozen".into()));
+    /// assert!(db.branch("main").is_err()); // creating a branch is a move too
+    /// db.remove_validator("frozen");
+    /// db.branch("main")?.put("k", "v")?;
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn remove_validator(&self, name: &str) {
         self.inner.validators.write().retain(|(n, _)| n != name);
     }
@@ -780,6 +1176,16 @@ impl Db {
     /// head this `Db` (or a clone) moves the branch to, in order. Dropping
     /// the receiver ends the subscription. Moves made by other processes
     /// are not seen.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// let heads = db.subscribe("main")?; // before the branch exists
+    /// let main = db.branch("main")?;
+    /// let head = main.put("k", "v")?;
+    /// let seen: Vec<kvgit::CommitId> = heads.try_iter().collect();
+    /// assert_eq!(seen.last(), Some(&head));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn subscribe(&self, name: &str) -> Result<Receiver<CommitId>> {
         let ref_name = refs::branch_ref(name)?;
         let (tx, rx) = channel();
