@@ -139,11 +139,32 @@ pub mod advanced {
     /// The low-level handle of `db` (trees, objects, refs). Writes through
     /// it bypass the facade's validation hooks, subscriptions, access
     /// recency and garbage collection.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// let head = db.branch("main")?.put("k", "v")?;
+    /// let repo = kvgit::advanced::repo(&db);
+    /// assert_eq!(repo.get_ref("heads/main")?, Some(head));
+    /// assert_eq!(repo.read_commit(&head)?.parents.len(), 1);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn repo(db: &Db) -> &Repo {
         &db.inner.repo
     }
 
     /// The tree of `snapshot`, for [`Repo`]'s reads and diffs.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// let main = db.branch("main")?;
+    /// main.put("k", "v")?;
+    /// let snapshot = main.snapshot()?;
+    /// let tree = kvgit::advanced::tree(&snapshot);
+    /// assert_eq!(tree.len(), 1);
+    /// let repo = kvgit::advanced::repo(&db);
+    /// assert_eq!(repo.get(&tree, b"k")?.as_deref(), Some(&b"v"[..]));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn tree(snapshot: &Snapshot) -> Tree {
         snapshot.tree
     }
