@@ -43,8 +43,8 @@ const LINE_SLACK: usize = 64 << 10;
 
 /// The longest line [`import`] reads by default: the largest key and the
 /// largest value, each written with the longest escape JSON has for one
-/// byte (6 bytes: `\u0001`), plus [`LINE_SLACK`]. About 1.5 GiB; base64
-/// (4 bytes for 3) stays far below it.
+/// byte (6 bytes: `\u0001`), plus 64 KiB for the syntax around them.
+/// About 1.5 GiB; base64 (4 bytes for 3) stays far below it.
 pub const MAX_LINE_LEN: usize = 6 * (MAX_KEY_LEN + MAX_VALUE_LEN as usize) + LINE_SLACK;
 
 /// A progress callback: called with the report so far.
