@@ -197,15 +197,14 @@ fn usage_error(err: &clap::Error) -> ExitCode {
         .collect();
     let first = paragraph.join(" ");
     let message = first.strip_prefix("error: ").unwrap_or(&first);
-    let _ = writeln!(std::io::stderr(), "kvgit: {message} (see kvgit --help)");
-    // Clap's suggestions ("a similar subcommand exists: 'log'"), as git's.
+    // Clap's suggestions ("a similar subcommand exists: 'log'"), as git's,
+    // on the same line.
     let mut tips = usage_tips(&rendered);
     if tips.is_empty() && err.kind() == ErrorKind::InvalidSubcommand {
         tips.extend(similar_subcommands(err));
     }
-    for tip in tips {
-        let _ = writeln!(std::io::stderr(), "kvgit: {tip}");
-    }
+    tips.push("see kvgit --help".to_string());
+    let _ = writeln!(std::io::stderr(), "kvgit: {message} ({})", tips.join("; "));
     ExitCode::from(code)
 }
 
@@ -261,9 +260,7 @@ fn edit_distance(a: &[char], b: &[char]) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
-    }
+    d[0] = (0..=b.len()).collect();
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);

@@ -53,7 +53,11 @@ fn a_mistyped_command_suggests_the_close_one() {
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(err.contains("unrecognized subcommand 'lgo'"), "{err}");
-    assert!(err.contains("a similar subcommand exists: 'log'"), "{err}");
+    assert_eq!(
+        err,
+        "kvgit: unrecognized subcommand 'lgo' (a similar subcommand exists: 'log'; see kvgit \
+         --help)\n"
+    );
     let err = stderr(&s.run(["brnch"]));
     assert!(err.contains("'branch'"), "{err}");
 }

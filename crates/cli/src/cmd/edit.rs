@@ -91,7 +91,7 @@ pub fn run(ctx: &Ctx, key: OsString, message: Option<String>) -> Result<()> {
 fn editor() -> String {
     ["KVGIT_EDITOR", "VISUAL", "EDITOR"]
         .iter()
-        .filter_map(|v| std::env::var_os(v))
+        .filter_map(std::env::var_os)
         .map(|v: OsString| v.to_string_lossy().into_owned())
         .find(|v| !v.trim().is_empty())
         .unwrap_or_else(|| "vi".to_string())
