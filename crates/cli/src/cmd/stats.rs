@@ -89,8 +89,9 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<()> {
         let overhead = size_on_disk.saturating_sub(object_bytes);
         writeln!(
             out,
-            "size on disk {} ({} objects, {} the backend's own: its index, log and space \
-             freed but not yet returned to the file system)",
+            "size on disk {} ({} objects, {} the backend's own: metadata such as gc's access \
+             recency, its index and log, and space freed but not yet returned to the file \
+             system)",
             HumanBytes(size_on_disk),
             HumanBytes(object_bytes.min(size_on_disk)),
             HumanBytes(overhead)
