@@ -248,7 +248,9 @@ pub enum Command {
         /// The low water (default: 80% of --high).
         #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
         low: Option<u64>,
-        /// List the keys that would be dropped, and change nothing.
+        /// List the keys that would be dropped (coldest first, with their
+        /// sizes), and move no branch (the planned commit is written, and
+        /// left for `kvgit sweep`).
         #[arg(long)]
         dry_run: bool,
         /// Drop keys without asking.
