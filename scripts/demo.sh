@@ -39,7 +39,7 @@ kv diff dev main
 echo "== export, stats, gc, sweep, verify"
 kv export
 kv stats
-kv gc --high 15 --low 10
+kv gc --high 15 --low 10 --yes
 kv sweep
 kv verify
 kv stats
