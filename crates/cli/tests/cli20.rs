@@ -359,6 +359,8 @@ fn json_on_ls_merge_gc_sweep_and_verify() {
 #[test]
 fn ls_waits_for_a_store_another_process_holds() {
     let s = store_with_keys(1);
+    // On the stored current branch, which `ls --wait` reads after the wait.
+    s.ok(["switch", "-c", "dev"]);
     // `import -` holds the store while it reads standard input.
     let mut holder = kvgit()
         .arg("--store")
@@ -366,17 +368,26 @@ fn ls_waits_for_a_store_another_process_holds() {
         .args(["import", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("import starts");
+    // Readers polling too often could keep the import from its exclusive
+    // open: let it in first.
+    std::thread::sleep(Duration::from_millis(1000));
     let deadline = Instant::now() + Duration::from_secs(20);
     let err = loop {
+        if let Some(status) = holder.try_wait().expect("import status") {
+            let mut why = String::new();
+            let _ =
+                std::io::Read::read_to_string(holder.stderr.as_mut().expect("stderr"), &mut why);
+            panic!("the import ended early ({status}): {why}");
+        }
         let out = s.run(["ls"]);
         if !out.status.success() {
             break stderr(&out);
         }
         assert!(Instant::now() < deadline, "the import never held the store");
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(200));
     };
     assert!(err.contains("locked by another process"), "{err}");
     assert!(err.contains(&format!("process {}", holder.id())), "{err}");
@@ -399,7 +410,7 @@ fn ls_waits_for_a_store_another_process_holds() {
     assert!(holder.wait().expect("import ends").success());
     let out = waiter.join().expect("the waiter");
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).starts_with("k1\n"), "{}", stdout(&out));
+    assert_eq!(stdout(&out), "k1\nk2\n");
 }
 
 /// Runs `kvgit --store S edit KEY` with `editor` as $EDITOR.

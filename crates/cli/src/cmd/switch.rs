@@ -36,8 +36,13 @@ pub fn default_branch(store: &Path, given: Option<String>, command: &Command) ->
         command,
         Command::Init | Command::Completions { .. } | Command::Man
     );
+    // `ls --wait` waits here too, for the stored branch.
+    let wait = match command {
+        Command::Ls { wait, .. } => wait.map(std::time::Duration::from_secs),
+        _ => None,
+    };
     if !skip {
-        if let Some(branch) = stored_branch(store) {
+        if let Some(branch) = stored_branch(store, wait) {
             let _ = SOURCE.set("kvgit switch");
             return branch;
         }
@@ -46,14 +51,18 @@ pub fn default_branch(store: &Path, given: Option<String>, command: &Command) ->
     "main".to_string()
 }
 
-/// The current branch stored in the store at `path`, if any (a missing or
-/// unreadable store has none: the command itself then says what is
-/// wrong).
-fn stored_branch(path: &Path) -> Option<String> {
+/// The current branch stored in the store at `path`, if any (a missing,
+/// unreadable or locked store has none: the command itself then says what
+/// is wrong); `wait`: how long to wait for a store another process holds.
+fn stored_branch(path: &Path, wait: Option<std::time::Duration>) -> Option<String> {
     if !is_url(path) && kvgit::core::SledBackend::check_exists(path).is_err() {
         return None;
     }
-    let db = kvgit::Db::open_read_only(path).ok()?;
+    let ctx = Ctx {
+        store: path.to_path_buf(),
+        branch: String::new(),
+    };
+    let db = ctx.open_read_only_waiting(wait).ok()?;
     let value = db.repo().backend().get_meta(CURRENT_BRANCH).ok()??;
     String::from_utf8(value).ok().filter(|b| !b.is_empty())
 }
