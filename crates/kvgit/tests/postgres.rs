@@ -1080,7 +1080,7 @@ fn a_grace_period_below_the_minimum_is_refused() {
     db.delete_branch("scratch").unwrap();
     let count = |db: &Db| {
         let mut n = 0;
-        kvgit::advanced::repo(&db)
+        kvgit::advanced::repo(db)
             .backend()
             .for_each_object(&mut |_, _| {
                 n += 1;
@@ -1128,7 +1128,7 @@ fn a_grace_period_below_the_minimum_is_refused() {
 /// [`SHORT_GRACE`]. Returns its tree, read while it was still there (the
 /// writer's snapshot).
 fn old_garbage(db: &Db, keys: usize) -> kvgit_core::Tree {
-    let repo = kvgit::advanced::repo(&db);
+    let repo = kvgit::advanced::repo(db);
     let old = db.branch("old").unwrap();
     let mut tx = old.transaction().unwrap();
     for i in 0..keys {
