@@ -10,7 +10,7 @@
 use std::sync::OnceLock;
 
 use anyhow::{anyhow, bail, Result};
-use kvgit::{CommitId, Db, ObjectId};
+use kvgit::{CommitId, Db};
 
 /// The current branch, which `HEAD` names (set once by `main`).
 static HEAD: OnceLock<String> = OnceLock::new();
@@ -126,10 +126,10 @@ fn short(id: &CommitId) -> String {
 /// back to `id`.
 pub fn abbrev(db: &Db, id: &CommitId) -> Result<String> {
     let hex = id.to_hex();
-    let backend = db.repo().backend();
+    let backend = kvgit::advanced::repo(db).backend();
     for len in 7..hex.len() {
         let prefix = &hex[..len];
-        let Some((start, end)) = ObjectId::hex_prefix_range(prefix) else {
+        let Some((start, end)) = CommitId::hex_prefix_range(prefix) else {
             break;
         };
         let mut others = 0usize;

@@ -21,19 +21,19 @@ pub fn is_store(path: &Path) -> bool {
     if is_url(path) {
         return Db::open_existing(path).is_ok();
     }
-    kvgit::core::SledBackend::exists(path)
+    kvgit::advanced::SledBackend::exists(path)
 }
 
 /// True if `path` is a PostgreSQL URL rather than a directory.
 pub fn is_url(path: &Path) -> bool {
-    path.to_str().is_some_and(kvgit::postgres::is_postgres_url)
+    path.to_str().is_some_and(kvgit::advanced::is_postgres_url)
 }
 
 /// How to name the store in messages: the path, or the URL without its
 /// password.
 pub fn display(path: &Path) -> String {
     match path.to_str() {
-        Some(url) if kvgit::postgres::is_postgres_url(url) => kvgit::postgres::redact_url(url),
+        Some(url) if kvgit::advanced::is_postgres_url(url) => kvgit::advanced::redact_url(url),
         _ => path.display().to_string(),
     }
 }
@@ -45,7 +45,7 @@ impl Ctx {
         if !is_url(&self.store) {
             // Says why there is no store (an interrupted init, someone
             // else's files, no permission) before anything is opened.
-            if let Err(e) = kvgit::core::SledBackend::check_exists(&self.store) {
+            if let Err(e) = kvgit::advanced::SledBackend::check_exists(&self.store) {
                 return reword_open_error(&self.store, Err(e.into()));
             }
         }
@@ -70,7 +70,7 @@ impl Ctx {
         let deadline = wait.map(|w| std::time::Instant::now() + w);
         loop {
             match Db::open_read_only(&self.store) {
-                Err(kvgit::Error::Core(kvgit::core::Error::Locked { .. }))
+                Err(kvgit::Error::Locked { .. })
                     if deadline.is_some_and(|d| std::time::Instant::now() < d) =>
                 {
                     std::thread::sleep(std::time::Duration::from_millis(50));
@@ -104,30 +104,27 @@ pub fn open_db(path: &Path) -> Result<Db> {
 /// The result of opening the store at `path`, with errors worded for the
 /// command line.
 fn reword_open_error<T>(path: &Path, result: kvgit::Result<T>) -> Result<T> {
-    use kvgit::core::Error as E;
     match result {
         Ok(db) => Ok(db),
-        Err(kvgit::Error::Core(E::Locked { .. })) => Err(anyhow!(
+        Err(kvgit::Error::Locked { .. }) => Err(anyhow!(
             "store at {} is locked by another process ({}); `kvgit ls --wait` waits for it",
             path.display(),
             lock_holder(path).unwrap_or_else(|| {
                 "another kvgit command or a program using the store has it open".to_string()
             })
         )),
-        Err(kvgit::Error::Core(E::NotAStore { detail, .. })) => {
+        Err(kvgit::Error::NotAStore { detail, .. }) => {
             Err(anyhow!("no store at {}: {detail}", display(path)))
         }
         // These already name the store (without a password) or the file,
         // the cause, and what to do.
         Err(
-            e @ kvgit::Error::Core(
-                E::Unavailable { .. }
-                | E::NoSpace { .. }
-                | E::ReadOnly { .. }
-                | E::IoAt { .. }
-                | E::RolledBack { .. }
-                | E::StoreExists { .. },
-            ),
+            e @ (kvgit::Error::Unavailable { .. }
+            | kvgit::Error::NoSpace { .. }
+            | kvgit::Error::ReadOnly { .. }
+            | kvgit::Error::IoAt { .. }
+            | kvgit::Error::RolledBack { .. }
+            | kvgit::Error::StoreExists { .. }),
         ) => Err(anyhow!("{e}")),
         Err(e) => Err(anyhow!("cannot open store at {}: {e}", display(path))),
     }
@@ -156,11 +153,9 @@ fn resolve_name(db: &Db, rev: &str) -> Result<CommitId> {
             "unknown revision {rev:?}: not a branch, tag or commit id \
              (commit ids take at least 4 hex digits)"
         )),
-        Err(kvgit::Error::Core(kvgit::core::Error::AmbiguousId { candidates, .. })) => {
-            Err(anyhow!(
-                "ambiguous commit id prefix {rev}: {candidates} commits match; give more digits"
-            ))
-        }
+        Err(kvgit::Error::AmbiguousId { candidates, .. }) => Err(anyhow!(
+            "ambiguous commit id prefix {rev}: {candidates} commits match; give more digits"
+        )),
         Err(e) => Err(e.into()),
     }
 }

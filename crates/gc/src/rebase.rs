@@ -29,6 +29,7 @@ use kvgit_core::object::ValueRef;
 use kvgit_core::{refs, CasOutcome, CommitSpec, ObjectId, Repo, Tree, Value};
 
 use crate::access::{AccessError, AccessTracker};
+use crate::progress::{GcPhase, Progress};
 use crate::watermark::{Usage, Watermarks};
 
 /// The commit metadata key under which a rebase records the head it
@@ -110,6 +111,9 @@ pub struct RebaseOptions {
     /// keys. Best effort: a failure here does not fail the rebase.
     /// Default: true.
     pub forget_dropped: bool,
+    /// Called as the rebase plans and writes (see [`GcPhase`]). Default:
+    /// nothing.
+    pub progress: Progress,
 }
 
 impl Default for RebaseOptions {
@@ -120,6 +124,7 @@ impl Default for RebaseOptions {
             message: "gc: rebase".to_string(),
             metadata: BTreeMap::new(),
             forget_dropped: true,
+            progress: Progress::default(),
         }
     }
 }
@@ -325,6 +330,8 @@ where
     M: FnMut(&RebaseMove<'_>) -> Result<CasOutcome, E>,
 {
     let ref_name = refs::branch_ref(branch).map_err(RebaseError::from)?;
+    #[cfg(feature = "tracing")]
+    let _span = tracing::info_span!("kvgit.rebase", branch).entered();
     let attempts = options.max_attempts.max(1);
     let reached_low = |bytes: u64| low.is_none_or(|low| bytes <= low);
     // The head planned from last, and its usage (zero if its objects
@@ -335,6 +342,7 @@ where
             return Err(RebaseError::UnknownBranch(branch.to_string()).into());
         };
         last = (Some(head), Usage::default());
+        options.progress.report(GcPhase::Plan, u64::from(attempt));
         let plan = match plan(head) {
             Ok(Planned::Drop(plan)) => plan,
             Ok(Planned::Skip(status, usage)) => {
@@ -360,6 +368,15 @@ where
         };
         last.1 = plan.usage();
         let target = (branch, ref_name.as_str());
+        options
+            .progress
+            .report(GcPhase::Write, plan.dropped.len() as u64);
+        #[cfg(feature = "tracing")]
+        tracing::debug!(
+            attempt,
+            dropped = plan.dropped.len(),
+            "rebase: writing survivors"
+        );
         let Some((commit, tree)) = write_survivors(repo, target, &plan, options, &mut mover)?
         else {
             continue;
@@ -376,6 +393,9 @@ where
             reached_low: reached_low(tree.value_bytes()),
             attempts: attempt,
         };
+        options
+            .progress
+            .report(GcPhase::Done, report.dropped.len() as u64);
         return Ok((report, plan.dropped_ticks));
     }
     // Every attempt lost: report the head planned from last. What the

@@ -151,6 +151,17 @@ impl Branch {
         Ok(self.snapshot()?.scan_prefix(prefix))
     }
 
+    /// Every key at the head, in order, lazily (values are not loaded).
+    pub fn keys(&self) -> Result<impl Iterator<Item = Result<Vec<u8>>>> {
+        let snapshot = self.snapshot()?;
+        let keys = snapshot.keys();
+        // The snapshot goes with the scan: its pin keeps the commit from
+        // garbage collection until the scan is dropped.
+        Ok(keys.inspect(move |_| {
+            let _ = &snapshot;
+        }))
+    }
+
     /// The value of `key` on another branch's head (without creating it).
     pub fn peek(&self, branch: &str, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
         match self.db.get_branch(branch)? {
@@ -248,6 +259,10 @@ impl Branch {
         let db = &self.db;
         let repo = &db.inner.repo;
         let attempts = db.inner.options.max_retries.saturating_add(1);
+        #[cfg(feature = "tracing")]
+        let _span =
+            tracing::debug_span!("kvgit.merge", branch = %self.name, theirs = %theirs.short(12))
+                .entered();
         for _ in 0..attempts {
             let fence = Fence::handed(repo.write_fence());
             let ours = self.head()?;

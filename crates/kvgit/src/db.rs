@@ -7,13 +7,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kvgit_core::refs::{self, HEADS, TAGS};
+use kvgit_core::VerifyReport;
 use kvgit_core::{
     Backend, CommitSpec, Durability, MemoryBackend, ObjectId, Repo, RepoOptions, WriterTurn,
 };
 #[cfg(feature = "sled")]
 use kvgit_core::{SledBackend, SledOptions};
 use kvgit_gc::{
-    AccessOptions, AccessTracker, Protected, RebaseReport, SweepOptions, SweepReport, Watermarks,
+    AccessOptions, AccessTracker, GcPhase, Progress, Protected, RebaseReport, SweepOptions,
+    SweepReport, Watermarks,
 };
 use kvgit_merge::Registry;
 use parking_lot::{Mutex, RwLock};
@@ -24,8 +26,28 @@ use crate::error::{Error, Result};
 use crate::move_branch::{move_branch, Fence, Keep, MoveKind, Outcome, Request, Target};
 use crate::snapshot::{Change, Snapshot};
 
-/// A commit id (the blake3 hash of the commit object).
+/// A commit id (the blake3 hash of the commit object): 32 bytes, printed
+/// and parsed as hex (`to_hex`, `short(n)`, `FromStr`).
 pub type CommitId = ObjectId;
+
+/// The size of a store, from [`Db::stats`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreStats {
+    /// Objects in the store (commits, tree nodes, blobs; garbage included).
+    pub objects: u64,
+    /// Their total size in bytes.
+    pub object_bytes: u64,
+    /// Commits reachable from branches and tags.
+    pub commits: u64,
+    /// How many branches.
+    pub branches: u64,
+    /// How many tags.
+    pub tags: u64,
+    /// The store's size on disk in bytes (0 in memory; for PostgreSQL the
+    /// tables' size).
+    pub size_on_disk: u64,
+}
 
 /// Settings for a [`Db`], made with [`Db::builder`].
 #[derive(Clone, Debug)]
@@ -132,7 +154,7 @@ impl DbBuilder {
     /// [`Options::watermarks`]); `low` defaults to 80% of `high`.
     pub fn watermarks(mut self, high: u64, low: Option<u64>) -> Result<Self> {
         let marks = match low {
-            Some(low) => Watermarks::with_low(high, low).map_err(|e| Error::Gc(e.to_string()))?,
+            Some(low) => Watermarks::with_low(high, low)?,
             None => Watermarks::new(high),
         };
         self.options.watermarks = Some(marks);
@@ -158,8 +180,7 @@ impl DbBuilder {
 
     /// Opens the store at `path`, which must exist ([`Error::NoStore`]
     /// for a missing sled directory; for a PostgreSQL URL,
-    /// [`kvgit_core::Error::Unavailable`] if the database holds no kvgit
-    /// tables).
+    /// [`Error::Unavailable`] if the database holds no kvgit tables).
     pub fn open_existing(self, path: impl AsRef<Path>) -> Result<Db> {
         let path = path.as_ref();
         if let Some(url) = postgres_url(path) {
@@ -179,10 +200,10 @@ impl DbBuilder {
 
     #[cfg(not(feature = "sled"))]
     fn open_sled(self, path: &Path, _create: bool) -> Result<Db> {
-        Err(Error::Core(kvgit_core::Error::Unavailable {
+        Err(Error::Unavailable {
             store: path.display().to_string(),
             detail: "this build of kvgit has no sled support (the `sled` feature)".to_string(),
-        }))
+        })
     }
 
     #[cfg(feature = "postgres")]
@@ -197,11 +218,11 @@ impl DbBuilder {
 
     #[cfg(not(feature = "postgres"))]
     fn open_postgres(self, url: &str, _create: bool) -> Result<Db> {
-        Err(Error::Core(kvgit_core::Error::Unavailable {
+        Err(Error::Unavailable {
             store: url.split('@').next_back().unwrap_or(url).to_string(),
             detail: "this build of kvgit has no PostgreSQL support (the `postgres` feature)"
                 .to_string(),
-        }))
+        })
     }
 
     /// The grace period of [`Db::sweep`] on a shared store (see
@@ -377,17 +398,17 @@ impl Db {
     /// options: a directory for the embedded sled store, or a PostgreSQL
     /// URL (`postgres://user:password@host/database`) for a store shared by
     /// many processes and hosts. A sled store held by another process gives
-    /// [`kvgit_core::Error::Locked`] at once; a bad URL, a refused
-    /// connection or missing permissions give
-    /// [`kvgit_core::Error::Unavailable`] with one line saying which.
+    /// [`Error::Locked`] at once; a bad URL, a refused connection or
+    /// missing permissions give [`Error::Unavailable`] with one line
+    /// saying which.
     pub fn open(path: impl AsRef<Path>) -> Result<Db> {
         DbBuilder::default().open(path)
     }
 
     /// Opens the store at `path` with default options, refusing to create
     /// one: [`Error::NoStore`] if there is no sled store there, and
-    /// [`kvgit_core::Error::Unavailable`] for a PostgreSQL database without
-    /// kvgit's tables.
+    /// [`Error::Unavailable`] for a PostgreSQL database without kvgit's
+    /// tables.
     pub fn open_existing(path: impl AsRef<Path>) -> Result<Db> {
         DbBuilder::default().open_existing(path)
     }
@@ -452,17 +473,29 @@ impl Db {
     /// branches that are not merged with others, such as caches and
     /// per-agent state.
     pub fn rebase(&self, branch: &str, high: u64, low: Option<u64>) -> Result<RebaseReport> {
+        self.rebase_with_progress(branch, high, low, Progress::default())
+    }
+
+    /// [`Db::rebase`], reporting its phases to `progress` (see
+    /// [`GcPhase`]).
+    pub fn rebase_with_progress(
+        &self,
+        branch: &str,
+        high: u64,
+        low: Option<u64>,
+        progress: Progress,
+    ) -> Result<RebaseReport> {
         let marks = match low {
-            Some(low) => Watermarks::with_low(high, low).map_err(|e| Error::Gc(e.to_string()))?,
+            Some(low) => Watermarks::with_low(high, low)?,
             None => Watermarks::new(high),
         };
-        crate::move_branch::rebase(self, branch, Keep::Watermarks(&marks))
+        crate::move_branch::rebase(self, branch, Keep::Watermarks(&marks), progress)
     }
 
     /// Explicit rebase of `branch`: keeps exactly the keys `keep` accepts
     /// (plus protected ones) in a fresh root commit.
     pub fn rebase_keep(&self, branch: &str, keep: impl Fn(&[u8]) -> bool) -> Result<RebaseReport> {
-        crate::move_branch::rebase(self, branch, Keep::Only(&keep))
+        crate::move_branch::rebase(self, branch, Keep::Only(&keep), Progress::default())
     }
 
     /// Deletes every object no branch or tag can reach (old history after
@@ -473,11 +506,66 @@ impl Db {
     /// period ([`Options::sweep_grace`]) are kept, so writers in other
     /// processes are safe as long as each transaction finishes within it.
     pub fn sweep(&self) -> Result<SweepReport> {
-        let options = SweepOptions {
+        self.sweep_with(SweepOptions {
             grace: self.inner.options.sweep_grace,
             ..SweepOptions::default()
-        };
+        })
+    }
+
+    /// [`Db::sweep`] with explicit options: a dry run (count, delete
+    /// nothing), a grace period, a progress callback.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// let options = kvgit::SweepOptions { dry_run: true, ..Default::default() };
+    /// assert_eq!(db.sweep_with(options)?.objects_freed, 0);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
+    pub fn sweep_with(&self, options: SweepOptions) -> Result<SweepReport> {
         Ok(kvgit_gc::sweep(&self.inner.repo, &options)?)
+    }
+
+    /// Checks the whole store: every ref, commit, tree node and blob (see
+    /// [`VerifyReport`]). Damage is listed in the report, not an error.
+    pub fn verify(&self) -> Result<VerifyReport> {
+        self.verify_with_progress(Progress::default())
+    }
+
+    /// [`Db::verify`], reporting the objects read so far to `progress`
+    /// (phase [`GcPhase::Mark`], every [`Progress::EVERY`] objects).
+    pub fn verify_with_progress(&self, progress: Progress) -> Result<VerifyReport> {
+        let mut read = 0u64;
+        Ok(self.inner.repo.verify_with(&mut || {
+            read += 1;
+            progress.tick(GcPhase::Mark, read);
+        })?)
+    }
+
+    /// The store's size: objects, commits reachable from branches and
+    /// tags, branches, tags, bytes on disk. It lists every object, so it
+    /// takes time on a large store; `progress` hears of the objects
+    /// listed (phase [`GcPhase::List`]).
+    pub fn stats(&self, progress: Progress) -> Result<StoreStats> {
+        let backend = self.inner.repo.backend();
+        let mut stats = StoreStats::default();
+        progress.report(GcPhase::List, 0);
+        backend.for_each_object(&mut |_, size| {
+            stats.objects += 1;
+            stats.object_bytes += size;
+            progress.tick(GcPhase::List, stats.objects);
+            Ok(true)
+        })?;
+        let refs = backend.list_refs("")?;
+        let heads: Vec<CommitId> = refs.iter().map(|(_, id)| *id).collect();
+        for commit in self.inner.repo.log(&heads) {
+            commit?;
+            stats.commits += 1;
+        }
+        stats.branches = refs.iter().filter(|(n, _)| n.starts_with(HEADS)).count() as u64;
+        stats.tags = refs.iter().filter(|(n, _)| n.starts_with(TAGS)).count() as u64;
+        stats.size_on_disk = backend.size_on_disk()?;
+        progress.report(GcPhase::Done, stats.objects);
+        Ok(stats)
     }
 
     /// Writes buffered bookkeeping (access recency) to the store.
@@ -489,12 +577,6 @@ impl Db {
     /// The options the store was opened with.
     pub fn options(&self) -> &Options {
         &self.inner.options
-    }
-
-    /// The low-level handle (trees, objects, refs) for what the facade
-    /// does not cover.
-    pub fn repo(&self) -> &Repo {
-        &self.inner.repo
     }
 
     /// The merge functions used when concurrent commits or merged branches
@@ -554,7 +636,7 @@ impl Db {
         let moved = matches!(move_branch(self, request)?, Outcome::Moved { .. });
         match moved {
             true => Ok(Branch::new(self.clone(), name.to_string(), ref_name)),
-            false => Err(kvgit_core::Error::RefExists(ref_name).into()),
+            false => Err(Error::AlreadyExists(name.to_string())),
         }
     }
 
@@ -617,7 +699,7 @@ impl Db {
         }
         match repo.resolve_commit_prefix(rev) {
             Ok(id) => Ok(id),
-            Err(kvgit_core::Error::InvalidId(_)) | Err(kvgit_core::Error::UnknownCommit(_)) => {
+            Err(kvgit_core::Error::InvalidId(_) | kvgit_core::Error::UnknownCommit(_)) => {
                 Err(Error::UnknownRevision(rev.to_string()))
             }
             Err(e) => Err(e.into()),

@@ -174,11 +174,6 @@ impl Snapshot {
         })
     }
 
-    /// The tree (for the low-level API of [`Db::repo`]).
-    pub fn tree(&self) -> Tree {
-        self.tree
-    }
-
     /// The value of `key`.
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
         let key = key.as_ref();
@@ -268,6 +263,27 @@ impl Snapshot {
     /// The changes from this snapshot to `other`, in key order.
     pub fn diff_to(&self, other: &Snapshot) -> Result<Vec<Change>> {
         diff_trees(&self.db, &self.tree, &other.tree)
+    }
+
+    /// The keys that differ from this snapshot to `other`, with how, in
+    /// key order, lazily, without loading any value.
+    pub fn changed_keys(
+        &self,
+        other: &Snapshot,
+    ) -> impl Iterator<Item = Result<(ChangeKind, Vec<u8>)>> {
+        self.db
+            .inner
+            .repo
+            .diff(&self.tree, &other.tree)
+            .map(|change| {
+                let change = change?;
+                let kind = match &change {
+                    kvgit_core::Change::Added { .. } => ChangeKind::Added,
+                    kvgit_core::Change::Removed { .. } => ChangeKind::Removed,
+                    kvgit_core::Change::Modified { .. } => ChangeKind::Modified,
+                };
+                Ok((kind, change.key().to_vec()))
+            })
     }
 }
 

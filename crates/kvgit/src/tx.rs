@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use std::ops::RangeBounds;
 
 use kvgit_core::{CommitSpec, Tree, Value};
-use kvgit_merge::{merge_trees, Conflict, Strategy};
+use kvgit_merge::{merge_trees, Conflict, MergeFn, Policy, Registry, Strategy};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -86,7 +86,8 @@ impl CommitOutcome {
 /// tx.put("user/alice", "admin");
 /// tx.delete("user/bob");
 /// assert_eq!(tx.get("user/alice")?.as_deref(), Some(&b"admin"[..]));
-/// let outcome = tx.message("add alice").commit()?;
+/// tx.message("add alice");
+/// let outcome = tx.commit()?;
 /// assert_eq!(Some(main.head()?), outcome.commit);
 /// # Ok::<(), kvgit::Error>(())
 /// ```
@@ -101,6 +102,16 @@ pub struct Transaction {
     staged: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     message: String,
     metadata: BTreeMap<String, String>,
+    /// Merge functions for this transaction's commit, over the Db's.
+    merge_overrides: Vec<(Scope, Policy)>,
+}
+
+/// Which keys a per-transaction merge function covers.
+#[derive(Clone, Debug)]
+enum Scope {
+    Key(Vec<u8>),
+    Prefix(Vec<u8>),
+    Default,
 }
 
 /// How a commit handles conflicts and lost races.
@@ -124,6 +135,7 @@ impl Transaction {
             staged: BTreeMap::new(),
             message: String::new(),
             metadata: BTreeMap::new(),
+            merge_overrides: Vec::new(),
         })
     }
 
@@ -248,56 +260,136 @@ impl Transaction {
     }
 
     /// The entries with keys in `range` as the transaction sees them
-    /// (snapshot plus staged writes), in key order.
-    pub fn range<R: RangeBounds<[u8]> + Clone>(&self, range: R) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
-        for entry in self.base.range(range.clone()) {
-            let (k, v) = entry?;
-            merged.insert(k, v);
-        }
-        for (k, v) in self.staged.range::<[u8], _>(range) {
-            match v {
-                Some(v) => merged.insert(k.clone(), v.clone()),
-                None => merged.remove(k),
-            };
-        }
-        Ok(merged.into_iter().collect())
+    /// (snapshot plus staged writes), in key order, lazily.
+    pub fn range<'a, R: RangeBounds<[u8]> + Clone + 'a>(
+        &'a self,
+        range: R,
+    ) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + 'a {
+        let staged = self.staged.range::<[u8], _>(range.clone());
+        Overlay::new(self.base.range(range), staged, |v: &Vec<u8>| v.clone())
     }
 
     /// The entries whose keys start with `prefix`, as the transaction sees
-    /// them, in key order.
-    pub fn scan_prefix(&self, prefix: impl AsRef<[u8]>) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let prefix = prefix.as_ref();
-        let end = kvgit_core::tree::prefix_successor(prefix);
-        let upper = match &end {
-            Some(e) => std::ops::Bound::Excluded(e.as_slice()),
-            None => std::ops::Bound::Unbounded,
-        };
-        self.range((std::ops::Bound::Included(prefix), upper))
+    /// them, in key order, lazily.
+    pub fn scan_prefix(
+        &self,
+        prefix: impl AsRef<[u8]>,
+    ) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + '_ {
+        self.range(prefix_range(prefix.as_ref()))
+    }
+
+    /// Every key as the transaction sees it, in order, lazily (values are
+    /// not loaded).
+    pub fn keys(&self) -> impl Iterator<Item = Result<Vec<u8>>> + '_ {
+        let base = self.base.keys().map(|k| k.map(|k| (k, ())));
+        Overlay::new(base, self.staged.range::<[u8], _>(..), |_: &Vec<u8>| ())
+            .map(|entry| entry.map(|(k, ())| k))
+    }
+
+    /// The number of keys as the transaction sees them: the snapshot's,
+    /// in O(1), adjusted by one lookup per staged key.
+    pub fn len(&self) -> Result<u64> {
+        let mut len = self.base.len();
+        for (key, value) in &self.staged {
+            let before = self.branch.db.inner.repo.get_value(&self.base.tree, key)?;
+            match (before.is_some(), value.is_some()) {
+                (false, true) => len += 1,
+                (true, false) => len -= 1,
+                _ => {}
+            }
+        }
+        Ok(len)
+    }
+
+    /// True if the transaction sees no key.
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
     }
 
     /// Sets the commit message.
-    pub fn message(mut self, message: impl Into<String>) -> Self {
+    pub fn message(&mut self, message: impl Into<String>) -> &mut Self {
         self.message = message.into();
         self
     }
 
-    /// Sets the commit message (in place).
+    /// Sets the commit message.
+    #[deprecated(note = "use `Transaction::message`, which takes `&mut self` too")]
     pub fn set_message(&mut self, message: impl Into<String>) -> &mut Self {
-        self.message = message.into();
+        self.message(message)
+    }
+
+    /// Adds a metadata entry to the commit.
+    pub fn metadata(&mut self, key: impl Into<String>, value: impl Into<String>) -> &mut Self {
+        self.metadata.insert(key.into(), value.into());
         self
     }
 
     /// Adds a metadata entry to the commit.
-    pub fn metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.metadata.insert(key.into(), value.into());
+    #[deprecated(note = "use `Transaction::metadata`, which takes `&mut self` too")]
+    pub fn set_metadata(&mut self, key: impl Into<String>, value: impl Into<String>) -> &mut Self {
+        self.metadata(key, value)
+    }
+
+    /// Merges `key` with `f` if this transaction's commit has to merge
+    /// with commits made meanwhile, over whatever the store's
+    /// [`merge_fns`](crate::Db::merge_fns) say for it (Python kvgit's
+    /// `commit(merge_fns=...)`). Lookup order is the store's: exact key,
+    /// longest prefix, default, this transaction's entries first at each
+    /// level.
+    ///
+    /// ```
+    /// use kvgit::merge::Counter;
+    /// let db = kvgit::Db::memory();
+    /// let main = db.branch("main")?;
+    /// main.put("hits", "1")?;
+    /// let mut tx = main.transaction()?;
+    /// main.put("hits", "2")?; // another writer
+    /// tx.put("hits", "5").merge_fn("hits", Counter);
+    /// tx.commit()?;
+    /// assert_eq!(main.get("hits")?.as_deref(), Some(&b"6"[..]));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
+    pub fn merge_fn(&mut self, key: impl AsRef<[u8]>, f: impl MergeFn + 'static) -> &mut Self {
+        let scope = Scope::Key(key.as_ref().to_vec());
+        self.merge_overrides.push((scope, Policy::func(f)));
         self
     }
 
-    /// Adds a metadata entry to the commit (in place).
-    pub fn set_metadata(&mut self, key: impl Into<String>, value: impl Into<String>) -> &mut Self {
-        self.metadata.insert(key.into(), value.into());
+    /// Merges every key starting with `prefix` with `f` in this
+    /// transaction's commit (see [`Transaction::merge_fn`]).
+    pub fn merge_fn_prefix(
+        &mut self,
+        prefix: impl AsRef<[u8]>,
+        f: impl MergeFn + 'static,
+    ) -> &mut Self {
+        let scope = Scope::Prefix(prefix.as_ref().to_vec());
+        self.merge_overrides.push((scope, Policy::func(f)));
         self
+    }
+
+    /// Merges keys no other entry covers with `f` in this transaction's
+    /// commit (Python kvgit's `default_merge`).
+    pub fn default_merge(&mut self, f: impl MergeFn + 'static) -> &mut Self {
+        self.merge_overrides.push((Scope::Default, Policy::func(f)));
+        self
+    }
+
+    /// The merge functions of this transaction's commit: the store's,
+    /// with the transaction's own entries over them.
+    fn merge_fns(&self) -> Registry {
+        let db_fns = &self.branch.db.inner.merge_fns;
+        if self.merge_overrides.is_empty() {
+            return db_fns.clone();
+        }
+        let fns = db_fns.fork();
+        for (scope, policy) in &self.merge_overrides {
+            match scope {
+                Scope::Key(k) => fns.set_policy(k, policy.clone()),
+                Scope::Prefix(p) => fns.set_prefix_policy(p, policy.clone()),
+                Scope::Default => fns.set_default_policy(Some(policy.clone())),
+            }
+        }
+        fns
     }
 
     /// Commits every staged write (see the module docs for the protocol).
@@ -415,6 +507,10 @@ impl Transaction {
         mode: Mode,
         turn_held: bool,
     ) -> Result<Option<CommitOutcome>> {
+        #[cfg(feature = "tracing")]
+        let _span =
+            tracing::debug_span!("kvgit.commit", branch = %self.branch.name, keys = edits.len())
+                .entered();
         let db = &self.branch.db;
         let repo = &db.inner.repo;
         let ref_name = &self.branch.ref_name;
@@ -476,6 +572,12 @@ impl Transaction {
                 }
             }
             outcome.attempts = attempt;
+            #[cfg(feature = "tracing")]
+            tracing::debug!(
+                attempt,
+                merged = outcome.strategy == Strategy::ThreeWay,
+                "commit attempt"
+            );
             if tree.root() == head_tree.root() {
                 // The merge gave exactly the head: nothing to add.
                 outcome.commit = Some(head);
@@ -553,12 +655,14 @@ impl Transaction {
         mode: Mode,
     ) -> Result<std::result::Result<kvgit_merge::tree::Outcome, Vec<Conflict>>> {
         let db = &self.branch.db;
+        #[cfg(feature = "tracing")]
+        let _span = tracing::debug_span!("kvgit.merge", branch = %self.branch.name).entered();
         let merged = merge_trees(
             &db.inner.repo,
             &self.base.tree,
             ours,
             head_tree,
-            &db.inner.merge_fns,
+            &self.merge_fns(),
             &kvgit_merge::tree::Options::default(),
         );
         match merged {
@@ -567,6 +671,103 @@ impl Transaction {
                 Ok(Err(conflicts))
             }
             Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The keys starting with `prefix`, as an owned range.
+pub(crate) fn prefix_range(prefix: &[u8]) -> KeyRange {
+    use std::ops::Bound;
+    let end = match kvgit_core::tree::prefix_successor(prefix) {
+        Some(end) => Bound::Excluded(end),
+        None => Bound::Unbounded,
+    };
+    KeyRange {
+        start: Bound::Included(prefix.to_vec()),
+        end,
+    }
+}
+
+/// A range of keys that owns its bounds.
+#[derive(Clone, Debug)]
+pub(crate) struct KeyRange {
+    start: std::ops::Bound<Vec<u8>>,
+    end: std::ops::Bound<Vec<u8>>,
+}
+
+impl RangeBounds<[u8]> for KeyRange {
+    fn start_bound(&self) -> std::ops::Bound<&[u8]> {
+        as_slice(&self.start)
+    }
+
+    fn end_bound(&self) -> std::ops::Bound<&[u8]> {
+        as_slice(&self.end)
+    }
+}
+
+fn as_slice(bound: &std::ops::Bound<Vec<u8>>) -> std::ops::Bound<&[u8]> {
+    match bound {
+        std::ops::Bound::Included(k) => std::ops::Bound::Included(k.as_slice()),
+        std::ops::Bound::Excluded(k) => std::ops::Bound::Excluded(k.as_slice()),
+        std::ops::Bound::Unbounded => std::ops::Bound::Unbounded,
+    }
+}
+
+/// A lazy scan of a snapshot with staged writes laid over it: both in key
+/// order, a staged write wins over the snapshot's entry, a staged deletion
+/// hides it.
+struct Overlay<'a, B: Iterator, V, F> {
+    base: std::iter::Peekable<B>,
+    staged: std::iter::Peekable<std::collections::btree_map::Range<'a, Vec<u8>, Option<Vec<u8>>>>,
+    value: F,
+    _v: std::marker::PhantomData<fn() -> V>,
+}
+
+impl<'a, B, V, F> Overlay<'a, B, V, F>
+where
+    B: Iterator<Item = Result<(Vec<u8>, V)>>,
+    F: Fn(&Vec<u8>) -> V,
+{
+    fn new(
+        base: B,
+        staged: std::collections::btree_map::Range<'a, Vec<u8>, Option<Vec<u8>>>,
+        value: F,
+    ) -> Self {
+        Overlay {
+            base: base.peekable(),
+            staged: staged.peekable(),
+            value,
+            _v: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<B, V, F> Iterator for Overlay<'_, B, V, F>
+where
+    B: Iterator<Item = Result<(Vec<u8>, V)>>,
+    F: Fn(&Vec<u8>) -> V,
+{
+    type Item = Result<(Vec<u8>, V)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let order = match (self.base.peek(), self.staged.peek()) {
+                (Some(Err(_)), _) => return self.base.next(),
+                (None, None) => return None,
+                (Some(Ok(_)), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (Some(Ok((b, _))), Some((s, _))) => b.as_slice().cmp(s.as_slice()),
+            };
+            if order == std::cmp::Ordering::Less {
+                return self.base.next();
+            }
+            if order == std::cmp::Ordering::Equal {
+                self.base.next();
+            }
+            let (key, staged) = self.staged.next().expect("peeked a staged entry");
+            if let Some(v) = staged {
+                return Some(Ok((key.clone(), (self.value)(v))));
+            }
         }
     }
 }

@@ -3,7 +3,6 @@
 use std::io::Write;
 
 use anyhow::Result;
-use kvgit::core::Change as CoreChange;
 use kvgit::ChangeKind;
 use serde_json::{json, Value};
 
@@ -42,15 +41,10 @@ pub fn run(ctx: &Ctx, a: &str, b: &str, json: bool, patch: bool) -> Result<()> {
         }
     } else {
         // Keys only: the tree diff, without loading any value.
-        let (ta, tb) = (db.checkout(&a)?.tree(), db.checkout(&b)?.tree());
-        for change in db.repo().diff(&ta, &tb) {
-            let change = change?;
-            let kind = match change {
-                CoreChange::Added { .. } => ChangeKind::Added,
-                CoreChange::Removed { .. } => ChangeKind::Removed,
-                CoreChange::Modified { .. } => ChangeKind::Modified,
-            };
-            writeln!(out, "{}", header(kind, change.key()))?;
+        let (sa, sb) = (db.checkout(&a)?, db.checkout(&b)?);
+        for change in sa.changed_keys(&sb) {
+            let (kind, key) = change?;
+            writeln!(out, "{}", header(kind, &key))?;
         }
     }
     out.flush()?;

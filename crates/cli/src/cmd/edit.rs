@@ -74,7 +74,8 @@ pub fn run(ctx: &Ctx, key: OsString, message: Option<String>) -> Result<()> {
     }
     tx.put(&key, &edited);
     let message = message.unwrap_or_else(|| format!("edit {}", lossy(&key)));
-    let outcome = in_context(tx.message(message).commit(), || {
+    tx.message(message);
+    let outcome = in_context(tx.commit(), || {
         format!(
             "cannot commit {:?} on branch {}",
             lossy(&key),

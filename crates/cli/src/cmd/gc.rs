@@ -1,5 +1,5 @@
 //! `kvgit gc` and `kvgit sweep`, through the facade's `Db::rebase` and
-//! `Db::sweep` (kvgit-gc only for the report types and the dry run).
+//! `Db::sweep_with`.
 //!
 //! `gc` never drops keys by surprise: a validation hook sees the planned
 //! rebase (the keys it removes) before the branch moves, and lists it
@@ -11,8 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Result};
 use indicatif::HumanBytes;
-use kvgit::{ChangeKind, MoveKind};
-use kvgit_gc::{RebaseStatus, SweepOptions};
+use kvgit::{ChangeKind, MoveKind, RebaseStatus, SweepOptions, Watermarks};
 use serde_json::json;
 
 use crate::output::{json_bytes, lossy, stdout, write_json};
@@ -117,7 +116,7 @@ pub fn gc(ctx: &Ctx, high: u64, low: Option<u64>, confirm: Confirm, json: bool) 
         }
         Err(e) => return Err(e.into()),
     };
-    let low = low.unwrap_or_else(|| kvgit_gc::Watermarks::new(high).low());
+    let low = low.unwrap_or_else(|| Watermarks::new(high).low());
     let undo = format!(
         "kvgit{} --branch {name} reset {}",
         store_arg(ctx),
@@ -268,14 +267,12 @@ fn ask(question: &str) -> bool {
 pub fn sweep(ctx: &Ctx, dry_run: bool, grace: Option<u64>, json: bool) -> Result<()> {
     let db = ctx.open()?;
     let pb = progress::busy(if dry_run { "marking" } else { "sweeping" });
-    // Through kvgit-gc directly: the facade's sweep has no dry run, and
-    // counting touches no tracker.
     let options = SweepOptions {
         dry_run,
         grace: grace.map(std::time::Duration::from_secs),
         ..SweepOptions::default()
     };
-    let report = kvgit_gc::sweep(db.repo(), &options)?;
+    let report = db.sweep_with(options)?;
     pb.finish_and_clear();
     if json {
         let mut out = stdout();

@@ -34,7 +34,8 @@ pub fn put(
     let mut tx = branch.transaction()?;
     tx.put(&key, &value);
     let message = message.unwrap_or_else(|| format!("put {}", lossy(&key)));
-    let outcome = in_context(tx.message(message).commit(), || {
+    tx.message(message);
+    let outcome = in_context(tx.commit(), || {
         format!("cannot put {:?} on branch {}", lossy(&key), branch.name())
     })?;
     if let Some(head) = outcome.commit {
@@ -83,7 +84,8 @@ pub fn rm(ctx: &Ctx, key: OsString, message: Option<String>) -> Result<()> {
     }
     tx.delete(&key);
     let message = message.unwrap_or_else(|| format!("rm {}", lossy(&key)));
-    let outcome = in_context(tx.message(message).commit(), || {
+    tx.message(message);
+    let outcome = in_context(tx.commit(), || {
         format!(
             "cannot delete {:?} on branch {}",
             lossy(&key),
@@ -132,12 +134,10 @@ pub(crate) fn in_context<T>(
     result: kvgit::Result<T>,
     context: impl FnOnce() -> String,
 ) -> anyhow::Result<T> {
-    use kvgit::core::Error as E;
+    use kvgit::Error as E;
     match result {
         Ok(v) => Ok(v),
-        Err(e @ kvgit::Error::Core(E::NoSpace { .. } | E::ReadOnly { .. } | E::IoAt { .. })) => {
-            Err(e.into())
-        }
+        Err(e @ (E::NoSpace { .. } | E::ReadOnly { .. } | E::IoAt { .. })) => Err(e.into()),
         Err(e) => Err(anyhow::Error::new(e).context(context())),
     }
 }

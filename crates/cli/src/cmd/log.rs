@@ -30,7 +30,10 @@ pub fn log(
     let mut out = stdout();
     let mut lanes = Graph::default();
     let mut listed = Vec::new();
-    for entry in db.repo().log(&[start]).take(n.unwrap_or(usize::MAX)) {
+    for entry in kvgit::advanced::repo(&db)
+        .log(&[start])
+        .take(n.unwrap_or(usize::MAX))
+    {
         let (id, commit) = entry?;
         let info = CommitInfo { id, commit };
         let line = match oneline {
@@ -264,7 +267,7 @@ mod tests {
     use super::*;
 
     fn id(n: u8) -> CommitId {
-        kvgit::ObjectId([n; 32])
+        kvgit::advanced::ObjectId([n; 32])
     }
 
     /// Draws a DAG given as (commit, parents) in log order.

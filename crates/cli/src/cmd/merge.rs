@@ -3,8 +3,9 @@
 use std::io::Write;
 
 use anyhow::{bail, Result};
-use kvgit::merge::{Counter, LastWriterWins, MergeFn, Strategy};
+use kvgit::merge::{Counter, LastWriterWins, MergeFn};
 use kvgit::Db;
+use kvgit::Strategy;
 
 use crate::output::{json_bytes, lossy, stdout, write_json};
 use crate::store::{existing_branch, resolve, Ctx};

@@ -4,7 +4,6 @@ use std::io::Write;
 
 use anyhow::Result;
 use indicatif::HumanBytes;
-use kvgit::CommitId;
 use serde_json::json;
 
 use crate::output::{stdout, write_json};
@@ -16,32 +15,21 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<()> {
     let db = ctx.open_read_only()?;
     let branch = ctx.branch(&db)?;
     let snapshot = branch.snapshot()?;
-    let backend = db.repo().backend();
 
     let pb = progress::spinner("objects");
     pb.set_message("counting");
-    let (mut objects, mut object_bytes) = (0u64, 0u64);
-    backend.for_each_object(&mut |_, size| {
-        objects += 1;
-        object_bytes += size;
-        pb.inc(1);
-        Ok(true)
-    })?;
+    let shown = pb.clone();
+    let stats = db.stats(kvgit::Progress::new(move |_, n| shown.set_position(n)))?;
     pb.finish_and_clear();
-
-    let heads: Vec<CommitId> = backend
-        .list_refs("")?
-        .into_iter()
-        .map(|(_, id)| id)
-        .collect();
-    let mut commits = 0u64;
-    for commit in db.repo().log(&heads) {
-        commit?;
-        commits += 1;
-    }
-    let branches = db.branches()?.len();
-    let tags = db.tags()?.len();
-    let size_on_disk = backend.size_on_disk()?;
+    let kvgit::StoreStats {
+        objects,
+        object_bytes,
+        commits,
+        branches,
+        tags,
+        size_on_disk,
+        ..
+    } = stats;
 
     let mut out = stdout();
     if json {

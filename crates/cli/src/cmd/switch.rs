@@ -55,7 +55,7 @@ pub fn default_branch(store: &Path, given: Option<String>, command: &Command) ->
 /// unreadable or locked store has none: the command itself then says what
 /// is wrong); `wait`: how long to wait for a store another process holds.
 fn stored_branch(path: &Path, wait: Option<std::time::Duration>) -> Option<String> {
-    if !is_url(path) && kvgit::core::SledBackend::check_exists(path).is_err() {
+    if !is_url(path) && kvgit::advanced::SledBackend::check_exists(path).is_err() {
         return None;
     }
     let ctx = Ctx {
@@ -63,7 +63,10 @@ fn stored_branch(path: &Path, wait: Option<std::time::Duration>) -> Option<Strin
         branch: String::new(),
     };
     let db = ctx.open_read_only_waiting(wait).ok()?;
-    let value = db.repo().backend().get_meta(CURRENT_BRANCH).ok()??;
+    let value = kvgit::advanced::repo(&db)
+        .backend()
+        .get_meta(CURRENT_BRANCH)
+        .ok()??;
     String::from_utf8(value).ok().filter(|b| !b.is_empty())
 }
 
@@ -83,7 +86,7 @@ pub fn switch(ctx: &Ctx, name: &str, create: bool) -> Result<()> {
         Some(branch) => branch,
         None => bail!("no branch named {name} (kvgit switch -c {name} creates it)"),
     };
-    db.repo().backend().put_meta(vec![(
+    kvgit::advanced::repo(&db).backend().put_meta(vec![(
         CURRENT_BRANCH.to_vec(),
         Some(name.as_bytes().to_vec()),
     )])?;

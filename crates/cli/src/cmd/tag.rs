@@ -40,7 +40,7 @@ pub fn run(
             }
             match db.tag(&name, &at) {
                 Ok(()) => {}
-                Err(kvgit::Error::Core(kvgit::core::Error::RefExists(_))) => {
+                Err(kvgit::Error::AlreadyExists(_)) => {
                     bail!("tag {name} already exists")
                 }
                 Err(e) => return Err(e.into()),

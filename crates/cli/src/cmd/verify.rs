@@ -2,7 +2,7 @@
 //! node and blob, and checks each object exists, decodes, hashes to its id
 //! and agrees with what points at it.
 //!
-//! The checks are kvgit-core's (`Repo::verify`, the same rules every read
+//! The checks are kvgit-core's (`Db::verify`, the same rules every read
 //! applies); this prints the report.
 
 use std::io::Write;
@@ -18,7 +18,9 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<()> {
     let db = ctx.open_read_only()?;
     let pb = progress::spinner("objects");
     pb.set_message("verifying");
-    let report = db.repo().verify_with(&mut || pb.inc(1))?;
+    let shown = pb.clone();
+    let report =
+        db.verify_with_progress(kvgit::Progress::new(move |_, n| shown.set_position(n)))?;
     pb.finish_and_clear();
 
     if json {
