@@ -25,7 +25,7 @@ pub fn db_over(store: &KvStore, durability: Durability) -> Db {
 }
 
 fn backend(db: &Db) -> &Arc<dyn Backend> {
-    kvgit::advanced::repo(&db).backend()
+    kvgit::advanced::repo(db).backend()
 }
 
 /// What one single-key commit writes, as observed on a kvgit store.

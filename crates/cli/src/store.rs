@@ -64,6 +64,22 @@ impl Ctx {
         reword_open_error(&self.store, Db::open_read_only(&self.store))
     }
 
+    /// [`Ctx::open_read_only`], waiting up to `wait` for another process
+    /// that holds the store (`None`: not at all).
+    pub fn open_read_only_waiting(&self, wait: Option<std::time::Duration>) -> Result<Db> {
+        let deadline = wait.map(|w| std::time::Instant::now() + w);
+        loop {
+            match Db::open_read_only(&self.store) {
+                Err(kvgit::Error::Locked { .. })
+                    if deadline.is_some_and(|d| std::time::Instant::now() < d) =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                result => return reword_open_error(&self.store, result),
+            }
+        }
+    }
+
     /// The `--branch` branch, which must exist.
     pub fn branch(&self, db: &Db) -> Result<Branch> {
         existing_branch(db, &self.branch)
@@ -91,9 +107,11 @@ fn reword_open_error<T>(path: &Path, result: kvgit::Result<T>) -> Result<T> {
     match result {
         Ok(db) => Ok(db),
         Err(kvgit::Error::Locked { .. }) => Err(anyhow!(
-            "store at {} is locked by another process (another kvgit command or a \
-             program using the store has it open)",
-            path.display()
+            "store at {} is locked by another process ({}); `kvgit ls --wait` waits for it",
+            path.display(),
+            lock_holder(path).unwrap_or_else(|| {
+                "another kvgit command or a program using the store has it open".to_string()
+            })
         )),
         Err(kvgit::Error::NotAStore { detail, .. }) => {
             Err(anyhow!("no store at {}: {detail}", display(path)))
@@ -120,9 +138,15 @@ pub fn existing_branch(db: &Db, name: &str) -> Result<Branch> {
     }
 }
 
-/// Resolves a revision: branch, tag, or commit id (a unique prefix of at
-/// least 4 hex digits).
+/// Resolves a revision: branch, tag, `HEAD`, or commit id (a unique
+/// prefix of at least 4 hex digits), with git's `~N` and `^N` steps (see
+/// `rev`).
 pub fn resolve(db: &Db, rev: &str) -> Result<CommitId> {
+    crate::rev::resolve(db, rev, resolve_name)
+}
+
+/// Resolves a branch, tag or commit id.
+fn resolve_name(db: &Db, rev: &str) -> Result<CommitId> {
     match db.resolve(rev) {
         Ok(id) => Ok(id),
         Err(kvgit::Error::UnknownRevision(_)) => Err(anyhow!(
@@ -134,4 +158,31 @@ pub fn resolve(db: &Db, rev: &str) -> Result<CommitId> {
         )),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Which process holds the store's lock, as `process 1234 (kvgit put a
+/// b)`, if the system says (Linux's /proc/locks); `None` if unknown.
+fn lock_holder(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let inode = std::fs::metadata(path.join("kvgit.lock")).ok()?.ino();
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    let me = std::process::id();
+    // "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"
+    let pid = locks.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (pid, file) = (fields.get(4)?, fields.get(5)?);
+        let pid: u32 = pid.parse().ok()?;
+        let ino: u64 = file.rsplit(':').next()?.parse().ok()?;
+        (ino == inode && pid != me).then_some(pid)
+    })?;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let args: Vec<String> = cmdline
+        .split(|&b| b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    Some(match args.is_empty() {
+        true => format!("process {pid}"),
+        false => format!("process {pid}: {}", args.join(" ")),
+    })
 }

@@ -328,12 +328,13 @@ fn gc_drops_the_coldest_keys_and_sweep_frees_the_history() {
 
     // 6500 bytes > 5000: drop unprotected keys down to 4000. None was
     // read or written through a tracked path, so the largest go first.
-    let out = s.ok(["gc", "--high", "5000", "--low", "4000"]);
+    // Off a terminal, dropping keys needs --yes (#20).
+    let out = s.ok(["gc", "--high", "5000", "--low", "4000", "--yes"]);
     assert!(
         out.contains("rebased main onto a fresh root commit"),
         "{out}"
     );
-    assert!(out.contains("value bytes 6500 -> 3500"), "{out}");
+    assert!(out.contains("values 6.35 KiB -> 3.42 KiB"), "{out}");
     assert_eq!(s.ok(["ls"]), "c\ncfg/__schema\n");
     assert_eq!(s.ok(["log"]).lines().count(), 1, "a fresh root commit");
     // The old history is still there until a sweep.

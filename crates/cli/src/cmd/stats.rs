@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use anyhow::Result;
+use indicatif::HumanBytes;
 use serde_json::json;
 
 use crate::output::{stdout, write_json};
@@ -55,15 +56,34 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<()> {
             snapshot.commit_id()
         )?;
         writeln!(out, "keys         {}", snapshot.len())?;
-        writeln!(out, "value bytes  {}", snapshot.value_bytes())?;
-        writeln!(out, "objects      {objects} ({object_bytes} bytes)")?;
+        writeln!(
+            out,
+            "value bytes  {} ({})",
+            snapshot.value_bytes(),
+            HumanBytes(snapshot.value_bytes())
+        )?;
+        writeln!(
+            out,
+            "objects      {objects} ({}: values, tree nodes and commits of every branch, \
+             tag and not yet swept history)",
+            HumanBytes(object_bytes)
+        )?;
         writeln!(
             out,
             "commits      {commits} (reachable from branches and tags)"
         )?;
         writeln!(out, "branches     {branches}")?;
         writeln!(out, "tags         {tags}")?;
-        writeln!(out, "size on disk {size_on_disk} bytes")?;
+        let overhead = size_on_disk.saturating_sub(object_bytes);
+        writeln!(
+            out,
+            "size on disk {} ({} objects, {} the backend's own: metadata such as gc's access \
+             recency, its index and log, and space freed but not yet returned to the file \
+             system)",
+            HumanBytes(size_on_disk),
+            HumanBytes(object_bytes.min(size_on_disk)),
+            HumanBytes(overhead)
+        )?;
     }
     out.flush()?;
     Ok(())
