@@ -101,7 +101,8 @@ impl Branch {
     /// The value of `key` at the head. Like every read of a value at a
     /// branch head (`get*`, `contains`, `range`, `scan_prefix`, and the
     /// same through a namespace, a transaction or a branch snapshot), it
-    /// counts as access for garbage collection.
+    /// counts as access for garbage collection when the store records
+    /// access ([`Options::track_access`](crate::Options::track_access)).
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
         self.snapshot()?.get(key)
     }

@@ -51,8 +51,12 @@ pub struct Options {
     /// `/`-separated segment starts with `__`).
     pub protected: Protected,
     /// Record which keys are read and written, so garbage collection drops
-    /// the coldest first (default: true).
-    pub track_access: bool,
+    /// the coldest first. `None`, the default: only when
+    /// [`Options::watermarks`] are set (a store that never rebases by
+    /// recency does not pay for it). An explicit [`Db::rebase`] of keys
+    /// never tracked sees them all equally cold, and drops the largest
+    /// first, then in key order.
+    pub track_access: Option<bool>,
     /// The grace period of [`Db::sweep`] on a store shared by several
     /// processes (see [`kvgit_gc::sweep`]): `None`, the default, takes the
     /// backend's (one hour for PostgreSQL; none for the embedded stores).
@@ -73,7 +77,7 @@ impl Default for Options {
             sled: SledOptions::default(),
             watermarks: None,
             protected: Protected::default(),
-            track_access: true,
+            track_access: None,
             sweep_grace: None,
             #[cfg(feature = "postgres")]
             postgres: kvgit_postgres::PgOptions::default(),
@@ -220,10 +224,11 @@ impl DbBuilder {
     }
 
     /// Records access recency for garbage collection on every read and
-    /// write (default: on). Off saves a little per read; a later rebase
-    /// then sees the last recorded recency.
+    /// write, or not (default: only when water marks are set, see
+    /// [`Options::track_access`]). Off saves an in-memory update per read
+    /// and write; a later rebase then sees the last recorded recency.
     pub fn track_access(mut self, on: bool) -> Self {
-        self.options.track_access = on;
+        self.options.track_access = Some(on);
         self
     }
 
@@ -292,6 +297,9 @@ pub(crate) struct Inner {
     pub(crate) options: Options,
     pub(crate) merge_fns: Registry,
     pub(crate) access: AccessTracker,
+    /// Whether reads and writes are recorded in `access` (see
+    /// [`Options::track_access`]).
+    pub(crate) track: bool,
     validators: RwLock<Vec<(String, Validator)>>,
     subscribers: Mutex<HashMap<String, Vec<Sender<CommitId>>>>,
     /// On a shared store: when a commit last lost a race, per ref (see
@@ -368,9 +376,11 @@ impl Db {
             },
         );
         let access = AccessTracker::open(&repo, AccessOptions::default())?;
+        let track = options.track_access.unwrap_or(options.watermarks.is_some());
         Ok(Db {
             inner: Arc::new(Inner {
                 repo,
+                track,
                 options,
                 merge_fns: Registry::new(),
                 access,
@@ -381,10 +391,16 @@ impl Db {
         })
     }
 
+    /// True if reads and writes are recorded as access (see
+    /// [`Options::track_access`]).
+    pub(crate) fn tracking(&self) -> bool {
+        self.inner.track
+    }
+
     /// Records that `key` of `branch` was read or written, for garbage
     /// collection's coldest-first order.
     pub(crate) fn touch(&self, branch: &str, key: &[u8]) {
-        if self.inner.options.track_access {
+        if self.inner.track {
             // Recency is advice: a failure to record it must not fail the
             // read or write that caused it.
             let _ = self.inner.access.touch(branch, key);
@@ -392,7 +408,7 @@ impl Db {
     }
 
     pub(crate) fn touch_many<'k>(&self, branch: &str, keys: impl IntoIterator<Item = &'k [u8]>) {
-        if self.inner.options.track_access {
+        if self.inner.track {
             let _ = self.inner.access.touch_many(branch, keys);
         }
     }
@@ -401,7 +417,10 @@ impl Db {
     /// than `high`, drop its coldest keys (least recently read or written,
     /// then largest) until it holds at most `low`, never dropping protected
     /// keys, and commit the survivors as a fresh root commit. Old history
-    /// is reclaimed by [`Db::sweep`].
+    /// is reclaimed by [`Db::sweep`]. Recency is recorded only when
+    /// [`Options::track_access`] says so (by default, when water marks are
+    /// set): on a store that never recorded it every key is equally cold,
+    /// so the largest go first, then in key order.
     ///
     /// A rebase cuts the branch's history: a later merge between it and a
     /// branch forked before the rebase finds no common ancestor and merges

@@ -71,8 +71,9 @@ impl CommitInfo {
 ///
 /// A snapshot of a branch head ([`Branch::snapshot`](crate::Branch::snapshot),
 /// a transaction's base) counts its reads of values as access to the
-/// branch's keys, for garbage collection's coldest-first order; a
-/// snapshot of any other commit ([`Db::checkout`]) does not.
+/// branch's keys, for garbage collection's coldest-first order, when the
+/// store records access ([`Options::track_access`](crate::Options::track_access));
+/// a snapshot of any other commit ([`Db::checkout`]) does not.
 ///
 /// ```
 /// let db = kvgit::Db::memory();
@@ -149,7 +150,7 @@ impl Snapshot {
     where
         I: Iterator<Item = kvgit_core::Result<(Vec<u8>, Vec<u8>)>>,
     {
-        let to = match self.db.inner.options.track_access {
+        let to = match self.db.tracking() {
             true => self.branch.clone().map(|b| (self.db.clone(), b)),
             false => None,
         };

@@ -393,7 +393,7 @@ impl Transaction {
     /// The keys to record as written once the commit lands (none when
     /// access is not tracked).
     fn written_keys(&self, edits: &[(Vec<u8>, Option<Vec<u8>>)]) -> Vec<Vec<u8>> {
-        match self.branch.db.inner.options.track_access {
+        match self.branch.db.tracking() {
             true => edits.iter().map(|(k, _)| k.clone()).collect(),
             false => Vec::new(),
         }
