@@ -3,13 +3,13 @@
 use std::ops::RangeBounds;
 use std::sync::mpsc::Receiver;
 
-use kvgit_core::{CommitSpec, Value};
+use kvgit_core::{CommitSpec, Repo, Tree, Value};
 use kvgit_gc::RebaseReport;
 use kvgit_merge::{merge_commits, Strategy};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::codec::Codec;
+use crate::codec::{decode_for, Codec};
 use crate::db::{CommitId, Db};
 use crate::error::{Error, Result};
 use crate::move_branch::{move_branch, Fence, MoveKind, Outcome, Request, Target};
@@ -104,12 +104,13 @@ impl Branch {
     /// counts as access for garbage collection when the store records
     /// access ([`Options::track_access`](crate::Options::track_access)).
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
-        self.snapshot()?.get(key)
+        let key = key.as_ref();
+        self.read_at_head(key, |repo, tree| repo.get(tree, key))
     }
 
     /// The value of `key` at the head, decoded with the store's codec.
     pub fn get_as<T: DeserializeOwned>(&self, key: impl AsRef<[u8]>) -> Result<Option<T>> {
-        self.snapshot()?.get_as(key)
+        self.get_with(&self.db.inner.options.codec, key)
     }
 
     /// The value of `key` at the head, decoded with `codec`.
@@ -118,22 +119,61 @@ impl Branch {
         codec: &C,
         key: impl AsRef<[u8]>,
     ) -> Result<Option<T>> {
-        self.snapshot()?.get_with(codec, key)
+        let key = key.as_ref();
+        self.get(key)?
+            .map(|bytes| decode_for(codec, key, &bytes))
+            .transpose()
     }
 
     /// True if `key` has a value at the head.
     pub fn contains(&self, key: impl AsRef<[u8]>) -> Result<bool> {
-        self.snapshot()?.contains(key)
+        let key = key.as_ref();
+        let value = self.read_at_head(key, |repo, tree| repo.get_value(tree, key))?;
+        Ok(value.is_some())
     }
 
     /// The number of keys at the head, in O(1).
     pub fn len(&self) -> Result<u64> {
-        Ok(self.snapshot()?.len())
+        Ok(self.head_tree()?.1.len())
     }
 
     /// True if the head has no keys.
     pub fn is_empty(&self) -> Result<bool> {
-        Ok(self.snapshot()?.is_empty())
+        Ok(self.head_tree()?.1.is_empty())
+    }
+
+    /// The head and its tree, from the repo's ref cache when the branch has
+    /// not moved ([`kvgit_core::Repo::head`]).
+    fn head_tree(&self) -> Result<(CommitId, Tree)> {
+        self.db
+            .inner
+            .repo
+            .head(&self.ref_name)?
+            .ok_or_else(|| Error::NoSuchBranch(self.name.clone()))
+    }
+
+    /// A point read of `key` at the head, done within the call: no
+    /// snapshot is pinned. If a sweep deletes what the read needs (the
+    /// branch was rebased or reset and swept meanwhile), the read fails
+    /// with `MissingObject` (objects are named by their hash: never wrong
+    /// data) and is made again on a pinned snapshot of the head as it is
+    /// now. Counts as access to `key`.
+    fn read_at_head<T>(
+        &self,
+        key: &[u8],
+        read: impl Fn(&Repo, &Tree) -> kvgit_core::Result<T>,
+    ) -> Result<T> {
+        let repo = &self.db.inner.repo;
+        let (_, tree) = self.head_tree()?;
+        let value = match read(repo, &tree) {
+            Err(kvgit_core::Error::MissingObject(_)) => {
+                let snapshot = self.snapshot()?;
+                read(repo, &snapshot.tree)?
+            }
+            other => other?,
+        };
+        self.db.touch(&self.name, key);
+        Ok(value)
     }
 
     /// The entries with keys in `range` at the head, in order, lazily.

@@ -116,11 +116,8 @@ impl Snapshot {
     /// `ref_name`), pinned (read and pinned under the write fence, so no
     /// sweep can remove it meanwhile).
     pub(crate) fn of_branch(db: Db, branch: &str, ref_name: &str) -> Result<Option<Snapshot>> {
-        match db.inner.repo.read_ref_pinned(ref_name)? {
-            Some((id, pin)) => {
-                let tree = tree_of(&db, &id)?;
-                Ok(Some(Snapshot::pinned(db, id, tree, pin, branch)))
-            }
+        match db.inner.repo.head_pinned(ref_name)? {
+            Some((id, tree, pin)) => Ok(Some(Snapshot::pinned(db, id, tree, pin, branch))),
             None => Ok(None),
         }
     }

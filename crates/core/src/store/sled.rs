@@ -173,6 +173,9 @@ pub struct SledBackend {
     /// Page files under `blobs/` already fsynced.
     synced_blobs: Mutex<HashSet<OsString>>,
     path: PathBuf,
+    /// See [`Backend::ref_version`]: the lock makes this process the only
+    /// writer, so every ref move passes through `cas_ref` here.
+    ref_version: std::sync::atomic::AtomicU64,
     _lock: StoreLock,
 }
 
@@ -229,6 +232,7 @@ impl SledBackend {
             data_file,
             synced_blobs: Mutex::new(HashSet::new()),
             path,
+            ref_version: std::sync::atomic::AtomicU64::new(0),
             _lock: lock,
         })
     }
@@ -572,7 +576,11 @@ impl Backend for SledBackend {
             )
             .map_err(sled_err)?;
         match outcome {
-            Ok(()) => Ok(CasOutcome::Swapped),
+            Ok(()) => {
+                self.ref_version
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok(CasOutcome::Swapped)
+            }
             Err(mismatch) => {
                 let actual = match mismatch.current {
                     Some(v) => Some(decode_ref(name, &v)?),
@@ -581,6 +589,10 @@ impl Backend for SledBackend {
                 Ok(CasOutcome::Mismatch { actual })
             }
         }
+    }
+
+    fn ref_version(&self) -> Option<u64> {
+        Some(self.ref_version.load(std::sync::atomic::Ordering::SeqCst))
     }
 
     fn list_refs(&self, prefix: &str) -> Result<Vec<(String, ObjectId)>> {
