@@ -163,9 +163,20 @@ impl Branch {
         key: &[u8],
         read: impl Fn(&Repo, &Tree) -> kvgit_core::Result<T>,
     ) -> Result<T> {
-        let repo = &self.db.inner.repo;
         let (_, tree) = self.head_tree()?;
-        let value = match read(repo, &tree) {
+        self.read_or_retry_pinned(&tree, key, read)
+    }
+
+    /// `read` on `tree`, a head of this branch; made again on a pinned
+    /// snapshot of the current head if `tree` has been swept meanwhile.
+    fn read_or_retry_pinned<T>(
+        &self,
+        tree: &Tree,
+        key: &[u8],
+        read: impl Fn(&Repo, &Tree) -> kvgit_core::Result<T>,
+    ) -> Result<T> {
+        let repo = &self.db.inner.repo;
+        let value = match read(repo, tree) {
             Err(kvgit_core::Error::MissingObject(_)) => {
                 let snapshot = self.snapshot()?;
                 read(repo, &snapshot.tree)?
@@ -499,5 +510,30 @@ impl Iterator for KeyHistory {
                 Some(Err(e))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A point read that started at a head since rebased away and swept
+    /// finds its objects gone, and reads again at the current head.
+    #[test]
+    fn a_read_at_a_swept_head_reads_again_at_the_current_head() {
+        let db = Db::memory();
+        let main = db.branch("main").unwrap();
+        main.put("k", "1").unwrap();
+        let (_, stale) = main.head_tree().unwrap();
+        main.put("k", "2").unwrap();
+        db.rebase_keep("main", |_| true).unwrap();
+        db.sweep().unwrap();
+        let repo = db.repo();
+        assert!(matches!(
+            repo.get(&stale, b"k"),
+            Err(kvgit_core::Error::MissingObject(_))
+        ));
+        let read = main.read_or_retry_pinned(&stale, b"k", |repo, tree| repo.get(tree, b"k"));
+        assert_eq!(read.unwrap().as_deref(), Some(&b"2"[..]));
     }
 }
