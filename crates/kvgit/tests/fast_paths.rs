@@ -3,6 +3,8 @@
 //! for, and a bulk transaction built in one pass has the root id editing
 //! would give.
 
+#![allow(clippy::unwrap_used)] // test helpers, not only #[test] functions
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
