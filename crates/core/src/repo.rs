@@ -373,8 +373,10 @@ impl Repo {
         new: Option<&ObjectId>,
     ) -> Result<CasOutcome> {
         crate::refs::check_update(ref_name, expected.is_none() && new.is_some())?;
+        let before = self.inner.backend.ref_version();
         let outcome = self.inner.backend.cas_ref(ref_name, expected, new)?;
         if outcome == CasOutcome::Swapped {
+            self.moved(ref_name, before, new.copied(), None);
             self.barrier()?;
         }
         Ok(outcome)
@@ -431,6 +433,7 @@ impl Repo {
         let (id, bytes, commit) = self.encode_commit(tree, spec)?;
         let mut objects = unwritten.into_objects();
         objects.push((id, bytes));
+        let before = self.inner.backend.ref_version();
         let outcome =
             self.inner
                 .backend
@@ -439,6 +442,7 @@ impl Repo {
         // branch, or the merge after a lost race, starts from it.
         self.cache_commit(id, Arc::new(commit));
         if outcome == CasOutcome::Swapped {
+            self.moved(ref_name, before, Some(id), Some(*tree));
             self.barrier()?;
         }
         Ok((id, outcome))
@@ -506,6 +510,26 @@ impl Repo {
         Ok(self
             .head(ref_name)?
             .map(|(id, tree)| (id, tree, self.pin(id))))
+    }
+
+    /// After this repo swapped `ref_name` to `head` (with `tree`): if the
+    /// ref version grew by exactly one across the swap (`before` was read
+    /// just before it), no other move happened meanwhile, and the new value
+    /// is remembered at the new version, so the next read needs no
+    /// backend call. Otherwise the next read goes to the backend.
+    fn moved(
+        &self,
+        ref_name: &str,
+        before: Option<u64>,
+        head: Option<ObjectId>,
+        tree: Option<Tree>,
+    ) {
+        let (Some(before), Some(after)) = (before, self.inner.backend.ref_version()) else {
+            return;
+        };
+        if before.checked_add(1) == Some(after) {
+            self.remember_ref(ref_name, after, head, tree);
+        }
     }
 
     fn cached_ref(&self, ref_name: &str, version: u64) -> Option<CachedRef> {
