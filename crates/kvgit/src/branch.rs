@@ -3,13 +3,13 @@
 use std::ops::RangeBounds;
 use std::sync::mpsc::Receiver;
 
-use kvgit_core::{CommitSpec, Value};
+use kvgit_core::{CommitSpec, Repo, Tree, Value};
 use kvgit_gc::RebaseReport;
 use kvgit_merge::{merge_commits, Strategy};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::codec::Codec;
+use crate::codec::{decode_for, Codec};
 use crate::db::{CommitId, Db};
 use crate::error::{Error, Result};
 use crate::move_branch::{move_branch, Fence, MoveKind, Outcome, Request, Target};
@@ -133,7 +133,8 @@ impl Branch {
     /// The value of `key` at the head. Like every read of a value at a
     /// branch head (`get*`, `contains`, `range`, `scan_prefix`, and the
     /// same through a namespace, a transaction or a branch snapshot), it
-    /// counts as access for garbage collection.
+    /// counts as access for garbage collection when the store records
+    /// access ([`Options::track_access`](crate::Options::track_access)).
     ///
     /// ```
     /// let main = kvgit::Db::memory().branch("main")?;
@@ -143,7 +144,8 @@ impl Branch {
     /// # Ok::<(), kvgit::Error>(())
     /// ```
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
-        self.snapshot()?.get(key)
+        let key = key.as_ref();
+        self.read_at_head(key, |repo, tree| repo.get(tree, key))
     }
 
     /// The value of `key` at the head, decoded with the store's codec.
@@ -156,7 +158,7 @@ impl Branch {
     /// # Ok::<(), kvgit::Error>(())
     /// ```
     pub fn get_as<T: DeserializeOwned>(&self, key: impl AsRef<[u8]>) -> Result<Option<T>> {
-        self.snapshot()?.get_as(key)
+        self.get_with(&self.db.inner.options.codec, key)
     }
 
     /// The value of `key` at the head, decoded with `codec`.
@@ -175,7 +177,10 @@ impl Branch {
         codec: &C,
         key: impl AsRef<[u8]>,
     ) -> Result<Option<T>> {
-        self.snapshot()?.get_with(codec, key)
+        let key = key.as_ref();
+        self.get(key)?
+            .map(|bytes| decode_for(codec, key, &bytes))
+            .transpose()
     }
 
     /// True if `key` has a value at the head.
@@ -188,7 +193,9 @@ impl Branch {
     /// # Ok::<(), kvgit::Error>(())
     /// ```
     pub fn contains(&self, key: impl AsRef<[u8]>) -> Result<bool> {
-        self.snapshot()?.contains(key)
+        let key = key.as_ref();
+        let value = self.read_at_head(key, |repo, tree| repo.get_value(tree, key))?;
+        Ok(value.is_some())
     }
 
     /// The number of keys at the head, in O(1).
@@ -202,7 +209,7 @@ impl Branch {
     /// # Ok::<(), kvgit::Error>(())
     /// ```
     pub fn len(&self) -> Result<u64> {
-        Ok(self.snapshot()?.len())
+        Ok(self.head_tree()?.1.len())
     }
 
     /// True if the head has no keys.
@@ -215,7 +222,52 @@ impl Branch {
     /// # Ok::<(), kvgit::Error>(())
     /// ```
     pub fn is_empty(&self) -> Result<bool> {
-        Ok(self.snapshot()?.is_empty())
+        Ok(self.head_tree()?.1.is_empty())
+    }
+
+    /// The head and its tree, from the repo's ref cache when the branch has
+    /// not moved ([`kvgit_core::Repo::head`]).
+    fn head_tree(&self) -> Result<(CommitId, Tree)> {
+        self.db
+            .inner
+            .repo
+            .head(&self.ref_name)?
+            .ok_or_else(|| Error::NoSuchBranch(self.name.clone()))
+    }
+
+    /// A point read of `key` at the head, done within the call: no
+    /// snapshot is pinned. If a sweep deletes what the read needs (the
+    /// branch was rebased or reset and swept meanwhile), the read fails
+    /// with `MissingObject` (objects are named by their hash: never wrong
+    /// data) and is made again on a pinned snapshot of the head as it is
+    /// now. Counts as access to `key`.
+    fn read_at_head<T>(
+        &self,
+        key: &[u8],
+        read: impl Fn(&Repo, &Tree) -> kvgit_core::Result<T>,
+    ) -> Result<T> {
+        let (_, tree) = self.head_tree()?;
+        self.read_or_retry_pinned(&tree, key, read)
+    }
+
+    /// `read` on `tree`, a head of this branch; made again on a pinned
+    /// snapshot of the current head if `tree` has been swept meanwhile.
+    fn read_or_retry_pinned<T>(
+        &self,
+        tree: &Tree,
+        key: &[u8],
+        read: impl Fn(&Repo, &Tree) -> kvgit_core::Result<T>,
+    ) -> Result<T> {
+        let repo = &self.db.inner.repo;
+        let value = match read(repo, tree) {
+            Err(kvgit_core::Error::MissingObject(_)) => {
+                let snapshot = self.snapshot()?;
+                read(repo, &snapshot.tree)?
+            }
+            other => other?,
+        };
+        self.db.touch(&self.name, key);
+        Ok(value)
     }
 
     /// The entries with keys in `range` at the head, in order, lazily.
@@ -769,5 +821,30 @@ impl Iterator for KeyHistory {
                 Some(Err(e))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A point read that started at a head since rebased away and swept
+    /// finds its objects gone, and reads again at the current head.
+    #[test]
+    fn a_read_at_a_swept_head_reads_again_at_the_current_head() {
+        let db = Db::memory();
+        let main = db.branch("main").unwrap();
+        main.put("k", "1").unwrap();
+        let (_, stale) = main.head_tree().unwrap();
+        main.put("k", "2").unwrap();
+        db.rebase_keep("main", |_| true).unwrap();
+        db.sweep().unwrap();
+        let repo = &db.inner.repo;
+        assert!(matches!(
+            repo.get(&stale, b"k"),
+            Err(kvgit_core::Error::MissingObject(_))
+        ));
+        let read = main.read_or_retry_pinned(&stale, b"k", |repo, tree| repo.get(tree, b"k"));
+        assert_eq!(read.unwrap().as_deref(), Some(&b"2"[..]));
     }
 }

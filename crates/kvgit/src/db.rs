@@ -73,8 +73,12 @@ pub struct Options {
     /// `/`-separated segment starts with `__`).
     pub protected: Protected,
     /// Record which keys are read and written, so garbage collection drops
-    /// the coldest first (default: true).
-    pub track_access: bool,
+    /// the coldest first. `None`, the default: only when
+    /// [`Options::watermarks`] are set (a store that never rebases by
+    /// recency does not pay for it). An explicit [`Db::rebase`] of keys
+    /// never tracked sees them all equally cold, and drops the largest
+    /// first, then in key order.
+    pub track_access: Option<bool>,
     /// The grace period of [`Db::sweep`] on a store shared by several
     /// processes (see [`kvgit_gc::sweep`]): `None`, the default, takes the
     /// backend's (one hour for PostgreSQL; none for the embedded stores).
@@ -95,7 +99,7 @@ impl Default for Options {
             sled: SledOptions::default(),
             watermarks: None,
             protected: Protected::default(),
-            track_access: true,
+            track_access: None,
             sweep_grace: None,
             #[cfg(feature = "postgres")]
             postgres: kvgit_postgres::PgOptions::default(),
@@ -327,15 +331,16 @@ impl DbBuilder {
     }
 
     /// Records access recency for garbage collection on every read and
-    /// write (default: on). Off saves a little per read; a later rebase
-    /// then sees the last recorded recency.
+    /// write, or not (default: only when water marks are set, see
+    /// [`Options::track_access`]). Off saves an in-memory update per read
+    /// and write; a later rebase then sees the last recorded recency.
     ///
     /// ```
     /// let db = kvgit::Db::builder().track_access(false).memory();
-    /// assert!(!db.options().track_access);
+    /// assert_eq!(db.options().track_access, Some(false));
     /// ```
     pub fn track_access(mut self, on: bool) -> Self {
-        self.options.track_access = on;
+        self.options.track_access = Some(on);
         self
     }
 
@@ -412,7 +417,7 @@ impl DbBuilder {
         if postgres_url(path).is_some() {
             return self.open_existing(path);
         }
-        self.options.track_access = false;
+        self.options.track_access = Some(false);
         let backend = SledBackend::open_read_only(path, self.options.sled.clone())?;
         Db::with_backend(Arc::new(backend), self.options)
     }
@@ -493,6 +498,9 @@ pub(crate) struct Inner {
     pub(crate) options: Options,
     pub(crate) merge_fns: Registry,
     pub(crate) access: AccessTracker,
+    /// Whether reads and writes are recorded in `access` (see
+    /// [`Options::track_access`]).
+    pub(crate) track: bool,
     validators: RwLock<Vec<(String, Validator)>>,
     subscribers: Mutex<HashMap<String, Vec<Sender<CommitId>>>>,
     /// On a shared store: when a commit last lost a race, per ref (see
@@ -602,9 +610,11 @@ impl Db {
             },
         );
         let access = AccessTracker::open(&repo, AccessOptions::default())?;
+        let track = options.track_access.unwrap_or(options.watermarks.is_some());
         Ok(Db {
             inner: Arc::new(Inner {
                 repo,
+                track,
                 options,
                 merge_fns: Registry::new(),
                 access,
@@ -615,10 +625,16 @@ impl Db {
         })
     }
 
+    /// True if reads and writes are recorded as access (see
+    /// [`Options::track_access`]).
+    pub(crate) fn tracking(&self) -> bool {
+        self.inner.track
+    }
+
     /// Records that `key` of `branch` was read or written, for garbage
     /// collection's coldest-first order.
     pub(crate) fn touch(&self, branch: &str, key: &[u8]) {
-        if self.inner.options.track_access {
+        if self.inner.track {
             // Recency is advice: a failure to record it must not fail the
             // read or write that caused it.
             let _ = self.inner.access.touch(branch, key);
@@ -626,7 +642,7 @@ impl Db {
     }
 
     pub(crate) fn touch_many<'k>(&self, branch: &str, keys: impl IntoIterator<Item = &'k [u8]>) {
-        if self.inner.options.track_access {
+        if self.inner.track {
             let _ = self.inner.access.touch_many(branch, keys);
         }
     }
@@ -635,7 +651,10 @@ impl Db {
     /// than `high`, drop its coldest keys (least recently read or written,
     /// then largest) until it holds at most `low`, never dropping protected
     /// keys, and commit the survivors as a fresh root commit. Old history
-    /// is reclaimed by [`Db::sweep`].
+    /// is reclaimed by [`Db::sweep`]. Recency is recorded only when
+    /// [`Options::track_access`] says so (by default, when water marks are
+    /// set): on a store that never recorded it every key is equally cold,
+    /// so the largest go first, then in key order.
     ///
     /// A rebase cuts the branch's history: a later merge between it and a
     /// branch forked before the rebase finds no common ancestor and merges

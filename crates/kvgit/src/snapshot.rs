@@ -113,8 +113,9 @@ impl CommitInfo {
 ///
 /// A snapshot of a branch head ([`Branch::snapshot`](crate::Branch::snapshot),
 /// a transaction's base) counts its reads of values as access to the
-/// branch's keys, for garbage collection's coldest-first order; a
-/// snapshot of any other commit ([`Db::checkout`]) does not.
+/// branch's keys, for garbage collection's coldest-first order, when the
+/// store records access ([`Options::track_access`](crate::Options::track_access));
+/// a snapshot of any other commit ([`Db::checkout`]) does not.
 ///
 /// ```
 /// let db = kvgit::Db::memory();
@@ -157,11 +158,8 @@ impl Snapshot {
     /// `ref_name`), pinned (read and pinned under the write fence, so no
     /// sweep can remove it meanwhile).
     pub(crate) fn of_branch(db: Db, branch: &str, ref_name: &str) -> Result<Option<Snapshot>> {
-        match db.inner.repo.read_ref_pinned(ref_name)? {
-            Some((id, pin)) => {
-                let tree = tree_of(&db, &id)?;
-                Ok(Some(Snapshot::pinned(db, id, tree, pin, branch)))
-            }
+        match db.inner.repo.head_pinned(ref_name)? {
+            Some((id, tree, pin)) => Ok(Some(Snapshot::pinned(db, id, tree, pin, branch))),
             None => Ok(None),
         }
     }
@@ -191,7 +189,7 @@ impl Snapshot {
     where
         I: Iterator<Item = kvgit_core::Result<(Vec<u8>, Vec<u8>)>>,
     {
-        let to = match self.db.inner.options.track_access {
+        let to = match self.db.tracking() {
             true => self.branch.clone().map(|b| (self.db.clone(), b)),
             false => None,
         };

@@ -22,7 +22,7 @@
 use std::collections::BTreeMap;
 use std::ops::RangeBounds;
 
-use kvgit_core::{CommitSpec, Tree, Value};
+use kvgit_core::{CommitSpec, Tree, Unwritten, Value};
 use kvgit_merge::{merge_trees, Conflict, MergeFn, Policy, Registry, Strategy};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -760,7 +760,7 @@ impl Transaction {
     /// The keys to record as written once the commit lands (none when
     /// access is not tracked).
     fn written_keys(&self, edits: &[(Vec<u8>, Option<Vec<u8>>)]) -> Vec<Vec<u8>> {
-        match self.branch.db.inner.options.track_access {
+        match self.branch.db.tracking() {
             true => edits.iter().map(|(k, _)| k.clone()).collect(),
             false => Vec::new(),
         }
@@ -801,7 +801,7 @@ impl Transaction {
         let mut fence = Fence::handed(repo.write_fence());
         // The new nodes go to the store with the commit object, in one
         // batch (one round trip on a networked store).
-        let (ours, mut unwritten) = repo.apply_unwritten(&self.base.tree, edits)?;
+        let (ours, mut unwritten) = self.build(edits)?;
         if ours.root() == self.base.tree.root() {
             return Ok(Some(CommitOutcome::no_op(self.branch.head()?)));
         }
@@ -918,6 +918,35 @@ impl Transaction {
             branch: self.branch.name.clone(),
             attempts,
         })
+    }
+
+    /// The base's tree with `edits` (sorted by key, each key once) applied.
+    /// When the edits are many ([`BULK_BUILD_MIN`] or more) and at least as
+    /// many as the base's keys (a bulk load, above all into an empty
+    /// branch), the tree is built in one pass from
+    /// the merged, sorted entries ([`kvgit_core::Repo::build_tree`]), which
+    /// is much faster than editing; otherwise the edits are applied
+    /// ([`kvgit_core::Repo::apply_unwritten`]). Both give the same root id:
+    /// a tree depends only on its content.
+    fn build(&self, edits: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(Tree, Unwritten)> {
+        let repo = &self.branch.db.inner.repo;
+        let base = &self.base.tree;
+        if edits.len() < BULK_BUILD_MIN || (edits.len() as u64) < base.len() {
+            return Ok(repo.apply_unwritten(base, edits)?);
+        }
+        // Keys of deletions are checked as `apply` checks them (the build
+        // checks every key it stores).
+        for (key, _) in edits.iter().filter(|(_, v)| v.is_none()) {
+            kvgit_core::object::check_key(key)?;
+        }
+        let old = repo
+            .range(base, ..)
+            .collect::<kvgit_core::Result<Vec<(Vec<u8>, Vec<u8>)>>>()?;
+        let tree = repo.build_tree(MergedEntries {
+            old: old.into_iter().peekable(),
+            edits: edits.into_iter().peekable(),
+        })?;
+        Ok((tree, Unwritten::default()))
     }
 
     /// Three-way merge of the transaction's tree `ours` onto `head_tree`
@@ -1042,6 +1071,51 @@ where
             let (key, staged) = self.staged.next().expect("peeked a staged entry");
             if let Some(v) = staged {
                 return Some(Ok((key.clone(), (self.value)(v))));
+            }
+        }
+    }
+}
+
+/// From this many staged writes on, a commit onto a tree of at most as
+/// many keys builds its tree in one pass (see `Transaction::build`). Below
+/// it, edits keep their last objects for the commit's own backend call and
+/// leave their nodes in the cache.
+const BULK_BUILD_MIN: usize = 1024;
+
+/// The entries of a tree (`old`, sorted) with sorted, unique `edits`
+/// applied: an edit replaces or (`None`) removes the entry of its key.
+struct MergedEntries<A: Iterator, B: Iterator> {
+    old: std::iter::Peekable<A>,
+    edits: std::iter::Peekable<B>,
+}
+
+impl<A, B> Iterator for MergedEntries<A, B>
+where
+    A: Iterator<Item = (Vec<u8>, Vec<u8>)>,
+    B: Iterator<Item = (Vec<u8>, Option<Vec<u8>>)>,
+{
+    type Item = (Vec<u8>, Vec<u8>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let take_old = match (self.old.peek(), self.edits.peek()) {
+                (None, None) => return None,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (Some((k, _)), Some((e, _))) => match k.cmp(e) {
+                    std::cmp::Ordering::Less => true,
+                    std::cmp::Ordering::Greater => false,
+                    std::cmp::Ordering::Equal => {
+                        self.old.next();
+                        false
+                    }
+                },
+            };
+            if take_old {
+                return self.old.next();
+            }
+            if let Some((key, Some(value))) = self.edits.next() {
+                return Some((key, value));
             }
         }
     }

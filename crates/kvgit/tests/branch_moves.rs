@@ -313,8 +313,14 @@ fn a_only() -> (Bound<&'static [u8]>, Bound<&'static [u8]>) {
     (Bound::Included(b"a"), Bound::Excluded(b"b"))
 }
 
+/// A store that records access (without water marks it would not, by
+/// default).
+fn tracked() -> Db {
+    Db::builder().track_access(true).memory()
+}
+
 fn check_read_counts(name: &str, read: impl Fn(&Db, &kvgit::Branch)) {
-    let db = Db::memory();
+    let db = tracked();
     let main = db.branch("main").expect("create main");
     for key in ["a", "b", "c"] {
         main.put(key, [b'x'; 40]).expect("put");
@@ -360,7 +366,7 @@ fn every_read_at_a_branch_head_counts_as_access() {
 
 #[test]
 fn reads_through_a_namespace_count_as_access() {
-    let db = Db::memory();
+    let db = tracked();
     let main = db.branch("main").unwrap();
     for key in ["ns/a", "ns/b", "ns/c"] {
         main.put(key, [b'x'; 40]).unwrap();

@@ -288,6 +288,9 @@ pub struct SledBackend {
     /// kvgit's lock on the store (`None` for a copy, released once copied,
     /// or a store without a lock file on a read-only open).
     lock: Option<StoreLock>,
+    /// See [`Backend::ref_version`]: the lock makes this process the only
+    /// writer, so every ref move passes through `cas_ref` here.
+    ref_version: std::sync::atomic::AtomicU64,
 }
 
 /// [`SledBackend::failed`]: a write failed.
@@ -380,6 +383,7 @@ impl SledBackend {
             path,
             _copy: None,
             lock: Some(lock),
+            ref_version: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -453,6 +457,7 @@ impl SledBackend {
         let handles = Handles::open_existing(db, &path, legacy)?;
         close_record::check(&path, close_record::RefsDigest::of(&handles.refs, &path)?)?;
         Ok(SledBackend {
+            ref_version: std::sync::atomic::AtomicU64::new(0),
             handles: Some(handles),
             mode: Mode::ReadCopy,
             data_file: None,
@@ -530,6 +535,7 @@ impl SledBackend {
             layout::write_marker(&path)?;
         }
         Ok(SledBackend {
+            ref_version: std::sync::atomic::AtomicU64::new(0),
             handles: Some(handles),
             mode: Mode::Write,
             data_file: Some(data_file),
@@ -548,6 +554,7 @@ impl SledBackend {
         let handles = Handles::open_existing(db, path, legacy)?;
         close_record::check(path, close_record::RefsDigest::of(&handles.refs, path)?)?;
         Ok(SledBackend {
+            ref_version: std::sync::atomic::AtomicU64::new(0),
             handles: Some(handles),
             mode: Mode::ReadInPlace,
             data_file: None,
@@ -1381,7 +1388,11 @@ impl Backend for SledBackend {
             )
             .map_err(|e| self.write_failed(e))?;
         match outcome {
-            Ok(()) => Ok(CasOutcome::Swapped),
+            Ok(()) => {
+                self.ref_version
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok(CasOutcome::Swapped)
+            }
             Err(mismatch) => {
                 let actual = match mismatch.current {
                     Some(v) => Some(decode_ref(name, &v)?),
@@ -1390,6 +1401,10 @@ impl Backend for SledBackend {
                 Ok(CasOutcome::Mismatch { actual })
             }
         }
+    }
+
+    fn ref_version(&self) -> Option<u64> {
+        Some(self.ref_version.load(std::sync::atomic::Ordering::SeqCst))
     }
 
     fn list_refs(&self, prefix: &str) -> Result<Vec<(String, ObjectId)>> {
