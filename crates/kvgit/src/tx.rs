@@ -139,12 +139,12 @@ impl Transaction {
         })
     }
 
-    /// A transaction of `branch` on snapshot `base` (see
-    /// [`Branch::transaction_at`]).
-    pub(crate) fn on(branch: Branch, base: Snapshot) -> Transaction {
+    /// A transaction of `branch` on snapshot `base` that commits on top
+    /// of `head` (see [`Branch::transaction_at`]).
+    pub(crate) fn on(branch: Branch, base: Snapshot, head: CommitId) -> Transaction {
         Transaction {
             branch,
-            head: base.id,
+            head,
             base,
             staged: BTreeMap::new(),
             message: String::new(),

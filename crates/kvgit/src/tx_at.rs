@@ -13,7 +13,9 @@ impl Branch {
     /// under its staged writes, and its commit is compared with `base` as
     /// a head that moved meanwhile, so if the branch no longer holds
     /// `base` the commit merges three-way onto the head (base: `base`),
-    /// exactly as a transaction that lost a race. The commit then moves
+    /// as a transaction that lost a race does (the head read here is
+    /// merged onto before the first compare-and-swap, and any head that
+    /// moves later is merged onto at once). The commit then moves
     /// the branch like any other (validation hooks, subscriptions, access
     /// recency, automatic garbage collection). `base` is pinned against
     /// garbage collection while the transaction lives.
@@ -33,7 +35,7 @@ impl Branch {
     /// ```
     ///
     /// Fails with [`Error::UnknownCommit`] if `base` is no commit of the
-    /// store.
+    /// store, and [`Error::NoSuchBranch`] if the branch was deleted.
     pub fn transaction_at(&self, base: &CommitId) -> Result<Transaction> {
         let db = self.db();
         let repo = &db.inner.repo;
@@ -43,7 +45,8 @@ impl Branch {
             .map_err(|_| Error::unknown_commit(base))?;
         let tree = repo.tree(commit.root)?;
         let pin = repo.pin(*base);
+        let head = self.head()?;
         let snapshot = Snapshot::pinned(db.clone(), *base, tree, pin, self.name());
-        Ok(Transaction::on(self.clone(), snapshot))
+        Ok(Transaction::on(self.clone(), snapshot, head))
     }
 }

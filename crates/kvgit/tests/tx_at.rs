@@ -33,6 +33,8 @@ fn transaction_at_an_older_commit_reads_it_and_merges_onto_the_head() -> kvgit::
     tx.put("c", "3");
     let out = tx.commit()?;
     assert_eq!(out.strategy, Strategy::ThreeWay);
+    // Merged onto the head before the first compare-and-swap: one try.
+    assert_eq!(out.attempts, 1);
     assert_eq!(main.get("b")?.as_deref(), Some(&b"2"[..]));
     assert_eq!(main.get("c")?.as_deref(), Some(&b"3"[..]));
     Ok(())
@@ -88,5 +90,24 @@ fn transaction_at_an_unknown_commit_is_an_error() -> kvgit::Result<()> {
         main.transaction_at(&other),
         Err(Error::UnknownCommit(_))
     ));
+    Ok(())
+}
+
+#[test]
+fn transaction_at_an_older_commit_is_validated_once() -> kvgit::Result<()> {
+    let db = Db::memory();
+    let main = db.branch("main")?;
+    let first = main.put("a", "1")?;
+    main.put("b", "2")?;
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    db.add_validator("count", move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    });
+    let mut tx = main.transaction_at(&first)?;
+    tx.put("c", "3");
+    tx.commit()?;
+    assert_eq!(seen.load(Ordering::SeqCst), 1);
     Ok(())
 }
