@@ -251,3 +251,23 @@ def test_open_closing_the_file_inside_the_block_still_commits():
         f.write("x")
         f.close()
     assert db.snapshot()["k"] == b"x"
+
+
+def test_gc_rebase_of_python_commits_goes_through_validation_hooks():
+    from kvgit_rs.gc import GCVersioned
+
+    db = Db.memory()
+    kinds = []
+    db.add_validator("log", lambda c: kinds.append(c["kind"]))
+    v = GCVersioned(db.native, high_water_bytes=2000, low_water_bytes=1000)
+    for i in range(40):
+        v.commit({f"k{i:03d}": b"x" * 100})
+    assert "commit" in kinds and "rebase" in kinds
+    assert v.last_rebase_result is not None
+    assert db.head() == v.current_commit
+    # Refused rebases leave the branch as it was.
+    db.add_validator("no-rebase", lambda c: c["kind"] != "rebase")
+    head = db.head()
+    with pytest.raises(ValidationError):
+        v.rebase()
+    assert db.head() == head
