@@ -103,11 +103,11 @@ def open(  # noqa: A001 - named after the builtin on purpose
         raw.seek(0, io.SEEK_END)
     buffer: Any
     if "+" in base_mode:
-        buffer = io.BufferedRandom(raw)
+        buffer = io.BufferedRandom(raw)  # type: ignore[arg-type]
     elif base_mode == "r":
-        buffer = io.BufferedReader(raw)
+        buffer = io.BufferedReader(raw)  # type: ignore[arg-type]
     else:
-        buffer = io.BufferedWriter(raw)
+        buffer = io.BufferedWriter(raw)  # type: ignore[arg-type]
     f: Any = buffer
     if not binary:
         f = io.TextIOWrapper(
@@ -125,7 +125,7 @@ def open(  # noqa: A001 - named after the builtin on purpose
     else:
         if writes:
             if raw.closed:
-                data = raw.kept
+                data = raw.kept or b""
             else:
                 f.flush()
                 data = raw.getvalue()
