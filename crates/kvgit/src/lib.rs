@@ -72,6 +72,7 @@ mod move_branch;
 mod namespace;
 mod snapshot;
 mod tx;
+mod tx_at;
 mod typed_merge;
 
 pub use branch::{Branch, MergeOutcome};

@@ -139,6 +139,20 @@ impl Transaction {
         })
     }
 
+    /// A transaction of `branch` on snapshot `base` that commits on top
+    /// of `head` (see [`Branch::transaction_at`]).
+    pub(crate) fn on(branch: Branch, base: Snapshot, head: CommitId) -> Transaction {
+        Transaction {
+            branch,
+            head,
+            base,
+            staged: BTreeMap::new(),
+            message: String::new(),
+            metadata: BTreeMap::new(),
+            merge_overrides: Vec::new(),
+        }
+    }
+
     /// The snapshot the transaction reads under its staged writes: the
     /// head when it began. After [`Transaction::commit_keys`], the head it
     /// made, with the keys still staged as they were first read (a commit

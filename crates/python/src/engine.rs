@@ -9,7 +9,7 @@ use std::sync::Arc;
 use kvgit::{ChangeKind, CommitId as ObjectId, Db};
 use kvgit_core::Backend;
 use kvgit_core::{CommitSpec, Tree};
-use kvgit_merge::{merge_into_ref, RefOptions, Registry, Strategy};
+use kvgit_merge::{merge_commits, MergeFn, Registry, Strategy};
 
 /// The engine's error type.
 pub type Error = kvgit::Error;
@@ -190,21 +190,22 @@ pub fn write_commit(
     Ok(repo.write_commit(&tree, &spec)?)
 }
 
-/// What [`land`] did.
+/// What [`commit`] or [`merge`] did.
 pub struct Landed {
     /// `"fast_forward"`, `"three_way"` or `"no_op"`.
     pub strategy: &'static str,
     /// The branch head afterwards.
     pub head: ObjectId,
-    /// Keys whose value came from the landed commit or a merge function.
+    /// Keys whose value came from the landed side or a merge function.
     pub auto_merged: Vec<Vec<u8>>,
 }
 
-/// Why [`land`] could not move the branch.
+/// Why [`commit`] or [`merge`] could not move the branch.
 pub enum LandError {
-    /// The branch holds a commit that shares no history with `commit`.
+    /// The branch holds a commit that shares no history with the commit
+    /// being landed.
     Unrelated,
-    /// An engine error (conflicts, contention, storage).
+    /// An engine error (conflicts, contention, a refused move, storage).
     Engine(Error),
 }
 
@@ -226,39 +227,136 @@ impl From<kvgit_merge::Error> for LandError {
     }
 }
 
-/// Lands commit `commit` on branch `name`: a fast-forward if the branch
-/// still holds one of its ancestors, else a three-way merge with the
-/// branch's head, decided by `registry` where both changed a key, retried
-/// by compare-and-swap while other writers move the branch.
-/// `metadata` goes on the merge commit, if one is written.
-pub fn land(
+/// Commits `edits` to branch `name` (created if missing) as a transaction
+/// based on commit `base` (the commit the caller reads): if the branch
+/// still holds `base`, a fast-forward; if it moved on, a three-way merge
+/// onto its head (base: `base`), keys both changed decided by the
+/// transaction's merge functions `fns` (by key) and `default`, then the
+/// Db's. The branch moves through the facade's one path (validation
+/// hooks, subscriptions, access recency, automatic garbage collection).
+/// A head sharing no history with `base` is [`LandError::Unrelated`].
+/// Without edits, a commit of `metadata` alone is written on `base` and
+/// merged in (see [`merge`]).
+#[allow(clippy::too_many_arguments)]
+pub fn commit<F: MergeFn + 'static>(
     db: &Db,
     name: &str,
-    commit: &ObjectId,
+    base: &ObjectId,
+    edits: Edits,
+    message: String,
+    metadata: BTreeMap<String, String>,
+    fns: Vec<(Vec<u8>, F)>,
+    default: Option<F>,
+) -> Result<Landed, LandError> {
+    if edits.is_empty() {
+        // A commit of metadata alone (a transaction without writes
+        // commits nothing): the commit, then merged in through the
+        // facade (a fast-forward if the branch still holds `base`).
+        let local = write_commit(db, base, edits, metadata, message)?;
+        return merge(db, name, &local, &Registry::new(), BTreeMap::new());
+    }
+    let branch = db.branch(name)?;
+    let head = branch.head()?;
+    if head != *base && merge_base(db, &head, base)?.is_none() {
+        return Err(LandError::Unrelated);
+    }
+    let mut tx = branch.transaction_at(base)?;
+    let mut keys = Vec::with_capacity(edits.len());
+    for (k, v) in edits {
+        match v {
+            Some(v) => tx.put(&k, v),
+            None => tx.delete(&k),
+        };
+        keys.push(k);
+    }
+    tx.message(message);
+    for (k, v) in metadata {
+        tx.metadata(k, v);
+    }
+    for (k, f) in fns {
+        tx.merge_fn(k, f);
+    }
+    if let Some(f) = default {
+        tx.default_merge(f);
+    }
+    let outcome = tx.commit()?;
+    let head = outcome.commit.expect("a committed outcome names the head");
+    let strategy = match outcome.strategy {
+        Strategy::NoOp => "no_op",
+        Strategy::FastForward => "fast_forward",
+        _ => "three_way",
+    };
+    let mut auto_merged = Vec::new();
+    if outcome.strategy == Strategy::ThreeWay {
+        let theirs: HashSet<&Vec<u8>> = outcome.from_theirs.iter().collect();
+        auto_merged = outcome.resolved.clone();
+        let resolved: HashSet<&Vec<u8>> = outcome.resolved.iter().collect();
+        for k in keys {
+            if !theirs.contains(&k) && !resolved.contains(&k) {
+                auto_merged.push(k);
+            }
+        }
+    }
+    Ok(Landed {
+        strategy,
+        head,
+        auto_merged,
+    })
+}
+
+/// Merges commit `theirs` into branch `name` (created if missing): nothing
+/// if the branch includes it, a fast-forward if the head is its ancestor,
+/// else a merge commit (parents: the head, then `theirs`; metadata
+/// `metadata`) whose keys changed on both sides `registry` decides. The
+/// branch moves through the facade ([`kvgit::Branch::merge_commit`]): the
+/// merge commit is written first and then fast-forwarded to (merged again,
+/// with the Db's functions, if another writer moved the branch meanwhile).
+pub fn merge(
+    db: &Db,
+    name: &str,
+    theirs: &ObjectId,
     registry: &Registry,
     metadata: BTreeMap<String, String>,
 ) -> Result<Landed, LandError> {
-    let ref_name = branch_ref(name)?;
+    let branch = db.branch(name)?;
     let repo = kvgit::advanced::repo(db);
-    if let Some(head) = repo.get_ref(&ref_name)? {
-        if head != *commit && merge_base(db, &head, commit)?.is_none() {
-            return Err(LandError::Unrelated);
-        }
+    let head = branch.head()?;
+    let m = merge_commits(
+        repo,
+        &head,
+        theirs,
+        registry,
+        &kvgit_merge::commit::Options::default(),
+    )?;
+    let Some(base) = m.base else {
+        return Err(LandError::Unrelated);
+    };
+    if base == *theirs {
+        return Ok(Landed {
+            strategy: "no_op",
+            head,
+            auto_merged: Vec::new(),
+        });
     }
-    let options = RefOptions {
-        message: format!("merge into {name}"),
-        metadata,
-        max_attempts: db.options().max_retries.saturating_add(1),
-        ..RefOptions::default()
+    let theirs_root = repo.commit_ref(theirs)?.root;
+    let target = if base == head && m.merge.tree.root() == theirs_root {
+        *theirs
+    } else {
+        let spec = CommitSpec {
+            parents: vec![head, *theirs],
+            message: format!("merge {} into {name}", theirs.short(12)),
+            metadata,
+            time_micros: None,
+        };
+        repo.write_commit(&m.merge.tree, &spec)?
     };
-    let done = merge_into_ref(repo, &ref_name, commit, registry, &options)?;
-    let strategy = match (done.merge_commit.is_some(), done.outcome.merge.strategy) {
-        (true, _) => "three_way",
-        (false, Strategy::NoOp) if done.previous == Some(done.head) => "no_op",
-        (false, _) => "fast_forward",
+    let done = branch.merge_commit(&target)?;
+    let strategy = match target == *theirs {
+        true => "fast_forward",
+        false => "three_way",
     };
-    let mut auto_merged = done.outcome.merge.from_theirs.clone();
-    auto_merged.extend(done.outcome.merge.resolved.iter().cloned());
+    let mut auto_merged = m.merge.from_theirs.clone();
+    auto_merged.extend(m.merge.resolved.iter().cloned());
     Ok(Landed {
         strategy,
         head: done.head,
@@ -308,4 +406,23 @@ pub fn delete_tag(db: &Db, name: &str) -> Result<()> {
 /// Writes buffered bookkeeping to the store.
 pub fn flush(db: &Db) -> Result<()> {
     db.flush()
+}
+
+/// The commits of branch `name` (first-parent line, newest first) where
+/// `key` changed, each with its value then (`None`: deleted there); at
+/// most `limit`.
+pub fn key_history(
+    db: &Db,
+    name: &str,
+    key: &[u8],
+    limit: usize,
+) -> Result<Vec<(ObjectId, Option<Vec<u8>>)>> {
+    let branch = db
+        .get_branch(name)?
+        .ok_or_else(|| Error::NoSuchBranch(name.to_string()))?;
+    branch
+        .key_history(key)?
+        .take(limit)
+        .map(|r| r.map(|(info, v)| (info.id, v)))
+        .collect()
 }
