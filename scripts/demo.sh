@@ -10,7 +10,9 @@ cd "$(dirname "$0")/.."
 store="${1:-demo.kvgit}"
 echo "== building the kvgit command line (release)"
 cargo build --release -q -p kvgit-cli
-kv() { echo "\$ kvgit $*" >&2; ./target/release/kvgit --store "$store" "$@"; }
+# Where cargo put it: CARGO_TARGET_DIR (or the workspace's target/).
+bin="${CARGO_TARGET_DIR:-target}/release/kvgit"
+kv() { echo "\$ kvgit $*" >&2; "$bin" --store "$store" "$@"; }
 
 rm -rf "$store"
 kv init
@@ -37,7 +39,7 @@ kv diff dev main
 echo "== export, stats, gc, sweep, verify"
 kv export
 kv stats
-kv gc --high 15 --low 10
+kv gc --high 15 --low 10 --yes
 kv sweep
 kv verify
 kv stats

@@ -169,7 +169,7 @@ impl PgServer {
         eprintln!(
             "{TAG} postgres: server {} ({}), PostgreSQL {version}, fsync={fsync}, \
              synchronous_commit={sync_commit}: durable commits {}",
-            kvgit::postgres::redact_url(&server.admin_url),
+            kvgit::advanced::redact_url(&server.admin_url),
             if from_script {
                 "scripts/pg-test-server.sh"
             } else {
@@ -189,7 +189,7 @@ impl PgServer {
         postgres::Client::connect(&self.admin_url, postgres::NoTls).unwrap_or_else(|e| {
             panic!(
                 "cannot connect to PostgreSQL at {}: {e}",
-                kvgit::postgres::redact_url(&self.admin_url)
+                kvgit::advanced::redact_url(&self.admin_url)
             )
         })
     }
@@ -346,7 +346,7 @@ impl Store {
             .durability(Durability::Durable)
             .open(&target)
             .unwrap_or_else(|e| panic!("cannot open a {} store: {e}", kind.name()));
-        let repo = db.repo();
+        let repo = kvgit::advanced::repo(&db);
         let start = Instant::now();
         let tree = repo.build_tree(data.iter().cloned()).expect("bulk load");
         let spec = CommitSpec {
@@ -384,7 +384,7 @@ impl Store {
     }
 
     fn backend(&self) -> &Arc<dyn Backend> {
-        self.db.repo().backend()
+        kvgit::advanced::repo(&self.db).backend()
     }
 
     /// A `Db` over this store's backend (sharing its objects, refs and, for
@@ -445,7 +445,10 @@ impl Store {
             }
             lines.push(("pg_commit", counting.take()));
             drop(branch);
-            baseline.restore(self.backend(), &[db.repo(), self.db.repo()]);
+            baseline.restore(
+                self.backend(),
+                &[kvgit::advanced::repo(&db), kvgit::advanced::repo(&self.db)],
+            );
         }
         for (workload, calls) in lines {
             eprintln!(
@@ -628,7 +631,10 @@ impl<'a> Committer<'a> {
         if self.since_reset > 0 {
             self.baseline.restore(
                 self.store.backend(),
-                &[self.db.repo(), self.store.db.repo()],
+                &[
+                    kvgit::advanced::repo(&self.db),
+                    kvgit::advanced::repo(&self.store.db),
+                ],
             );
             self.since_reset = 0;
         }

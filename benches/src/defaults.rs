@@ -20,7 +20,7 @@ use std::path::Path;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use kvgit::gc::SweepReport;
+use kvgit::SweepReport;
 use kvgit::{Branch, CommitId, Db, MergeOutcome};
 use tempfile::TempDir;
 
@@ -1100,7 +1100,7 @@ impl FsyncProbe {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kvgit::merge::Strategy;
+    use kvgit::Strategy;
 
     /// Every workload once at N = 1,000 on memory and sled, and raw sled's
     /// (the CI smoke test of the `defaults` target: the benchmark binary

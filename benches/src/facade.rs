@@ -25,7 +25,7 @@ pub fn db_over(store: &KvStore, durability: Durability) -> Db {
 }
 
 fn backend(db: &Db) -> &Arc<dyn Backend> {
-    db.repo().backend()
+    kvgit::advanced::repo(db).backend()
 }
 
 /// What one single-key commit writes, as observed on a kvgit store.
@@ -136,8 +136,10 @@ impl<'a> FacadeCommitRunner<'a> {
     /// Puts the store back to its base state.
     pub fn reset(&mut self) {
         if self.since_reset > 0 {
-            self.baseline
-                .restore(backend(&self.db), &[self.db.repo(), &self.store.repo]);
+            self.baseline.restore(
+                backend(&self.db),
+                &[kvgit::advanced::repo(&self.db), &self.store.repo],
+            );
             self.since_reset = 0;
         }
     }
@@ -346,8 +348,10 @@ impl<'a> GroupCommit<'a> {
     /// Puts the store back to its base state (the branches at `main`).
     pub fn reset(&mut self) {
         if self.since_reset > 0 {
-            self.baseline
-                .restore(backend(&self.db), &[self.db.repo(), &self.store.repo]);
+            self.baseline.restore(
+                backend(&self.db),
+                &[kvgit::advanced::repo(&self.db), &self.store.repo],
+            );
             self.since_reset = 0;
         }
     }
@@ -430,8 +434,10 @@ impl<'a> UpdateRunner<'a> {
     /// Puts the store back to its base state.
     pub fn reset(&mut self) {
         if self.since_reset > 0 {
-            self.baseline
-                .restore(backend(&self.db), &[self.db.repo(), &self.store.repo]);
+            self.baseline.restore(
+                backend(&self.db),
+                &[kvgit::advanced::repo(&self.db), &self.store.repo],
+            );
             self.since_reset = 0;
         }
     }

@@ -8,8 +8,11 @@ use clap::{Parser, Subcommand};
 /// A versioned key-value store with git's model: inspect and edit a store
 /// by hand, or script against it.
 ///
-/// Revisions (REV) are a branch name, a tag name, or a commit id in full or
-/// as a unique prefix of at least 4 hex digits.
+/// Revisions (REV) are a branch name, a tag name, `HEAD` (the current
+/// branch), or a commit id in full or as a unique prefix of at least 4 hex
+/// digits; each may be followed, as in git, by `~N` (the Nth first-parent
+/// ancestor; `~` is `~1`) and `^N` (the Nth parent; `^` is `^1`), as in
+/// `main~2` or `HEAD^2`.
 #[derive(Debug, Parser)]
 #[command(name = "kvgit", version, max_term_width = 100)]
 pub struct Args {
@@ -18,9 +21,22 @@ pub struct Args {
     /// by many processes and hosts; its tables are created by init).
     #[arg(long, global = true, env = "KVGIT_STORE", default_value = "./.kvgit")]
     pub store: PathBuf,
-    /// The branch that commands read from and write to.
-    #[arg(long, global = true, env = "KVGIT_BRANCH", default_value = "main")]
-    pub branch: String,
+    /// The branch that commands read from and write to (default: the
+    /// current branch set by `kvgit switch`, else main).
+    #[arg(long, global = true, env = "KVGIT_BRANCH")]
+    pub branch: Option<String>,
+    /// Colour the output of log and diff: auto (when standard output is a
+    /// terminal and NO_COLOR is unset), always or never.
+    #[arg(
+        long,
+        global = true,
+        value_name = "WHEN",
+        num_args = 0..=1,
+        require_equals = true,
+        default_value = "auto",
+        default_missing_value = "always"
+    )]
+    pub color: ColorWhen,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -71,6 +87,20 @@ pub enum Command {
         /// List at this revision instead of the branch head.
         #[arg(long, value_name = "REV")]
         at: Option<String>,
+        /// A JSON array of keys (strings, or {"base64": ...} for other
+        /// bytes, as in `export`).
+        #[arg(long)]
+        json: bool,
+        /// If another process holds the store, wait up to SECONDS (default
+        /// 30) for it instead of failing at once.
+        #[arg(
+            long,
+            value_name = "SECONDS",
+            num_args = 0..=1,
+            require_equals = true,
+            default_missing_value = "30"
+        )]
+        wait: Option<u64>,
     },
     /// List the commits reachable from the branch head
     ///
@@ -86,6 +116,14 @@ pub enum Command {
         /// A JSON array of commits.
         #[arg(long)]
         json: bool,
+        /// One short line per commit: the abbreviated id (the shortest
+        /// unique prefix, at least 7 hex digits) and the message's first
+        /// line.
+        #[arg(long, conflicts_with = "json")]
+        oneline: bool,
+        /// Start from this revision instead of the branch head.
+        #[arg(value_name = "REV")]
+        rev: Option<String>,
     },
     /// Show one commit
     ///
@@ -112,8 +150,8 @@ pub enum Command {
     },
     /// List the keys that differ between two revisions
     ///
-    /// One line per key, sorted: `A key` (added in B), `D key` (deleted in
-    /// B), `M key` (modified).
+    /// One line per key, sorted: `A key` (added in B), `D key` (removed in
+    /// B), `M key` (modified). With -p, each key's old and new values too.
     Diff {
         /// The old revision.
         #[arg(value_name = "A")]
@@ -125,6 +163,9 @@ pub enum Command {
         /// `export`).
         #[arg(long)]
         json: bool,
+        /// Show the old and new values (`-` old, `+` new, as `git diff`).
+        #[arg(short = 'p', long = "patch", conflicts_with = "json")]
+        patch: bool,
     },
     /// Create, list or delete branches
     ///
@@ -184,6 +225,9 @@ pub enum Command {
         /// value ending in `/` covers every key under that prefix.
         #[arg(long, value_name = "KEY_OR_PREFIX")]
         lww: Vec<String>,
+        /// A JSON object {"strategy", "head", "resolved"}.
+        #[arg(long)]
+        json: bool,
     },
     /// Shrink the branch to a low water when it is above a high water
     ///
@@ -192,6 +236,10 @@ pub enum Command {
     /// start the branch again from a fresh root commit of the survivors.
     /// Keys whose last `/` component starts with `__` are never dropped.
     /// `kvgit sweep` then frees the space.
+    ///
+    /// Dropping keys asks first on a terminal; elsewhere it needs --yes.
+    /// After a rebase, the `kvgit reset` command that undoes it is printed
+    /// (it works until the next sweep).
     Gc {
         /// The high water: bytes, or with a K, M, G suffix (powers of 1024;
         /// KB, MB, GB are powers of 1000).
@@ -200,6 +248,17 @@ pub enum Command {
         /// The low water (default: 80% of --high).
         #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
         low: Option<u64>,
+        /// List the keys that would be dropped (coldest first, with their
+        /// sizes), and move no branch (the planned commit is written, and
+        /// left for `kvgit sweep`).
+        #[arg(long)]
+        dry_run: bool,
+        /// Drop keys without asking.
+        #[arg(short, long)]
+        yes: bool,
+        /// A JSON object (the dropped keys under "dropped").
+        #[arg(long)]
+        json: bool,
     },
     /// Delete every object that no branch or tag reaches
     Sweep {
@@ -211,6 +270,9 @@ pub enum Command {
         /// 3600), so that other processes' in-flight commits are safe.
         #[arg(long, value_name = "SECONDS")]
         grace: Option<u64>,
+        /// A JSON object of the counts.
+        #[arg(long)]
+        json: bool,
     },
     /// Show the size of the branch and of the store
     ///
@@ -255,7 +317,87 @@ pub enum Command {
     /// Walks every branch and tag, every commit they reach, every tree node
     /// and blob, and checks that each exists, decodes and hashes to its id.
     /// Lists each problem on standard error and exits 1 if there is any.
-    Verify,
+    Verify {
+        /// A JSON object {"ok", "problems", counts...} on standard output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create, list or delete tags
+    ///
+    /// `tag NAME [REV]` tags REV (default: the --branch head) as NAME, an
+    /// immutable name; `tag` or `tag --list` lists the tags with their
+    /// commits; `tag -d NAME` deletes NAME.
+    Tag {
+        /// The tag to create (or delete with -d).
+        name: Option<String>,
+        /// The commit to tag (default: the --branch head).
+        #[arg(value_name = "REV", requires = "name", conflicts_with = "delete")]
+        rev: Option<String>,
+        /// List the tags with their commits.
+        #[arg(short, long, conflicts_with_all = ["name", "delete"])]
+        list: bool,
+        /// Delete tag NAME (its commits stay until a sweep if nothing else
+        /// reaches them).
+        #[arg(short = 'd', long, requires = "name")]
+        delete: bool,
+        /// With --list: a JSON array of {"name", "commit"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make BRANCH the current branch (the default of --branch)
+    ///
+    /// Stored in the store, so every later command without --branch (or
+    /// KVGIT_BRANCH) uses it.
+    Switch {
+        /// The branch.
+        #[arg(value_name = "BRANCH")]
+        name: String,
+        /// Create BRANCH at the current branch's head first.
+        #[arg(short, long)]
+        create: bool,
+    },
+    /// Show the current branch, where it comes from, and its head
+    Status {
+        /// A JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Edit a key's value in $VISUAL or $EDITOR, and commit it if changed
+    ///
+    /// As `git commit` without -m: an empty file or a failing editor
+    /// aborts, and nothing changes. A key with no value starts empty (so
+    /// saving it empty aborts too).
+    Edit {
+        /// The key.
+        key: OsString,
+        /// The commit message.
+        #[arg(short, long)]
+        message: Option<String>,
+    },
+    /// Print a shell completion script
+    ///
+    /// For bash: `source <(kvgit completions bash)`, or save it under
+    /// /etc/bash_completion.d/ (or ~/.local/share/bash-completion/completions/kvgit).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) on standard output
+    ///
+    /// `kvgit man | man -l -` shows it; save it as kvgit.1 in a man
+    /// directory to install it.
+    Man,
+}
+
+/// When to colour the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorWhen {
+    /// When standard output is a terminal and NO_COLOR is unset.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
 }
 
 /// Parses a byte count: digits with an optional unit (B; K, M, G, T and

@@ -15,6 +15,7 @@ mod args;
 mod cmd;
 mod output;
 mod progress;
+mod rev;
 mod store;
 mod time;
 
@@ -32,10 +33,13 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(err) => return usage_error(&err),
     };
+    output::set_color(args.color);
+    let branch = cmd::switch::default_branch(&args.store, args.branch, &args.command);
     let ctx = Ctx {
         store: args.store,
-        branch: args.branch,
+        branch,
     };
+    rev::set_head(&ctx.branch);
     let result = match args.command {
         Command::Init => cmd::init::run(&ctx),
         Command::Put {
@@ -45,11 +49,22 @@ fn main() -> ExitCode {
         } => cmd::kv::put(&ctx, key, value, message),
         Command::Get { key, at } => cmd::kv::get(&ctx, key, at),
         Command::Rm { key, message } => cmd::kv::rm(&ctx, key, message),
-        Command::Ls { prefix, at } => cmd::kv::ls(&ctx, prefix, at),
-        Command::Log { n, graph, json } => cmd::log::log(&ctx, n, graph, json),
+        Command::Ls {
+            prefix,
+            at,
+            json,
+            wait,
+        } => cmd::kv::ls(&ctx, prefix, at, json, wait),
+        Command::Log {
+            n,
+            graph,
+            json,
+            oneline,
+            rev,
+        } => cmd::log::log(&ctx, n, graph, json, oneline, rev),
         Command::Show { rev, json } => cmd::log::show(&ctx, &rev, json),
         Command::History { key, json } => cmd::log::history(&ctx, key, json),
-        Command::Diff { a, b, json } => cmd::diff::run(&ctx, &a, &b, json),
+        Command::Diff { a, b, json, patch } => cmd::diff::run(&ctx, &a, &b, json, patch),
         Command::Branch {
             name,
             at,
@@ -71,13 +86,36 @@ fn main() -> ExitCode {
             into,
             counter,
             lww,
-        } => cmd::merge::run(&ctx, &from, into, &counter, &lww),
-        Command::Gc { high, low } => cmd::gc::gc(&ctx, high, low),
-        Command::Sweep { dry_run, grace } => cmd::gc::sweep(&ctx, dry_run, grace),
+            json,
+        } => cmd::merge::run(&ctx, &from, into, &counter, &lww, json),
+        Command::Gc {
+            high,
+            low,
+            dry_run,
+            yes,
+            json,
+        } => cmd::gc::gc(&ctx, high, low, cmd::gc::Confirm { dry_run, yes }, json),
+        Command::Sweep {
+            dry_run,
+            grace,
+            json,
+        } => cmd::gc::sweep(&ctx, dry_run, grace, json),
         Command::Stats { json } => cmd::stats::run(&ctx, json),
         Command::Export { at } => cmd::transfer::export(&ctx, at),
         Command::Import { file, message } => cmd::transfer::import(&ctx, &file, message),
-        Command::Verify => cmd::verify::run(&ctx),
+        Command::Verify { json } => cmd::verify::run(&ctx, json),
+        Command::Tag {
+            name,
+            rev,
+            list: _,
+            delete,
+            json,
+        } => cmd::tag::run(&ctx, name, rev, delete, json),
+        Command::Switch { name, create } => cmd::switch::switch(&ctx, &name, create),
+        Command::Status { json } => cmd::switch::status(&ctx, json),
+        Command::Edit { key, message } => cmd::edit::run(&ctx, key, message),
+        Command::Completions { shell } => cmd::completions::completions(shell),
+        Command::Man => cmd::completions::man(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -159,8 +197,83 @@ fn usage_error(err: &clap::Error) -> ExitCode {
         .collect();
     let first = paragraph.join(" ");
     let message = first.strip_prefix("error: ").unwrap_or(&first);
-    let _ = writeln!(std::io::stderr(), "kvgit: {message} (see kvgit --help)");
+    // Clap's suggestions ("a similar subcommand exists: 'log'"), as git's,
+    // on the same line.
+    let mut tips = usage_tips(&rendered);
+    if tips.is_empty() && err.kind() == ErrorKind::InvalidSubcommand {
+        tips.extend(similar_subcommands(err));
+    }
+    tips.push("see kvgit --help".to_string());
+    let _ = writeln!(std::io::stderr(), "kvgit: {message} ({})", tips.join("; "));
     ExitCode::from(code)
+}
+
+/// The `tip:` lines of clap's rendered error: the similar subcommand or
+/// argument it suggests, and how to pass a value that looks like a flag.
+fn usage_tips(rendered: &str) -> Vec<String> {
+    rendered
+        .lines()
+        .map(str::trim)
+        .filter_map(|l| l.strip_prefix("tip: "))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Git's suggestion for a mistyped command that clap's similarity misses
+/// (a swap of two letters, as `lgo` for `log`): the commands at most two
+/// edits away (insertions, deletions, substitutions, swaps of adjacent
+/// letters) and fewer than the typed word has letters, the closest only.
+fn similar_subcommands(err: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    let Some(ContextValue::String(typed)) = err.get(ContextKind::InvalidSubcommand) else {
+        return None;
+    };
+    let command = <Args as clap::CommandFactory>::command();
+    let typed: Vec<char> = typed.chars().collect();
+    let scored: Vec<(usize, &str)> = command
+        .get_subcommands()
+        .map(|c| {
+            let name = c.get_name();
+            (
+                edit_distance(&typed, &name.chars().collect::<Vec<_>>()),
+                name,
+            )
+        })
+        .filter(|&(d, _)| d <= 2 && d < typed.len())
+        .collect();
+    let best = scored.iter().map(|&(d, _)| d).min()?;
+    let names: Vec<String> = scored
+        .iter()
+        .filter(|&&(d, _)| d == best)
+        .map(|(_, name)| format!("'{name}'"))
+        .collect();
+    match names.as_slice() {
+        [] => None,
+        [one] => Some(format!("a similar subcommand exists: {one}")),
+        many => Some(format!("similar subcommands exist: {}", many.join(", "))),
+    }
+}
+
+/// The optimal string alignment distance between `a` and `b`.
+fn edit_distance(a: &[char], b: &[char]) -> usize {
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    d[0] = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 /// A panic is a bug, but the user still gets one line, not a backtrace.
@@ -185,7 +298,21 @@ fn quiet_panics() {
 
 #[cfg(test)]
 mod tests {
-    use super::error_line;
+    use super::{edit_distance, error_line};
+
+    #[test]
+    fn a_swap_of_two_letters_is_one_edit() {
+        let d = |a: &str, b: &str| {
+            edit_distance(
+                &a.chars().collect::<Vec<_>>(),
+                &b.chars().collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(d("lgo", "log"), 1);
+        assert_eq!(d("brnch", "branch"), 1);
+        assert_eq!(d("log", "log"), 0);
+        assert_eq!(d("xyz", "log"), 3);
+    }
 
     /// An error that prints its source, as thiserror's `{0}` with `#[from]`.
     #[derive(Debug)]

@@ -105,3 +105,53 @@ pub fn write_json(out: &mut impl Write, value: &Value) -> io::Result<()> {
     bytes.push(b'\n');
     out.write_all(&bytes)
 }
+
+/// Whether standard output is coloured, decided once by [`set_color`].
+static COLOR: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// Decides once whether to colour standard output, as git does: `always`
+/// and `never` say so; `auto` colours when standard output is a terminal,
+/// `NO_COLOR` is unset or empty and `TERM` is not `dumb`.
+pub fn set_color(when: crate::args::ColorWhen) {
+    use crate::args::ColorWhen;
+    use std::io::IsTerminal;
+    let on = match when {
+        ColorWhen::Always => true,
+        ColorWhen::Never => false,
+        ColorWhen::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
+                && io::stdout().is_terminal()
+        }
+    };
+    let _ = COLOR.set(on);
+}
+
+/// True if standard output is coloured.
+pub fn color_on() -> bool {
+    COLOR.get().copied().unwrap_or(false)
+}
+
+/// The colours of the output, git's: ids yellow, additions green,
+/// removals red, modified keys cyan.
+pub mod paint {
+    use anstyle::{AnsiColor, Style};
+
+    /// A commit id.
+    pub const ID: Style = AnsiColor::Yellow.on_default();
+    /// An added key or value.
+    pub const ADDED: Style = AnsiColor::Green.on_default();
+    /// A removed key or value.
+    pub const REMOVED: Style = AnsiColor::Red.on_default();
+    /// A modified key.
+    pub const MODIFIED: Style = AnsiColor::Cyan.on_default();
+}
+
+/// `text` in `style` when colour is on, else as it is.
+pub fn painted(style: anstyle::Style, text: &str) -> String {
+    if color_on() {
+        format!("{style}{text}{style:#}")
+    } else {
+        text.to_string()
+    }
+}

@@ -21,19 +21,19 @@ pub fn is_store(path: &Path) -> bool {
     if is_url(path) {
         return Db::open_existing(path).is_ok();
     }
-    kvgit::core::SledBackend::exists(path)
+    kvgit::advanced::SledBackend::exists(path)
 }
 
 /// True if `path` is a PostgreSQL URL rather than a directory.
 pub fn is_url(path: &Path) -> bool {
-    path.to_str().is_some_and(kvgit::postgres::is_postgres_url)
+    path.to_str().is_some_and(kvgit::advanced::is_postgres_url)
 }
 
 /// How to name the store in messages: the path, or the URL without its
 /// password.
 pub fn display(path: &Path) -> String {
     match path.to_str() {
-        Some(url) if kvgit::postgres::is_postgres_url(url) => kvgit::postgres::redact_url(url),
+        Some(url) if kvgit::advanced::is_postgres_url(url) => kvgit::advanced::redact_url(url),
         _ => path.display().to_string(),
     }
 }
@@ -45,7 +45,7 @@ impl Ctx {
         if !is_url(&self.store) {
             // Says why there is no store (an interrupted init, someone
             // else's files, no permission) before anything is opened.
-            if let Err(e) = kvgit::core::SledBackend::check_exists(&self.store) {
+            if let Err(e) = kvgit::advanced::SledBackend::check_exists(&self.store) {
                 return reword_open_error(&self.store, Err(e.into()));
             }
         }
@@ -62,6 +62,22 @@ impl Ctx {
     /// read-only mount, without write permission and on a full disk.
     pub fn open_read_only(&self) -> Result<Db> {
         reword_open_error(&self.store, Db::open_read_only(&self.store))
+    }
+
+    /// [`Ctx::open_read_only`], waiting up to `wait` for another process
+    /// that holds the store (`None`: not at all).
+    pub fn open_read_only_waiting(&self, wait: Option<std::time::Duration>) -> Result<Db> {
+        let deadline = wait.map(|w| std::time::Instant::now() + w);
+        loop {
+            match Db::open_read_only(&self.store) {
+                Err(kvgit::Error::Locked { .. })
+                    if deadline.is_some_and(|d| std::time::Instant::now() < d) =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                result => return reword_open_error(&self.store, result),
+            }
+        }
     }
 
     /// The `--branch` branch, which must exist.
@@ -88,28 +104,27 @@ pub fn open_db(path: &Path) -> Result<Db> {
 /// The result of opening the store at `path`, with errors worded for the
 /// command line.
 fn reword_open_error<T>(path: &Path, result: kvgit::Result<T>) -> Result<T> {
-    use kvgit::core::Error as E;
     match result {
         Ok(db) => Ok(db),
-        Err(kvgit::Error::Core(E::Locked { .. })) => Err(anyhow!(
-            "store at {} is locked by another process (another kvgit command or a \
-             program using the store has it open)",
-            path.display()
+        Err(kvgit::Error::Locked { .. }) => Err(anyhow!(
+            "store at {} is locked by another process ({}); `kvgit ls --wait` waits for it",
+            path.display(),
+            lock_holder(path).unwrap_or_else(|| {
+                "another kvgit command or a program using the store has it open".to_string()
+            })
         )),
-        Err(kvgit::Error::Core(E::NotAStore { detail, .. })) => {
+        Err(kvgit::Error::NotAStore { detail, .. }) => {
             Err(anyhow!("no store at {}: {detail}", display(path)))
         }
         // These already name the store (without a password) or the file,
         // the cause, and what to do.
         Err(
-            e @ kvgit::Error::Core(
-                E::Unavailable { .. }
-                | E::NoSpace { .. }
-                | E::ReadOnly { .. }
-                | E::IoAt { .. }
-                | E::RolledBack { .. }
-                | E::StoreExists { .. },
-            ),
+            e @ (kvgit::Error::Unavailable { .. }
+            | kvgit::Error::NoSpace { .. }
+            | kvgit::Error::ReadOnly { .. }
+            | kvgit::Error::IoAt { .. }
+            | kvgit::Error::RolledBack { .. }
+            | kvgit::Error::StoreExists { .. }),
         ) => Err(anyhow!("{e}")),
         Err(e) => Err(anyhow!("cannot open store at {}: {e}", display(path))),
     }
@@ -123,20 +138,51 @@ pub fn existing_branch(db: &Db, name: &str) -> Result<Branch> {
     }
 }
 
-/// Resolves a revision: branch, tag, or commit id (a unique prefix of at
-/// least 4 hex digits).
+/// Resolves a revision: branch, tag, `HEAD`, or commit id (a unique
+/// prefix of at least 4 hex digits), with git's `~N` and `^N` steps (see
+/// `rev`).
 pub fn resolve(db: &Db, rev: &str) -> Result<CommitId> {
+    crate::rev::resolve(db, rev, resolve_name)
+}
+
+/// Resolves a branch, tag or commit id.
+fn resolve_name(db: &Db, rev: &str) -> Result<CommitId> {
     match db.resolve(rev) {
         Ok(id) => Ok(id),
         Err(kvgit::Error::UnknownRevision(_)) => Err(anyhow!(
             "unknown revision {rev:?}: not a branch, tag or commit id \
              (commit ids take at least 4 hex digits)"
         )),
-        Err(kvgit::Error::Core(kvgit::core::Error::AmbiguousId { candidates, .. })) => {
-            Err(anyhow!(
-                "ambiguous commit id prefix {rev}: {candidates} commits match; give more digits"
-            ))
-        }
+        Err(kvgit::Error::AmbiguousId { candidates, .. }) => Err(anyhow!(
+            "ambiguous commit id prefix {rev}: {candidates} commits match; give more digits"
+        )),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Which process holds the store's lock, as `process 1234 (kvgit put a
+/// b)`, if the system says (Linux's /proc/locks); `None` if unknown.
+fn lock_holder(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let inode = std::fs::metadata(path.join("kvgit.lock")).ok()?.ino();
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    let me = std::process::id();
+    // "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"
+    let pid = locks.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (pid, file) = (fields.get(4)?, fields.get(5)?);
+        let pid: u32 = pid.parse().ok()?;
+        let ino: u64 = file.rsplit(':').next()?.parse().ok()?;
+        (ino == inode && pid != me).then_some(pid)
+    })?;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let args: Vec<String> = cmdline
+        .split(|&b| b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    Some(match args.is_empty() {
+        true => format!("process {pid}"),
+        false => format!("process {pid}: {}", args.join(" ")),
+    })
 }

@@ -421,7 +421,7 @@ fn a_store_of_an_earlier_build_without_its_branch_is_reported_damaged() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let store = dir.path().join("store");
     drop(
-        kvgit::core::SledBackend::open(&store, kvgit::core::SledOptions::default())
+        kvgit::advanced::SledBackend::open(&store, kvgit::SledOptions::default())
             .expect("a store opens"),
     );
     fs::remove_file(store.join("kvgit.store")).expect("remove the marker");

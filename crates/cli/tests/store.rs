@@ -9,8 +9,10 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 
 use common::Store;
-use kvgit::core::{Commit, CommitSpec, SledBackend, SledOptions};
-use kvgit::{Db, ObjectId};
+use kvgit::advanced::ObjectId;
+use kvgit::advanced::{Commit, CommitSpec, SledBackend};
+use kvgit::Db;
+use kvgit::SledOptions;
 
 /// The root tree id of `branch`'s head.
 fn root_of(store: &Store, branch: &str) -> ObjectId {
@@ -21,7 +23,7 @@ fn root_of(store: &Store, branch: &str) -> ObjectId {
         .expect("the branch")
         .snapshot()
         .expect("snapshot");
-    snapshot.tree().root()
+    kvgit::advanced::tree(&snapshot).root()
 }
 
 #[test]
@@ -29,7 +31,7 @@ fn an_ambiguous_prefix_is_an_error_and_a_longer_one_resolves() {
     let s = Store::init();
     let (prefix, ids) = {
         let db = Db::open(&s.path).expect("open");
-        let repo = db.repo();
+        let repo = kvgit::advanced::repo(&db);
         let tree = repo.empty_tree().expect("empty tree");
         let commit = |i: u32| Commit {
             root: tree.root(),
@@ -79,7 +81,7 @@ fn an_ambiguous_prefix_is_an_error_and_a_longer_one_resolves() {
 /// through the sled backend directly.
 fn tamper(store: &Store, id: ObjectId, bytes: Option<Vec<u8>>) {
     let backend = SledBackend::open(&store.path, SledOptions::default()).expect("open sled");
-    use kvgit::core::Backend;
+    use kvgit::advanced::Backend;
     backend.delete_objects(&[id]).expect("delete");
     if let Some(bytes) = bytes {
         backend.put_objects(vec![(id, bytes)]).expect("put");
@@ -98,7 +100,9 @@ fn a_corrupt_object_is_reported_by_verify_and_by_reads() {
     let root = root_of(&s, "main");
     let original = {
         let db = Db::open(&s.path).expect("open");
-        db.repo().object_bytes(&root).expect("the root node")
+        kvgit::advanced::repo(&db)
+            .object_bytes(&root)
+            .expect("the root node")
     };
     let mut bad = original.clone();
     let last = bad.len() - 1;
@@ -141,7 +145,7 @@ fn a_missing_blob_and_a_missing_commit_are_listed() {
     s.ok(["put", "small", "2"]);
     let blob = {
         let db = Db::open(&s.path).expect("open");
-        let repo = db.repo();
+        let repo = kvgit::advanced::repo(&db);
         let head = db.resolve("main").expect("main");
         let tree = repo
             .tree(repo.commit_ref(&head).expect("commit").root)
@@ -150,8 +154,8 @@ fn a_missing_blob_and_a_missing_commit_are_listed() {
         let blob = node
             .leaf_entries()
             .find_map(|(_, v)| match v {
-                kvgit::core::object::ValueRef::Blob { id, .. } => Some(id),
-                kvgit::core::object::ValueRef::Inline(_) => None,
+                kvgit_core::object::ValueRef::Blob { id, .. } => Some(id),
+                kvgit_core::object::ValueRef::Inline(_) => None,
             })
             .expect("a blob");
         blob
@@ -324,12 +328,13 @@ fn gc_drops_the_coldest_keys_and_sweep_frees_the_history() {
 
     // 6500 bytes > 5000: drop unprotected keys down to 4000. None was
     // read or written through a tracked path, so the largest go first.
-    let out = s.ok(["gc", "--high", "5000", "--low", "4000"]);
+    // Off a terminal, dropping keys needs --yes (#20).
+    let out = s.ok(["gc", "--high", "5000", "--low", "4000", "--yes"]);
     assert!(
         out.contains("rebased main onto a fresh root commit"),
         "{out}"
     );
-    assert!(out.contains("value bytes 6500 -> 3500"), "{out}");
+    assert!(out.contains("values 6.35 KiB -> 3.42 KiB"), "{out}");
     assert_eq!(s.ok(["ls"]), "c\ncfg/__schema\n");
     assert_eq!(s.ok(["log"]).lines().count(), 1, "a fresh root commit");
     // The old history is still there until a sweep.

@@ -19,6 +19,9 @@ use crate::tree::{Tree, Unwritten};
 /// How many decoded commits [`Repo::commit_ref`] keeps.
 const COMMIT_CACHE_ENTRIES: usize = 16 * 1024;
 
+/// How many refs [`Repo::get_ref`] and [`Repo::head`] remember.
+const REF_CACHE_ENTRIES: usize = 4096;
+
 /// Options for a [`Repo`].
 #[derive(Clone, Debug)]
 pub struct RepoOptions {
@@ -93,8 +96,20 @@ struct Inner {
     backend: Arc<dyn Backend>,
     cache: NodeCache,
     commits: Mutex<HashMap<ObjectId, Arc<Commit>>>,
+    /// Refs as last read, on a backend that versions its refs
+    /// ([`Backend::ref_version`]); see [`Repo::get_ref`].
+    refs: RwLock<HashMap<String, CachedRef>>,
     fence: RwLock<()>,
     options: RepoOptions,
+}
+
+/// A ref as read at a [`Backend::ref_version`], with its commit's tree once
+/// loaded.
+#[derive(Clone, Copy)]
+struct CachedRef {
+    version: u64,
+    head: Option<ObjectId>,
+    tree: Option<Tree>,
 }
 
 /// What a new commit is made of (see [`Repo::commit`]).
@@ -120,6 +135,7 @@ impl Repo {
                 backend,
                 cache: NodeCache::new(options.cache_bytes),
                 commits: Mutex::new(HashMap::new()),
+                refs: RwLock::new(HashMap::new()),
                 fence: RwLock::new(()),
                 options,
             }),
@@ -368,11 +384,13 @@ impl Repo {
                 refs.extend_from_slice(&c.parents);
             }
         }
+        let before = self.inner.backend.ref_version();
         let outcome =
             self.inner
                 .backend
                 .put_objects_and_cas(Vec::new(), &refs, ref_name, expected, new)?;
         if outcome == CasOutcome::Swapped {
+            self.moved(ref_name, before, new.copied(), None);
             self.barrier()?;
         }
         Ok(outcome)
@@ -429,6 +447,7 @@ impl Repo {
         let (id, bytes, commit) = self.encode_commit(tree, spec)?;
         let mut objects = unwritten.into_objects();
         objects.push((id, bytes));
+        let before = self.inner.backend.ref_version();
         let refs = self.outside_references(&objects, &commit)?;
         let outcome = self.inner.backend.put_objects_and_cas(
             objects,
@@ -441,6 +460,7 @@ impl Repo {
         // branch, or the merge after a lost race, starts from it.
         self.cache_commit(id, Arc::new(commit));
         if outcome == CasOutcome::Swapped {
+            self.moved(ref_name, before, Some(id), Some(*tree));
             self.barrier()?;
         }
         Ok((id, outcome))
@@ -485,8 +505,124 @@ impl Repo {
     }
 
     /// The commit a ref points at.
+    ///
+    /// On a backend that versions its refs ([`Backend::ref_version`]: one
+    /// owned by this process, which sees every move), the value is
+    /// remembered with the version it was read at and served from memory
+    /// until any ref of the store moves; so every move, whoever makes it
+    /// (this repo, another over the same backend, the backend's own
+    /// `cas_ref`), is seen by the next read. Other backends are read each
+    /// time.
     pub fn get_ref(&self, ref_name: &str) -> Result<Option<ObjectId>> {
-        self.inner.backend.get_ref(ref_name)
+        let Some(version) = self.inner.backend.ref_version() else {
+            return self.inner.backend.get_ref(ref_name);
+        };
+        if let Some(cached) = self.cached_ref(ref_name, version) {
+            return Ok(cached.head);
+        }
+        let head = self.inner.backend.get_ref(ref_name)?;
+        self.remember_ref(ref_name, version, head, None);
+        Ok(head)
+    }
+
+    /// The commit a ref points at and that commit's tree, from memory when
+    /// the ref has not moved since it was last read (see
+    /// [`Repo::get_ref`]). Nothing is pinned: for reads that outlive the
+    /// call, use [`Repo::head_pinned`]. A sweep racing a read of the tree
+    /// makes the read fail with [`Error::MissingObject`], never return
+    /// wrong data (objects are named by their hash).
+    pub fn head(&self, ref_name: &str) -> Result<Option<(ObjectId, Tree)>> {
+        let version = self.inner.backend.ref_version();
+        let cached = version.and_then(|v| self.cached_ref(ref_name, v));
+        let id = match cached {
+            Some(CachedRef { head: None, .. }) => return Ok(None),
+            Some(CachedRef {
+                head: Some(id),
+                tree: Some(tree),
+                ..
+            }) => return Ok(Some((id, tree))),
+            Some(CachedRef { head: Some(id), .. }) => id,
+            None => match self.inner.backend.get_ref(ref_name)? {
+                Some(id) => id,
+                None => {
+                    if let Some(version) = version {
+                        self.remember_ref(ref_name, version, None, None);
+                    }
+                    return Ok(None);
+                }
+            },
+        };
+        let tree = self.tree(self.commit_ref(&id)?.root)?;
+        if let Some(version) = version {
+            self.remember_ref(ref_name, version, Some(id), Some(tree));
+        }
+        Ok(Some((id, tree)))
+    }
+
+    /// [`Repo::head`], with the commit pinned (read and pinned under the
+    /// write fence, as [`Repo::read_ref_pinned`]).
+    pub fn head_pinned(&self, ref_name: &str) -> Result<Option<(ObjectId, Tree, Pin)>> {
+        let _fence = self.write_fence();
+        Ok(self
+            .head(ref_name)?
+            .map(|(id, tree)| (id, tree, self.pin(id))))
+    }
+
+    /// After this repo swapped `ref_name` to `head` (with `tree`): if the
+    /// ref version grew by exactly one across the swap (`before` was read
+    /// just before it), no other move happened meanwhile, and the new value
+    /// is remembered at the new version, so the next read needs no
+    /// backend call. Otherwise the next read goes to the backend.
+    fn moved(
+        &self,
+        ref_name: &str,
+        before: Option<u64>,
+        head: Option<ObjectId>,
+        tree: Option<Tree>,
+    ) {
+        let (Some(before), Some(after)) = (before, self.inner.backend.ref_version()) else {
+            return;
+        };
+        if before.checked_add(1) == Some(after) {
+            self.remember_ref(ref_name, after, head, tree);
+        }
+    }
+
+    fn cached_ref(&self, ref_name: &str, version: u64) -> Option<CachedRef> {
+        self.inner
+            .refs
+            .read()
+            .get(ref_name)
+            .filter(|c| c.version == version)
+            .copied()
+    }
+
+    /// Remembers `head` (and its `tree`) as ref `ref_name` at `version`,
+    /// which was taken before the ref was read: if a move lands between
+    /// the two, the version has grown since and the entry is never used.
+    fn remember_ref(
+        &self,
+        ref_name: &str,
+        version: u64,
+        head: Option<ObjectId>,
+        tree: Option<Tree>,
+    ) {
+        let mut refs = self.inner.refs.write();
+        if refs.len() >= REF_CACHE_ENTRIES && !refs.contains_key(ref_name) {
+            refs.clear();
+        }
+        let entry = CachedRef {
+            version,
+            head,
+            tree,
+        };
+        match refs.get_mut(ref_name) {
+            Some(c) if c.version > version => {}
+            Some(c) => *c = entry,
+            None => {
+                refs.insert(ref_name.to_string(), entry);
+            }
+        }
     }
 
     /// Resolves a commit given as 64 hex digits or a unique prefix of at

@@ -44,6 +44,7 @@
 //! [`SharedStore::put_meta_max`]: kvgit_core::SharedStore::put_meta_max
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use kvgit_core::{refs, Backend, Repo};
@@ -89,6 +90,10 @@ pub enum AccessError {
 /// Per-branch, per-key access recency, shared by every thread that reads
 /// or writes the store. Cheap to clone; clones share everything.
 ///
+/// A touch costs an atomic increment (the tick) and an update of one of
+/// 16 small maps, chosen by the key's hash, under that map's own
+/// lock: threads touching different keys rarely wait for one another.
+///
 /// ```
 /// use kvgit_core::Repo;
 /// use kvgit_gc::{AccessOptions, AccessTracker};
@@ -109,13 +114,15 @@ pub struct AccessTracker {
 
 impl std::fmt::Debug for AccessTracker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let state = self.inner.state.lock();
         f.debug_struct("AccessTracker")
-            .field("tick", &state.tick)
-            .field("pending", &state.pending)
+            .field("tick", &self.inner.tick.load(Ordering::Relaxed))
+            .field("pending", &self.inner.pending.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }
+
+/// How many independently locked maps hold the touches not yet written.
+const SHARDS: usize = 16;
 
 /// Branch -> key -> tick.
 type Ticks = HashMap<String, HashMap<Vec<u8>, u64>>;
@@ -123,25 +130,27 @@ type Ticks = HashMap<String, HashMap<Vec<u8>, u64>>;
 struct Inner {
     backend: Arc<dyn Backend>,
     options: AccessOptions,
-    state: Mutex<State>,
+    /// The last tick handed out.
+    tick: AtomicU64,
+    /// Ticks follow the wall clock (a shared store).
+    wall_clock: bool,
+    /// Touches recorded since the last flush began (counting repeats), for
+    /// `flush_every`.
+    pending: AtomicUsize,
+    /// The touches not yet in the backend, by the hash of their key.
+    shards: Box<[Mutex<Shard>]>,
     /// Held while a batch is being written (and by [`AccessTracker::forget`]),
     /// so batches reach the backend in the order their ticks were given.
     flushing: Mutex<()>,
 }
 
 #[derive(Default)]
-struct State {
-    /// The last tick handed out.
-    tick: u64,
+struct Shard {
     /// Touches not yet handed to a flush.
     dirty: Ticks,
     /// Touches being written by a flush right now (still visible to
     /// readers until the backend has them).
     in_flight: Arc<Ticks>,
-    /// Touches recorded in `dirty` (counting repeats), for `flush_every`.
-    pending: usize,
-    /// Ticks follow the wall clock (a shared store).
-    wall_clock: bool,
 }
 
 impl AccessTracker {
@@ -157,11 +166,10 @@ impl AccessTracker {
             inner: Arc::new(Inner {
                 backend,
                 options,
-                state: Mutex::new(State {
-                    tick,
-                    wall_clock: repo.backend().shared().is_some(),
-                    ..State::default()
-                }),
+                tick: AtomicU64::new(tick),
+                wall_clock: repo.backend().shared().is_some(),
+                pending: AtomicUsize::new(0),
+                shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
                 flushing: Mutex::new(()),
             }),
         })
@@ -175,34 +183,33 @@ impl AccessTracker {
         // Checked here, not at flush time, so that a bad name cannot wedge
         // every later batch.
         refs::validate_name(branch)?;
-        let (tick, flush) = {
-            let mut state = self.inner.state.lock();
-            let tick = state.next_tick();
-            state.record(branch, key, tick);
-            (tick, state.pending >= self.inner.options.flush_every.max(1))
-        };
-        if flush {
-            self.flush_unless_busy()?;
-        }
+        let tick = self.inner.next_tick();
+        self.inner.shard(key).lock().record(branch, key, tick);
+        self.count_and_maybe_flush(1)?;
         Ok(tick)
     }
 
     /// Records accesses of several keys of one branch, in order (the last
-    /// is the warmest), under one lock.
+    /// is the warmest).
     pub fn touch_many<'k, I>(&self, branch: &str, keys: I) -> Result<(), AccessError>
     where
         I: IntoIterator<Item = &'k [u8]>,
     {
         refs::validate_name(branch)?;
-        let flush = {
-            let mut state = self.inner.state.lock();
-            for key in keys {
-                let tick = state.next_tick();
-                state.record(branch, key, tick);
-            }
-            state.pending >= self.inner.options.flush_every.max(1)
-        };
-        if flush {
+        let mut n = 0;
+        for key in keys {
+            let tick = self.inner.next_tick();
+            self.inner.shard(key).lock().record(branch, key, tick);
+            n += 1;
+        }
+        self.count_and_maybe_flush(n)
+    }
+
+    /// Counts `n` touches; writes a batch once [`AccessOptions::flush_every`]
+    /// have gathered.
+    fn count_and_maybe_flush(&self, n: usize) -> Result<(), AccessError> {
+        let before = self.inner.pending.fetch_add(n, Ordering::Relaxed);
+        if before + n >= self.inner.options.flush_every.max(1) {
             self.flush_unless_busy()?;
         }
         Ok(())
@@ -210,16 +217,13 @@ impl AccessTracker {
 
     /// The last tick handed out (0 before the first touch of the store).
     pub fn current_tick(&self) -> u64 {
-        self.inner.state.lock().tick
+        self.inner.tick.load(Ordering::SeqCst)
     }
 
     /// The tick of `key` on `branch`: 0 if it was never touched.
     pub fn tick(&self, branch: &str, key: &[u8]) -> Result<u64, AccessError> {
-        {
-            let state = self.inner.state.lock();
-            if let Some(t) = state.lookup(branch, key) {
-                return Ok(t);
-            }
+        if let Some(t) = self.inner.shard(key).lock().lookup(branch, key) {
+            return Ok(t);
         }
         let meta_key = entry_key(branch, key)?;
         let stored = match self.inner.backend.get_meta(&meta_key)? {
@@ -227,8 +231,8 @@ impl AccessTracker {
             None => 0,
         };
         // A touch that was flushed between the two looks is newer still.
-        let state = self.inner.state.lock();
-        Ok(state.lookup(branch, key).unwrap_or(0).max(stored))
+        let shard = self.inner.shard(key).lock();
+        Ok(shard.lookup(branch, key).unwrap_or(0).max(stored))
     }
 
     /// Every touched key of `branch` with its tick, sorted by key (keys
@@ -248,11 +252,13 @@ impl AccessTracker {
                 .to_vec();
             persisted.push((key, tick));
         }
-        // Overlay what is in memory (newer than anything stored).
-        let mut recent: Vec<(Vec<u8>, u64)> = {
-            let state = self.inner.state.lock();
+        // Overlay what is in memory (newer than anything stored). A key
+        // lives in one shard, so shards never share a key.
+        let mut recent: Vec<(Vec<u8>, u64)> = Vec::new();
+        for shard in self.inner.shards.iter() {
+            let shard = shard.lock();
             let mut merged: HashMap<&[u8], u64> = HashMap::new();
-            for map in [state.in_flight.get(branch), state.dirty.get(branch)]
+            for map in [shard.in_flight.get(branch), shard.dirty.get(branch)]
                 .into_iter()
                 .flatten()
             {
@@ -261,8 +267,8 @@ impl AccessTracker {
                     *e = (*e).max(t);
                 }
             }
-            merged.into_iter().map(|(k, t)| (k.to_vec(), t)).collect()
-        };
+            recent.extend(merged.into_iter().map(|(k, t)| (k.to_vec(), t)));
+        }
         recent.sort_unstable();
         Ok(merge_sorted(persisted, recent))
     }
@@ -284,54 +290,47 @@ impl AccessTracker {
     }
 
     fn flush_locked(&self, _flushing: MutexGuard<'_, ()>) -> Result<(), AccessError> {
-        let (batch, tick) = {
-            let mut state = self.inner.state.lock();
-            if state.dirty.is_empty() {
-                return Ok(());
-            }
-            let batch = Arc::new(std::mem::take(&mut state.dirty));
-            state.in_flight = batch.clone();
-            state.pending = 0;
-            (batch, state.tick)
-        };
-        let result = self.write_batch(&batch, tick);
-        let mut state = self.inner.state.lock();
-        if result.is_err() {
-            // Keep the touches for the next attempt (newer ones win).
-            for (branch, keys) in batch.iter() {
-                for (key, &t) in keys {
-                    let e = state
-                        .dirty
-                        .entry(branch.clone())
-                        .or_default()
-                        .entry(key.clone())
-                        .or_insert(0);
-                    *e = (*e).max(t);
+        self.inner.pending.store(0, Ordering::Relaxed);
+        let mut batches = Vec::with_capacity(SHARDS);
+        for shard in self.inner.shards.iter() {
+            let mut shard = shard.lock();
+            let batch = Arc::new(std::mem::take(&mut shard.dirty));
+            shard.in_flight = batch.clone();
+            batches.push(batch);
+        }
+        if batches.iter().all(|b| b.is_empty()) {
+            return Ok(());
+        }
+        // Read after every batched tick was handed out: the stored counter
+        // is never below a stored tick.
+        let tick = self.current_tick();
+        let result = self.write_batch(&batches, tick);
+        for (shard, batch) in self.inner.shards.iter().zip(&batches) {
+            let mut shard = shard.lock();
+            if result.is_err() {
+                // Keep the touches for the next attempt (newer ones win).
+                for (branch, keys) in batch.iter() {
+                    for (key, &t) in keys {
+                        shard.record(branch, key, t);
+                    }
                 }
             }
+            shard.in_flight = Arc::default();
         }
-        state.in_flight = Arc::default();
         result
     }
 
-    fn write_batch(&self, batch: &Ticks, tick: u64) -> Result<(), AccessError> {
-        let mut entries = Vec::with_capacity(batch.values().map(HashMap::len).sum::<usize>() + 1);
-        for (branch, keys) in batch {
-            for (key, t) in keys {
-                entries.push((entry_key(branch, key)?, Some(t.to_be_bytes().to_vec())));
+    fn write_batch(&self, batches: &[Arc<Ticks>], tick: u64) -> Result<(), AccessError> {
+        let mut entries = Vec::new();
+        for batch in batches {
+            for (branch, keys) in batch.iter() {
+                for (key, t) in keys {
+                    entries.push((entry_key(branch, key)?, t.to_be_bytes().to_vec()));
+                }
             }
         }
-        entries.push((TICK_KEY.to_vec(), Some(tick.to_be_bytes().to_vec())));
-        match self.inner.backend.shared() {
-            Some(shared) => shared.put_meta_max(
-                entries
-                    .into_iter()
-                    .filter_map(|(k, v)| v.map(|v| (k, v)))
-                    .collect(),
-            )?,
-            None => self.inner.backend.put_meta(entries)?,
-        }
-        Ok(())
+        entries.push((TICK_KEY.to_vec(), tick.to_be_bytes().to_vec()));
+        put_entries(&*self.inner.backend, entries)
     }
 
     /// Forgets the recency of `keys` on `branch`, each only if its tick is
@@ -346,21 +345,18 @@ impl AccessTracker {
         let _flushing = self.inner.flushing.lock();
         let mut deletes = Vec::new();
         let mut check_stored = Vec::new();
-        {
-            let mut state = self.inner.state.lock();
-            let mut dirty = state.dirty.get_mut(branch);
-            for (key, seen) in keys {
-                if let Some(d) = dirty.as_mut() {
-                    match d.get(key) {
-                        Some(&t) if t > seen => continue,
-                        Some(_) => {
-                            d.remove(key);
-                        }
-                        None => {}
+        for (key, seen) in keys {
+            let mut shard = self.inner.shard(key).lock();
+            if let Some(d) = shard.dirty.get_mut(branch) {
+                match d.get(key) {
+                    Some(&t) if t > seen => continue,
+                    Some(_) => {
+                        d.remove(key);
                     }
+                    None => {}
                 }
-                check_stored.push((key, seen));
             }
+            check_stored.push((key, seen));
         }
         for (key, seen) in check_stored {
             let meta_key = entry_key(branch, key)?;
@@ -377,7 +373,9 @@ impl AccessTracker {
     /// Forgets every entry of `branch` (after deleting the branch).
     pub fn forget_branch(&self, branch: &str) -> Result<(), AccessError> {
         let _flushing = self.inner.flushing.lock();
-        self.inner.state.lock().dirty.remove(branch);
+        for shard in self.inner.shards.iter() {
+            shard.lock().dirty.remove(branch);
+        }
         let prefix = branch_prefix(branch)?;
         let deletes = self
             .inner
@@ -391,55 +389,80 @@ impl AccessTracker {
     }
 }
 
+/// Writes access entries: on a shared store never moving one backwards.
+fn put_entries(backend: &dyn Backend, entries: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), AccessError> {
+    match backend.shared() {
+        Some(shared) => shared.put_meta_max(entries)?,
+        None => backend.put_meta(entries.into_iter().map(|(k, v)| (k, Some(v))).collect())?,
+    }
+    Ok(())
+}
+
 impl Drop for Inner {
     fn drop(&mut self) {
         // Best effort: an error cannot be reported from here; the touches
         // lost only make their keys look colder.
-        let state = self.state.get_mut();
-        if state.dirty.is_empty() {
-            return;
-        }
         let mut entries = Vec::new();
-        for (branch, keys) in &state.dirty {
-            for (key, t) in keys {
-                if let Ok(k) = entry_key(branch, key) {
-                    entries.push((k, Some(t.to_be_bytes().to_vec())));
+        for shard in self.shards.iter_mut() {
+            for (branch, keys) in &shard.get_mut().dirty {
+                for (key, t) in keys {
+                    if let Ok(k) = entry_key(branch, key) {
+                        entries.push((k, t.to_be_bytes().to_vec()));
+                    }
                 }
             }
         }
-        entries.push((TICK_KEY.to_vec(), Some(state.tick.to_be_bytes().to_vec())));
-        let _ = match self.backend.shared() {
-            Some(shared) => shared.put_meta_max(
-                entries
-                    .into_iter()
-                    .filter_map(|(k, v)| v.map(|v| (k, v)))
-                    .collect(),
-            ),
-            None => self.backend.put_meta(entries),
-        };
+        if entries.is_empty() {
+            return;
+        }
+        let tick = *self.tick.get_mut();
+        entries.push((TICK_KEY.to_vec(), tick.to_be_bytes().to_vec()));
+        let _ = put_entries(&*self.backend, entries);
     }
 }
 
-impl State {
-    fn next_tick(&mut self) -> u64 {
-        self.tick += 1;
-        if self.wall_clock {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
-            self.tick = self.tick.max(now);
+impl Inner {
+    fn next_tick(&self) -> u64 {
+        if !self.wall_clock {
+            return self.tick.fetch_add(1, Ordering::SeqCst) + 1;
         }
-        self.tick
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+        let mut current = self.tick.load(Ordering::SeqCst);
+        loop {
+            let next = current.saturating_add(1).max(now);
+            match self
+                .tick
+                .compare_exchange_weak(current, next, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => return next,
+                Err(seen) => current = seen,
+            }
+        }
     }
 
+    /// The shard of `key` (the same on every branch).
+    fn shard(&self, key: &[u8]) -> &Mutex<Shard> {
+        // FNV-1a: keys are short, and only the spread over shards matters.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for &b in key {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        &self.shards[(h >> 32) as usize % SHARDS]
+    }
+}
+
+impl Shard {
+    /// Records `tick` for `key`, unless a newer touch (from a thread that
+    /// took its tick later but got here first) is already there.
     fn record(&mut self, branch: &str, key: &[u8], tick: u64) {
-        self.pending += 1;
         let keys = match self.dirty.get_mut(branch) {
             Some(keys) => keys,
             None => self.dirty.entry(branch.to_string()).or_default(),
         };
         match keys.get_mut(key) {
-            Some(t) => *t = tick,
+            Some(t) => *t = (*t).max(tick),
             None => {
                 keys.insert(key.to_vec(), tick);
             }

@@ -62,11 +62,13 @@
 #![deny(missing_docs)]
 
 mod access;
+mod progress;
 mod rebase;
 mod sweep;
 mod watermark;
 
 pub use access::{AccessError, AccessOptions, AccessTracker, ACCESS_PREFIX, TICK_KEY};
+pub use progress::{GcPhase, Progress};
 pub use rebase::{
     is_protected_default, rebase, rebase_keep, rebase_keep_with, rebase_with, Protected,
     RebaseError, RebaseMove, RebaseOptions, RebaseReport, RebaseStatus, REBASED_FROM,

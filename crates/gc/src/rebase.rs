@@ -25,10 +25,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use kvgit_core::object::ValueRef;
-use kvgit_core::{refs, CasOutcome, CommitSpec, ObjectId, Repo, Tree, Value};
+use kvgit_core::{refs, CasOutcome, CommitSpec, ObjectId, Repo, Tree};
 
 use crate::access::{AccessError, AccessTracker};
+use crate::progress::{GcPhase, Progress};
 use crate::watermark::{Usage, Watermarks};
 
 /// The commit metadata key under which a rebase records the head it
@@ -110,6 +110,9 @@ pub struct RebaseOptions {
     /// keys. Best effort: a failure here does not fail the rebase.
     /// Default: true.
     pub forget_dropped: bool,
+    /// Called as the rebase plans and writes (see [`GcPhase`]). Default:
+    /// nothing.
+    pub progress: Progress,
 }
 
 impl Default for RebaseOptions {
@@ -120,6 +123,7 @@ impl Default for RebaseOptions {
             message: "gc: rebase".to_string(),
             metadata: BTreeMap::new(),
             forget_dropped: true,
+            progress: Progress::default(),
         }
     }
 }
@@ -260,13 +264,17 @@ where
     let (report, dropped_ticks) = attempt(repo, branch, options, low, plan, mover)?;
     if report.performed() && options.forget_dropped {
         // Best effort (see `RebaseOptions::forget_dropped`): the branch has
-        // moved, and a stale entry only costs a little metadata.
+        // moved, and a stale entry only costs a little metadata. A key
+        // planned at tick 0 had no entry then, and one made since is a
+        // touch since, which `forget` keeps: it is left out, which saves a
+        // metadata read per never-touched key.
         let _ = access.forget(
             branch,
             report
                 .dropped
                 .iter()
                 .zip(&dropped_ticks)
+                .filter(|(_, &t)| t > 0)
                 .map(|(k, &t)| (k.as_slice(), t)),
         );
     }
@@ -325,6 +333,8 @@ where
     M: FnMut(&RebaseMove<'_>) -> Result<CasOutcome, E>,
 {
     let ref_name = refs::branch_ref(branch).map_err(RebaseError::from)?;
+    #[cfg(feature = "tracing")]
+    let _span = tracing::info_span!("kvgit.rebase", branch).entered();
     let attempts = options.max_attempts.max(1);
     let reached_low = |bytes: u64| low.is_none_or(|low| bytes <= low);
     // The head planned from last, and its usage (zero if its objects
@@ -335,6 +345,7 @@ where
             return Err(RebaseError::UnknownBranch(branch.to_string()).into());
         };
         last = (Some(head), Usage::default());
+        options.progress.report(GcPhase::Plan, u64::from(attempt));
         let plan = match plan(head) {
             Ok(Planned::Drop(plan)) => plan,
             Ok(Planned::Skip(status, usage)) => {
@@ -360,6 +371,15 @@ where
         };
         last.1 = plan.usage();
         let target = (branch, ref_name.as_str());
+        options
+            .progress
+            .report(GcPhase::Write, plan.dropped.len() as u64);
+        #[cfg(feature = "tracing")]
+        tracing::debug!(
+            attempt,
+            dropped = plan.dropped.len(),
+            "rebase: writing survivors"
+        );
         let Some((commit, tree)) = write_survivors(repo, target, &plan, options, &mut mover)?
         else {
             continue;
@@ -376,6 +396,9 @@ where
             reached_low: reached_low(tree.value_bytes()),
             attempts: attempt,
         };
+        options
+            .progress
+            .report(GcPhase::Done, report.dropped.len() as u64);
         return Ok((report, plan.dropped_ticks));
     }
     // Every attempt lost: report the head planned from last. What the
@@ -406,9 +429,9 @@ struct Plan {
     dropped: Vec<Vec<u8>>,
     /// Their ticks when planned (for `forget`; empty for `rebase_keep`).
     dropped_ticks: Vec<u64>,
-    /// The survivors in stored form, sorted, when they are fewer than the
-    /// dropped keys: building from them is cheaper than deleting.
-    survivors: Option<Vec<(Vec<u8>, Value)>>,
+    /// The indexes of `dropped` in key order; `None` when `dropped` is in
+    /// key order already.
+    by_key: Option<Vec<usize>>,
 }
 
 impl Plan {
@@ -418,6 +441,15 @@ impl Plan {
             value_bytes: self.tree.value_bytes(),
         }
     }
+
+    /// The dropped keys in key order.
+    fn dropped_in_key_order(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        let n = self.dropped.len();
+        (0..n).map(move |i| {
+            let at = self.by_key.as_ref().map_or(i, |order| order[i]);
+            self.dropped[at].as_slice()
+        })
+    }
 }
 
 enum Planned {
@@ -425,13 +457,39 @@ enum Planned {
     Drop(Plan),
 }
 
-/// A key that may be dropped, with what decides its order.
-struct Candidate {
-    key: Vec<u8>,
-    len: u64,
-    tick: u64,
+/// The order in which keys are dropped, coldest first: least recent tick,
+/// then largest value (then smallest key: the scan's own order).
+type Group = (u64, Reverse<u64>);
+
+/// The ticks of one branch's keys, read in key order alongside a scan of
+/// its tree (both sorted by key): a key never touched has tick 0.
+struct TickCursor<'t> {
+    ticks: std::iter::Peekable<std::slice::Iter<'t, (Vec<u8>, u64)>>,
 }
 
+impl<'t> TickCursor<'t> {
+    fn new(ticks: &'t [(Vec<u8>, u64)]) -> Self {
+        TickCursor {
+            ticks: ticks.iter().peekable(),
+        }
+    }
+
+    /// The tick of `key`; keys must come in increasing order.
+    fn tick(&mut self, key: &[u8]) -> u64 {
+        while self.ticks.next_if(|(k, _)| k.as_slice() < key).is_some() {}
+        self.ticks
+            .next_if(|(k, _)| k.as_slice() == key)
+            .map_or(0, |(_, t)| *t)
+    }
+}
+
+/// Plans a water-mark rebase in two streaming scans of the head's tree,
+/// never holding its entries: the first counts the droppable keys by
+/// [`Group`] (one counter per distinct tick and value length, so at most
+/// one per touched key plus one per value length), which fixes how many
+/// keys of each group go (whole groups in order, then the first keys of
+/// the last group); the second picks those keys and places each at its
+/// rank in the report, so no sort runs.
 fn plan_coldest(
     repo: &Repo,
     branch: &str,
@@ -449,48 +507,77 @@ fn plan_coldest(
         return Ok(Planned::Skip(RebaseStatus::BelowHighWater, usage));
     }
     let ticks = access.ticks(branch)?;
-    let mut ticks = ticks.iter().peekable();
-    let mut candidates = Vec::new();
-    for_each_entry(repo, &tree, |key, value| {
-        if options.protected.is_protected(key) {
-            return Ok(());
+    let protected = &options.protected;
+
+    let mut groups: BTreeMap<Group, u64> = BTreeMap::new();
+    let mut cursor = TickCursor::new(&ticks);
+    repo.for_each_entry(&tree, |key, value| -> Result<(), RebaseError> {
+        if !protected.is_protected(key) {
+            let group = (cursor.tick(key), Reverse(value.len()));
+            *groups.entry(group).or_insert(0) += 1;
         }
-        // Both are in key order: advance the ticks to this key.
-        while ticks.next_if(|(k, _)| k.as_slice() < key).is_some() {}
-        let tick = ticks
-            .next_if(|(k, _)| k.as_slice() == key)
-            .map_or(0, |(_, t)| *t);
-        candidates.push(Candidate {
-            key: key.to_vec(),
-            len: value.len(),
-            tick,
-        });
         Ok(())
     })?;
-    candidates.sort_unstable_by(|a, b| {
-        (a.tick, Reverse(a.len), &a.key).cmp(&(b.tick, Reverse(b.len), &b.key))
-    });
+
+    // Whole groups, coldest first, until the low water is reached; the
+    // last group taken may be taken in part. `slots`: each group taken,
+    // with the report ranks of its keys (next, end).
     let mut total = tree.value_bytes();
-    let mut n = 0;
-    for c in &candidates {
+    let mut freed = 0u64;
+    let mut rank = 0usize;
+    let mut slots: BTreeMap<Group, (usize, usize)> = BTreeMap::new();
+    for (group, count) in groups {
         if total <= watermarks.low() {
             break;
         }
-        total -= c.len;
-        n += 1;
+        let len = group.1 .0;
+        let take = match len {
+            // Dropping them frees nothing: the next key decides again.
+            0 => count,
+            _ => count.min((total - watermarks.low()).div_ceil(len)),
+        };
+        total = total.saturating_sub(take * len);
+        freed += take * len;
+        let take = usize::try_from(take).expect("a count of keys held in memory");
+        slots.insert(group, (rank, rank + take));
+        rank += take;
     }
     // Zero-length values free nothing: dropping only those is no rebase.
-    if candidates.iter().take(n).all(|c| c.len == 0) {
+    if freed == 0 {
         return Ok(Planned::Skip(RebaseStatus::NothingDroppable, usage));
     }
-    candidates.truncate(n);
-    let (dropped, dropped_ticks) = candidates.into_iter().map(|c| (c.key, c.tick)).unzip();
+
+    let mut dropped = vec![Vec::new(); rank];
+    let mut dropped_ticks = vec![0; rank];
+    let mut by_key = Vec::with_capacity(rank);
+    let mut cursor = TickCursor::new(&ticks);
+    repo.for_each_entry(&tree, |key, value| -> Result<(), RebaseError> {
+        if protected.is_protected(key) {
+            return Ok(());
+        }
+        let tick = cursor.tick(key);
+        if let Some((next, end)) = slots.get_mut(&(tick, Reverse(value.len()))) {
+            if next < end {
+                dropped[*next] = key.to_vec();
+                dropped_ticks[*next] = tick;
+                by_key.push(*next);
+                *next += 1;
+            }
+        }
+        Ok(())
+    })?;
+    if by_key.len() != rank {
+        // The tree is immutable: a second scan sees what the first saw.
+        return Err(
+            kvgit_core::Error::corrupt(tree.root(), "two scans of the same tree disagree").into(),
+        );
+    }
     Ok(Planned::Drop(Plan {
         head,
         tree,
         dropped,
         dropped_ticks,
-        survivors: None,
+        by_key: Some(by_key),
     }))
 }
 
@@ -505,22 +592,18 @@ where
 {
     let tree = repo.tree(repo.commit_ref(&head)?.root)?;
     let mut dropped = Vec::new();
-    let mut survivors = Vec::new();
-    for_each_entry(repo, &tree, |key, value| {
-        if keep(key) || options.protected.is_protected(key) {
-            survivors.push((key.to_vec(), value.to_value()));
-        } else {
+    repo.for_each_entry(&tree, |key, _| -> Result<(), RebaseError> {
+        if !(keep(key) || options.protected.is_protected(key)) {
             dropped.push(key.to_vec());
         }
         Ok(())
     })?;
-    let survivors = (survivors.len() < dropped.len()).then_some(survivors);
     Ok(Plan {
         head,
         tree,
         dropped,
         dropped_ticks: Vec::new(),
-        survivors,
+        by_key: None,
     })
 }
 
@@ -569,17 +652,7 @@ fn write_root(
     if repo.get_ref(ref_name)? != Some(plan.head) {
         return Ok(None);
     }
-    let tree = match &plan.survivors {
-        // Stored values are reused as they are: blobs are not reloaded.
-        Some(survivors) => {
-            let puts = survivors
-                .iter()
-                .map(|(k, v)| (k.clone(), Some(v.clone())))
-                .collect();
-            repo.apply_values(&repo.empty_tree()?, puts)?
-        }
-        None => repo.apply(&plan.tree, plan.dropped.iter().map(|k| (k.clone(), None)))?,
-    };
+    let tree = survivors_tree(repo, plan)?;
     let mut metadata = options.metadata.clone();
     metadata.insert(REBASED_FROM.to_string(), plan.head.to_hex());
     let spec = CommitSpec {
@@ -596,25 +669,30 @@ fn moved(repo: &Repo, ref_name: &str, head: &ObjectId) -> Result<bool, RebaseErr
     Ok(repo.get_ref(ref_name)?.as_ref() != Some(head))
 }
 
-/// Calls `visit` with every `(key, stored value)` of `tree`, in key order,
-/// borrowing from the nodes (values are not copied, blobs not loaded).
-fn for_each_entry<F>(repo: &Repo, tree: &Tree, mut visit: F) -> Result<(), RebaseError>
-where
-    F: FnMut(&[u8], ValueRef<'_>) -> Result<(), RebaseError>,
-{
-    let mut stack = vec![tree.root()];
-    while let Some(id) = stack.pop() {
-        let node = repo.node(&id)?;
-        if node.is_leaf() {
-            for (key, value) in node.leaf_entries() {
-                visit(key, value)?;
-            }
-        } else {
-            // Reversed so that the first child is popped first.
-            let start = stack.len();
-            stack.extend(node.children().map(|c| c.id));
-            stack[start..].reverse();
-        }
+/// Below this share of the keys dropped (one in [`EDIT_SHARE`]), the
+/// survivors' tree is the head's tree with the dropped keys deleted,
+/// sharing every untouched subtree; above it, most leaves change anyway and
+/// a bulk build from a scan of the survivors writes the same tree for less.
+const EDIT_SHARE: u64 = 32;
+
+/// The survivors' tree, written: the planned head's tree without the
+/// dropped keys. Either way it is the tree a build of the survivors gives
+/// (the tree is history-independent); stored values are moved as they are,
+/// so no blob is reloaded or rewritten.
+fn survivors_tree(repo: &Repo, plan: &Plan) -> Result<Tree, kvgit_core::Error> {
+    let dropped = plan.dropped.len() as u64;
+    if dropped.saturating_mul(EDIT_SHARE) <= plan.tree.len() {
+        let deletes = plan.dropped_in_key_order().map(|k| (k.to_vec(), None));
+        return repo.apply(&plan.tree, deletes);
     }
-    Ok(())
+    let mut builder = repo.tree_builder();
+    let mut drop = plan.dropped_in_key_order().peekable();
+    repo.for_each_entry(&plan.tree, |key, value| {
+        // Both in key order: the scan meets every dropped key.
+        if drop.next_if(|d| *d == key).is_some() {
+            return Ok(());
+        }
+        builder.push_stored(key, value)
+    })?;
+    builder.finish()
 }

@@ -104,6 +104,8 @@ use kvgit_core::object::{Kind, Node, ValueRef};
 use kvgit_core::{Commit, Durability, Error as CoreError, ObjectId, Repo, SharedStore};
 use parking_lot::Mutex;
 
+use crate::progress::{GcPhase, Progress};
+
 /// Options of [`sweep`].
 #[derive(Clone, Debug)]
 pub struct SweepOptions {
@@ -117,6 +119,9 @@ pub struct SweepOptions {
     /// default, none for the embedded backends. A non-zero period on a
     /// backend without write times is refused.
     pub grace: Option<Duration>,
+    /// Called as the sweep goes through its phases (mark, fence, list,
+    /// delete). Default: nothing.
+    pub progress: Progress,
 }
 
 impl Default for SweepOptions {
@@ -125,6 +130,7 @@ impl Default for SweepOptions {
             batch_size: 4096,
             dry_run: false,
             grace: None,
+            progress: Progress::default(),
         }
     }
 }
@@ -236,11 +242,14 @@ pub fn sweep(repo: &Repo, options: &SweepOptions) -> Result<SweepReport, SweepEr
         (None, _) => None,
     };
     let _one_at_a_time = SWEEPS.lock();
+    #[cfg(feature = "tracing")]
+    let _span = tracing::info_span!("kvgit.sweep", dry_run = options.dry_run).entered();
+    let progress = &options.progress;
     let mut report = SweepReport {
         size_before: backend.size_on_disk()?,
         ..SweepReport::default()
     };
-    let mut marker = Marker::new(repo);
+    let mut marker = Marker::new(repo, progress);
 
     // 1. Mark from a snapshot of the refs, writers running.
     let started = Instant::now();
@@ -263,6 +272,7 @@ pub fn sweep(repo: &Repo, options: &SweepOptions) -> Result<SweepReport, SweepEr
     report.mark_time = started.elapsed();
 
     // 2. Wait for in-flight writers; keep new ones out.
+    progress.report(GcPhase::Fence, marker.marked.len() as u64);
     let fence = repo.gc_fence();
     let fenced = Instant::now();
 
@@ -285,7 +295,11 @@ pub fn sweep(repo: &Repo, options: &SweepOptions) -> Result<SweepReport, SweepEr
 
     // 4. Delete what is not marked.
     let mut garbage = Vec::new();
+    let mut listed = 0u64;
+    progress.report(GcPhase::List, 0);
     backend.for_each_object(&mut |id, size| {
+        listed += 1;
+        progress.tick(GcPhase::List, listed);
         if marker.is_marked(&id) {
             report.objects_marked += 1;
             report.bytes_marked += size;
@@ -297,6 +311,7 @@ pub fn sweep(repo: &Repo, options: &SweepOptions) -> Result<SweepReport, SweepEr
         Ok(true)
     })?;
     if !options.dry_run {
+        progress.report(GcPhase::Delete, 0);
         match (shared, grace) {
             (Some(shared), Some(grace)) => {
                 delete_shared(
@@ -309,6 +324,7 @@ pub fn sweep(repo: &Repo, options: &SweepOptions) -> Result<SweepReport, SweepEr
                     &mut report,
                 )?;
                 shared.prune_ref_log(grace)?;
+                progress.report(GcPhase::Delete, report.objects_freed);
             }
             _ => {
                 for batch in garbage.chunks(options.batch_size.max(1)) {
@@ -319,6 +335,7 @@ pub fn sweep(repo: &Repo, options: &SweepOptions) -> Result<SweepReport, SweepEr
                         report.bytes_freed += size;
                         repo.evict_cached(id);
                     }
+                    progress.report(GcPhase::Delete, report.objects_freed);
                 }
             }
         }
@@ -331,6 +348,14 @@ pub fn sweep(repo: &Repo, options: &SweepOptions) -> Result<SweepReport, SweepEr
         backend.flush(Durability::Eventual)?;
     }
     report.size_after = backend.size_on_disk()?;
+    #[cfg(feature = "tracing")]
+    tracing::info!(
+        freed = report.objects_freed,
+        bytes_freed = report.bytes_freed,
+        marked = report.objects_marked,
+        "sweep done"
+    );
+    progress.report(GcPhase::Done, report.objects_freed);
     Ok(report)
 }
 
@@ -444,6 +469,7 @@ fn delete_shared(
 /// The mark phase's state: the ids marked so far.
 struct Marker<'r> {
     repo: &'r Repo,
+    progress: &'r Progress,
     marked: IdSet,
     nodes: Vec<ObjectId>,
     /// Missing objects are skipped, not errors (ref-log roots).
@@ -451,9 +477,11 @@ struct Marker<'r> {
 }
 
 impl<'r> Marker<'r> {
-    fn new(repo: &'r Repo) -> Self {
+    fn new(repo: &'r Repo, progress: &'r Progress) -> Self {
+        progress.report(GcPhase::Mark, 0);
         Marker {
             repo,
+            progress,
             marked: IdSet::default(),
             nodes: Vec::new(),
             lenient: false,
@@ -532,6 +560,7 @@ impl<'r> Marker<'r> {
             if !self.marked.insert(id) {
                 continue;
             }
+            self.progress.tick(GcPhase::Mark, self.marked.len() as u64);
             let node = match self.load_node(&id) {
                 Err(CoreError::MissingObject(_)) if self.lenient => {
                     self.marked.remove(&id);

@@ -236,6 +236,86 @@ fn rebase_keep_builds_the_same_tree_either_way() {
     }
 }
 
+/// A branch whose head's root says its first leaf holds one key more than
+/// it does (each node sound on its own); returns the leaf's id and the
+/// head.
+fn head_with_a_wrong_count(store: &Store) -> (kvgit_core::ObjectId, kvgit_core::ObjectId) {
+    use kvgit_core::object::{ChildEntry, Node};
+    let repo = &store.repo;
+    let good = repo
+        .build_tree((0..2000u32).map(|i| (format!("k{i:08}").into_bytes(), vec![b'v'; 40])))
+        .unwrap();
+    assert_eq!(good.level(), 1);
+    let root = repo.node(&good.root()).unwrap();
+    let mut children: Vec<ChildEntry> = root
+        .children()
+        .map(|c| ChildEntry {
+            key: c.key.to_vec(),
+            id: c.id,
+            count: c.count,
+            bytes: c.bytes,
+        })
+        .collect();
+    children[0].count += 1;
+    let bad = Node::from_children(root.level(), &children);
+    let bad_root = kvgit_core::ObjectId::hash(bad.bytes());
+    repo.backend()
+        .put_objects(vec![(bad_root, bad.bytes().to_vec())])
+        .unwrap();
+    let tree = repo.tree(bad_root).unwrap();
+    let spec = kvgit_core::CommitSpec {
+        parents: Vec::new(),
+        message: "crafted".into(),
+        metadata: BTreeMap::new(),
+        time_micros: None,
+    };
+    let head = repo.write_commit(&tree, &spec).unwrap();
+    assert_eq!(
+        repo.move_ref("heads/main", None, Some(&head)).unwrap(),
+        CasOutcome::Swapped
+    );
+    (children[0].id, head)
+}
+
+#[test]
+fn a_rebase_refuses_a_node_that_disagrees_with_its_parent() {
+    // Each way of rebasing, and for `rebase_keep` both ways of making the
+    // survivors' tree (few kept: a build from the scan; most kept: an edit).
+    type Run = Box<dyn Fn(&Store) -> Result<kvgit_gc::RebaseReport, RebaseError>>;
+    let runs: Vec<(&str, Run)> = vec![
+        (
+            "water marks",
+            Box::new(|s: &Store| {
+                let marks = Watermarks::with_low(1000, 500).unwrap();
+                rebase(&s.repo, "main", &marks, &s.access, &opts())
+            }),
+        ),
+        (
+            "keep few",
+            Box::new(|s: &Store| rebase_keep(&s.repo, "main", |k| k < &b"k00000010"[..], &opts())),
+        ),
+        (
+            "keep most",
+            Box::new(|s: &Store| rebase_keep(&s.repo, "main", |k| k != &b"k00001999"[..], &opts())),
+        ),
+    ];
+    for (what, run) in runs {
+        let store = Store::memory();
+        let (leaf, head) = head_with_a_wrong_count(&store);
+        match run(&store) {
+            Err(RebaseError::Core(kvgit_core::Error::Corrupt { id, .. })) => {
+                assert_eq!(id, leaf, "{what}: names the leaf")
+            }
+            other => panic!("{what}: expected Corrupt, got {other:?}"),
+        }
+        assert_eq!(
+            store.repo.get_ref("heads/main").unwrap(),
+            Some(head),
+            "{what}: the branch stays"
+        );
+    }
+}
+
 #[test]
 fn rebase_keep_of_everything_still_cuts_history() {
     let store = Store::memory();

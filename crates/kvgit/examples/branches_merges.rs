@@ -5,7 +5,8 @@
 //! cargo run -p kvgit --example branches_merges
 //! ```
 
-use kvgit::merge::{Max, Strategy, TextMerge};
+use kvgit::merge::{Max, TextMerge};
+use kvgit::Strategy;
 use kvgit::{ChangeKind, Db, Error};
 
 /// Runs the example (`tests/examples.rs` calls it too).

@@ -16,7 +16,7 @@
 
 use std::thread;
 
-use kvgit::merge::{typed_counter, Counter};
+use kvgit::merge::Counter;
 use kvgit::Db;
 
 const THREADS: u64 = 4;
@@ -29,9 +29,9 @@ pub fn main() -> kvgit::Result<()> {
     let main = db.branch("main")?;
 
     // Merge functions are registered on the store, by key (or by prefix,
-    // or as the default). `typed_counter` works on `i64`s stored with
-    // `put_as`; `Counter` on decimal text such as "42".
-    db.merge_fns().set("merged_hits", typed_counter());
+    // or as the default). `Counter` adds up integers stored with `put_as`
+    // as well as decimal text such as "42".
+    db.merge_fns().set("merged_hits", Counter);
     db.merge_fns().set("text_hits", Counter);
 
     let workers: Vec<_> = (0..THREADS)

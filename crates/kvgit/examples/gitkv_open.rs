@@ -33,7 +33,7 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
     // gitkv.open(url, 'yourfile', 'w'): one file, one commit. `update`
     // commits what the closure staged if it returns Ok.
     main.update(|tx| -> Result<(), Box<dyn std::error::Error>> {
-        tx.set_message("GitKV: yourfile");
+        tx.message("GitKV: yourfile");
         let mut f = tx.open("yourfile", OpenMode::Write)?;
         f.write_all(b"Your content.")?;
         Ok(())
@@ -53,7 +53,7 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
         .write_all(data.as_bytes())?;
     tx.open("anotherfile", OpenMode::Write)?
         .write_all(b"something")?;
-    tx.set_message("Multiple edits");
+    tx.message("Multiple edits");
     tx.commit()?;
 
     // Files are readable line by line.

@@ -13,23 +13,24 @@ pub fn main() -> kvgit::Result<()> {
     let main = db.branch("main")?;
 
     // A few commits, with messages and metadata.
-    let mut tx = main
-        .transaction()?
-        .message("set the price")
-        .metadata("author", "alice");
+    let mut tx = main.transaction()?;
+    tx.message("set the price").metadata("author", "alice");
     tx.put("price", "10");
     tx.put("name", "widget");
     tx.commit()?;
 
-    let mut tx = main.transaction()?.message("price rise");
+    let mut tx = main.transaction()?;
+    tx.message("price rise");
     tx.put("price", "12");
     let rise = tx.commit()?.commit.expect("committed");
 
-    let mut tx = main.transaction()?.message("rename");
+    let mut tx = main.transaction()?;
+    tx.message("rename");
     tx.put("name", "gadget"); // does not touch "price"
     tx.commit()?;
 
-    let mut tx = main.transaction()?.message("discontinued");
+    let mut tx = main.transaction()?;
+    tx.message("discontinued");
     tx.delete("price");
     tx.commit()?;
 

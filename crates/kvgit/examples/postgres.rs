@@ -47,7 +47,7 @@ pub fn run(url: &str) -> kvgit::Result<()> {
     // A bad URL, a refused connection or missing permissions give a
     // one-line error (with the password hidden).
     let db = Db::open(url)?;
-    println!("opened {}", kvgit::postgres::redact_url(url));
+    println!("opened {}", kvgit::advanced::redact_url(url));
 
     let branch = db.branch("examples/postgres")?;
     db.merge_fns().set("visits", Counter);

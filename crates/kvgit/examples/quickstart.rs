@@ -36,7 +36,8 @@ pub fn main() -> Result<(), Box<dyn std::error::Error>> {
         tx.put("user/bob", "reader");
         tx.delete("greeting");
         assert!(tx.contains("user/alice")?);
-        let outcome = tx.message("add users").commit()?;
+        tx.message("add users");
+        let outcome = tx.commit()?;
         println!("committed {}", outcome.commit.expect("committed").short(12));
 
         // Read-modify-write: `update` runs the closure in a transaction and

@@ -3,13 +3,13 @@
 use std::ops::RangeBounds;
 use std::sync::mpsc::Receiver;
 
-use kvgit_core::{CommitSpec, Value};
+use kvgit_core::{CommitSpec, Repo, Tree, Value};
 use kvgit_gc::RebaseReport;
 use kvgit_merge::{merge_commits, Strategy};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::codec::Codec;
+use crate::codec::{decode_for, Codec};
 use crate::db::{CommitId, Db};
 use crate::error::{Error, Result};
 use crate::move_branch::{move_branch, Fence, MoveKind, Outcome, Request, Target};
@@ -72,16 +72,38 @@ impl Branch {
     }
 
     /// The branch's name.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// assert_eq!(db.branch("main")?.name(), "main");
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// The store.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// let main = db.branch("main")?;
+    /// assert_eq!(main.db().branches()?, vec!["main".to_string()]);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn db(&self) -> &Db {
         &self.db
     }
 
     /// The current head commit.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let before = main.head()?;
+    /// let after = main.put("k", "v")?;
+    /// assert_ne!(before, after);
+    /// assert_eq!(main.head()?, after);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn head(&self) -> Result<CommitId> {
         self.db
             .inner
@@ -93,6 +115,16 @@ impl Branch {
     /// A read-only snapshot of the current head. While it (or a
     /// transaction begun from it) lives, garbage collection keeps its
     /// commit, even if the branch moves on or is rebased.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("k", "v1")?;
+    /// let snap = main.snapshot()?;
+    /// main.put("k", "v2")?;
+    /// assert_eq!(snap.get("k")?.as_deref(), Some(&b"v1"[..])); // unchanged
+    /// assert_eq!(main.get("k")?.as_deref(), Some(&b"v2"[..]));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn snapshot(&self) -> Result<Snapshot> {
         Snapshot::of_branch(self.db.clone(), &self.name, &self.ref_name)?
             .ok_or_else(|| Error::NoSuchBranch(self.name.clone()))
@@ -101,41 +133,160 @@ impl Branch {
     /// The value of `key` at the head. Like every read of a value at a
     /// branch head (`get*`, `contains`, `range`, `scan_prefix`, and the
     /// same through a namespace, a transaction or a branch snapshot), it
-    /// counts as access for garbage collection.
+    /// counts as access for garbage collection when the store records
+    /// access ([`Options::track_access`](crate::Options::track_access)).
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("greeting", "hello")?;
+    /// assert_eq!(main.get("greeting")?.as_deref(), Some(&b"hello"[..]));
+    /// assert_eq!(main.get(b"\x00binary key")?, None);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
-        self.snapshot()?.get(key)
+        let key = key.as_ref();
+        self.read_at_head(key, |repo, tree| repo.get(tree, key))
     }
 
     /// The value of `key` at the head, decoded with the store's codec.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put_as("scores", &vec![3u32, 5])?;
+    /// assert_eq!(main.get_as::<Vec<u32>>("scores")?, Some(vec![3, 5]));
+    /// assert_eq!(main.get_as::<u32>("missing")?, None);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn get_as<T: DeserializeOwned>(&self, key: impl AsRef<[u8]>) -> Result<Option<T>> {
-        self.snapshot()?.get_as(key)
+        self.get_with(&self.db.inner.options.codec, key)
     }
 
     /// The value of `key` at the head, decoded with `codec`.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("user", r#"{"name":"alice","age":30}"#)?;
+    /// #[derive(serde::Deserialize)]
+    /// struct User { name: String, age: u32 }
+    /// let user: User = main.get_with(&kvgit::Json, "user")?.expect("stored");
+    /// assert_eq!((user.name.as_str(), user.age), ("alice", 30));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn get_with<C: Codec, T: DeserializeOwned>(
         &self,
         codec: &C,
         key: impl AsRef<[u8]>,
     ) -> Result<Option<T>> {
-        self.snapshot()?.get_with(codec, key)
+        let key = key.as_ref();
+        self.get(key)?
+            .map(|bytes| decode_for(codec, key, &bytes))
+            .transpose()
     }
 
     /// True if `key` has a value at the head.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("k", "")?; // an empty value is a value
+    /// assert!(main.contains("k")?);
+    /// assert!(!main.contains("other")?);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn contains(&self, key: impl AsRef<[u8]>) -> Result<bool> {
-        self.snapshot()?.contains(key)
+        let key = key.as_ref();
+        let value = self.read_at_head(key, |repo, tree| repo.get_value(tree, key))?;
+        Ok(value.is_some())
     }
 
     /// The number of keys at the head, in O(1).
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("a", "1")?;
+    /// main.put("b", "2")?;
+    /// main.put("a", "3")?; // same key
+    /// assert_eq!(main.len()?, 2);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn len(&self) -> Result<u64> {
-        Ok(self.snapshot()?.len())
+        Ok(self.head_tree()?.1.len())
     }
 
     /// True if the head has no keys.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// assert!(main.is_empty()?);
+    /// main.put("k", "v")?;
+    /// assert!(!main.is_empty()?);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn is_empty(&self) -> Result<bool> {
-        Ok(self.snapshot()?.is_empty())
+        Ok(self.head_tree()?.1.is_empty())
+    }
+
+    /// The head and its tree, from the repo's ref cache when the branch has
+    /// not moved ([`kvgit_core::Repo::head`]).
+    fn head_tree(&self) -> Result<(CommitId, Tree)> {
+        self.db
+            .inner
+            .repo
+            .head(&self.ref_name)?
+            .ok_or_else(|| Error::NoSuchBranch(self.name.clone()))
+    }
+
+    /// A point read of `key` at the head, done within the call: no
+    /// snapshot is pinned. If a sweep deletes what the read needs (the
+    /// branch was rebased or reset and swept meanwhile), the read fails
+    /// with `MissingObject` (objects are named by their hash: never wrong
+    /// data) and is made again on a pinned snapshot of the head as it is
+    /// now. Counts as access to `key`.
+    fn read_at_head<T>(
+        &self,
+        key: &[u8],
+        read: impl Fn(&Repo, &Tree) -> kvgit_core::Result<T>,
+    ) -> Result<T> {
+        let (_, tree) = self.head_tree()?;
+        self.read_or_retry_pinned(&tree, key, read)
+    }
+
+    /// `read` on `tree`, a head of this branch; made again on a pinned
+    /// snapshot of the current head if `tree` has been swept meanwhile.
+    fn read_or_retry_pinned<T>(
+        &self,
+        tree: &Tree,
+        key: &[u8],
+        read: impl Fn(&Repo, &Tree) -> kvgit_core::Result<T>,
+    ) -> Result<T> {
+        let repo = &self.db.inner.repo;
+        let value = match read(repo, tree) {
+            Err(kvgit_core::Error::MissingObject(_)) => {
+                let snapshot = self.snapshot()?;
+                read(repo, &snapshot.tree)?
+            }
+            other => other?,
+        };
+        self.db.touch(&self.name, key);
+        Ok(value)
     }
 
     /// The entries with keys in `range` at the head, in order, lazily.
+    ///
+    /// ```
+    /// use std::ops::Bound;
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// for k in ["a", "b", "c", "d"] {
+    ///     main.put(k, k.to_uppercase())?;
+    /// }
+    /// // Ranges of byte strings are written with `Bound`s (`..` for all).
+    /// let from_b_to_d = (Bound::Included(&b"b"[..]), Bound::Excluded(&b"d"[..]));
+    /// let keys: Vec<Vec<u8>> = main
+    ///     .range(from_b_to_d)?
+    ///     .map(|e| e.map(|(k, _)| k))
+    ///     .collect::<kvgit::Result<_>>()?;
+    /// assert_eq!(keys, vec![b"b".to_vec(), b"c".to_vec()]);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn range<R: RangeBounds<[u8]>>(
         &self,
         range: R,
@@ -144,6 +295,17 @@ impl Branch {
     }
 
     /// The entries whose keys start with `prefix` at the head, lazily.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("user/alice", "admin")?;
+    /// main.put("user/bob", "user")?;
+    /// main.put("group/staff", "2")?;
+    /// let users: Vec<(Vec<u8>, Vec<u8>)> = main.scan_prefix("user/")?.collect::<kvgit::Result<_>>()?;
+    /// assert_eq!(users.len(), 2);
+    /// assert_eq!(users[0], (b"user/alice".to_vec(), b"admin".to_vec()));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn scan_prefix(
         &self,
         prefix: impl AsRef<[u8]>,
@@ -151,7 +313,36 @@ impl Branch {
         Ok(self.snapshot()?.scan_prefix(prefix))
     }
 
+    /// Every key at the head, in order, lazily (values are not loaded).
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("b", "2")?;
+    /// main.put("a", "1")?;
+    /// let keys: Vec<Vec<u8>> = main.keys()?.collect::<kvgit::Result<_>>()?;
+    /// assert_eq!(keys, vec![b"a".to_vec(), b"b".to_vec()]);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
+    pub fn keys(&self) -> Result<impl Iterator<Item = Result<Vec<u8>>>> {
+        let snapshot = self.snapshot()?;
+        let keys = snapshot.keys();
+        // The snapshot goes with the scan: its pin keeps the commit from
+        // garbage collection until the scan is dropped.
+        Ok(keys.inspect(move |_| {
+            let _ = &snapshot;
+        }))
+    }
+
     /// The value of `key` on another branch's head (without creating it).
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// let main = db.branch("main")?;
+    /// db.branch("config")?.put("mode", "fast")?;
+    /// assert_eq!(main.peek("config", "mode")?.as_deref(), Some(&b"fast"[..]));
+    /// assert!(matches!(main.peek("nope", "mode"), Err(kvgit::Error::NoSuchBranch(_))));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn peek(&self, branch: &str, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
         match self.db.get_branch(branch)? {
             Some(b) => b.get(key),
@@ -160,11 +351,29 @@ impl Branch {
     }
 
     /// A transaction on the current head.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.put("a", "1").put("b", "2");
+    /// assert!(main.is_empty()?); // nothing visible before the commit
+    /// tx.commit()?;
+    /// assert_eq!(main.len()?, 2);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn transaction(&self) -> Result<Transaction> {
         Transaction::new(self.clone())
     }
 
     /// Commits `key = value` alone; returns the new head.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let head = main.put("k", "v")?;
+    /// assert_eq!(main.head()?, head);
+    /// assert_eq!(main.get("k")?.as_deref(), Some(&b"v"[..]));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<CommitId> {
         let mut tx = self.transaction()?;
         tx.put(key, value);
@@ -172,6 +381,13 @@ impl Branch {
     }
 
     /// Commits `key = value` encoded with the store's codec.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put_as("point", &(3i32, -4i32))?;
+    /// assert_eq!(main.get_as::<(i32, i32)>("point")?, Some((3, -4)));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn put_as<T: Serialize + ?Sized>(
         &self,
         key: impl AsRef<[u8]>,
@@ -183,6 +399,14 @@ impl Branch {
     }
 
     /// Commits the deletion of `key`; returns the head.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("k", "v")?;
+    /// main.delete("k")?;
+    /// assert!(!main.contains("k")?);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<CommitId> {
         let mut tx = self.transaction()?;
         tx.delete(key);
@@ -193,6 +417,26 @@ impl Branch {
     /// returns `Ok` (gitkv's atomic with-block). If another writer moves
     /// the branch first, `f` runs again on the new head (no merge: it
     /// re-reads what it depends on), up to the store's `max_retries`.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put_as("balance", &100i64)?;
+    /// // Commits only if the closure returns Ok.
+    /// let result: Result<(), Box<dyn std::error::Error>> = main.update(|tx| {
+    ///     let balance: i64 = tx.get_as("balance")?.unwrap_or(0);
+    ///     tx.put_as("balance", &(balance - 150))?;
+    ///     Err("overdrawn".into())
+    /// });
+    /// assert!(result.is_err());
+    /// assert_eq!(main.get_as::<i64>("balance")?, Some(100));
+    /// let new = main.update(|tx| {
+    ///     let balance: i64 = tx.get_as("balance")?.unwrap_or(0);
+    ///     tx.put_as("balance", &(balance - 30))?;
+    ///     Ok::<_, kvgit::Error>(balance - 30)
+    /// })?;
+    /// assert_eq!((new, main.get_as::<i64>("balance")?), (70, Some(70)));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn update<R, E, F>(&self, mut f: F) -> Result<R, E>
     where
         F: FnMut(&mut Transaction) -> Result<R, E>,
@@ -228,12 +472,35 @@ impl Branch {
     }
 
     /// A new branch `name` at this branch's head.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("k", "v")?;
+    /// let dev = main.fork("dev")?;
+    /// dev.put("k", "changed")?;
+    /// assert_eq!(main.get("k")?.as_deref(), Some(&b"v"[..]));
+    /// assert_eq!(dev.get("k")?.as_deref(), Some(&b"changed"[..]));
+    /// assert!(main.fork("dev").is_err()); // exists already
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn fork(&self, name: &str) -> Result<Branch> {
         self.db.create_branch(name, &self.head()?)
     }
 
     /// Merges `other`'s head into this branch (see
     /// [`Branch::merge_commit`]).
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let dev = main.fork("dev")?;
+    /// dev.put("feature", "on")?;
+    /// main.put("fix", "done")?;
+    /// let outcome = main.merge_from(&dev)?;
+    /// assert_eq!(outcome.strategy, kvgit::Strategy::ThreeWay);
+    /// assert!(main.contains("feature")? && main.contains("fix")?);
+    /// assert_eq!(main.log()?.next().expect("a head")?.parents().len(), 2);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn merge_from(&self, other: &Branch) -> Result<MergeOutcome> {
         self.merge_commit(&other.head()?)
     }
@@ -244,10 +511,33 @@ impl Branch {
     /// two parents (this head, then theirs). Keys changed differently on
     /// both sides go to the merge functions; unresolved ones fail the merge
     /// with [`Error::Conflicts`] listing them all.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// let main = db.branch("main")?;
+    /// main.put("k", "base")?;
+    /// let dev = main.fork("dev")?;
+    /// dev.put("k", "theirs")?;
+    /// main.put("k", "ours")?;
+    /// // Both sides changed `k` and no merge function covers it.
+    /// match main.merge_commit(&dev.head()?) {
+    ///     Err(kvgit::Error::Conflicts(conflicts)) => assert_eq!(conflicts[0].key, b"k"),
+    ///     other => panic!("expected a conflict, got {other:?}"),
+    /// }
+    /// db.merge_fns().set("k", kvgit::merge::Theirs);
+    /// let outcome = main.merge_commit(&dev.head()?)?;
+    /// assert_eq!(outcome.resolved, vec![b"k".to_vec()]);
+    /// assert_eq!(main.get("k")?.as_deref(), Some(&b"theirs"[..]));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn merge_commit(&self, theirs: &CommitId) -> Result<MergeOutcome> {
         let db = &self.db;
         let repo = &db.inner.repo;
         let attempts = db.inner.options.max_retries.saturating_add(1);
+        #[cfg(feature = "tracing")]
+        let _span =
+            tracing::debug_span!("kvgit.merge", branch = %self.name, theirs = %theirs.short(12))
+                .entered();
         for _ in 0..attempts {
             let fence = Fence::handed(repo.write_fence());
             let ours = self.head()?;
@@ -327,6 +617,16 @@ impl Branch {
     /// Moves the branch to commit `to`, whatever it held (history after
     /// `to` is no longer on the branch; its commits stay until a sweep).
     /// Validation hooks see it as a [`MoveKind::Reset`] and can refuse it.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let good = main.put("k", "good")?;
+    /// main.put("k", "bad")?;
+    /// main.reset_to(&good)?;
+    /// assert_eq!(main.head()?, good);
+    /// assert_eq!(main.get("k")?.as_deref(), Some(&b"good"[..]));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn reset_to(&self, to: &CommitId) -> Result<()> {
         let repo = &self.db.inner.repo;
         loop {
@@ -356,12 +656,33 @@ impl Branch {
     }
 
     /// Deletes the branch (its commits stay until a sweep).
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// let tmp = db.branch("tmp")?;
+    /// tmp.delete_branch()?;
+    /// assert!(db.get_branch("tmp")?.is_none());
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn delete_branch(self) -> Result<()> {
         self.db.delete_branch(&self.name)
     }
 
     /// The head and its first parents, newest first (a branch's own line
     /// of history; see [`Branch::log_all`] for every ancestor).
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.put("k", "v").message("set k");
+    /// tx.commit()?;
+    /// let messages: Vec<String> = main
+    ///     .log()?
+    ///     .map(|c| c.map(|c| c.message().to_string()))
+    ///     .collect::<kvgit::Result<_>>()?;
+    /// assert_eq!(messages, vec!["set k", "create branch main"]);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn log(&self) -> Result<impl Iterator<Item = Result<CommitInfo>>> {
         Ok(self.db.inner.repo.first_parent_log(self.head()?).map(|r| {
             r.map(|(id, commit)| CommitInfo { id, commit })
@@ -370,6 +691,19 @@ impl Branch {
     }
 
     /// Every commit reachable from the head, each once, newest first.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let dev = main.fork("dev")?;
+    /// dev.put("a", "1")?;
+    /// main.put("b", "2")?;
+    /// main.merge_from(&dev)?;
+    /// // The merge, both sides' commits and the root: dev's commit is not on
+    /// // main's first-parent line.
+    /// assert_eq!(main.log_all()?.count(), 4);
+    /// assert_eq!(main.log()?.count(), 3);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn log_all(&self) -> Result<impl Iterator<Item = Result<CommitInfo>>> {
         Ok(self.db.inner.repo.log(&[self.head()?]).map(|r| {
             r.map(|(id, commit)| CommitInfo { id, commit })
@@ -379,6 +713,20 @@ impl Branch {
 
     /// The commits (first-parent line, newest first) where `key` changed,
     /// each with its value then (`None`: deleted there).
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("k", "v1")?;
+    /// main.put("other", "x")?; // does not change `k`
+    /// main.put("k", "v2")?;
+    /// main.delete("k")?;
+    /// let values: Vec<Option<Vec<u8>>> = main
+    ///     .key_history("k")?
+    ///     .map(|e| e.map(|(_, value)| value))
+    ///     .collect::<kvgit::Result<_>>()?;
+    /// assert_eq!(values, vec![None, Some(b"v2".to_vec()), Some(b"v1".to_vec())]);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn key_history(
         &self,
         key: impl AsRef<[u8]>,
@@ -392,11 +740,26 @@ impl Branch {
     }
 
     /// A view of the keys under `prefix/` (see [`Namespace`]).
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.namespace("users").put("alice", "admin")?;
+    /// assert!(main.contains("users/alice")?);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn namespace(&self, prefix: &str) -> Namespace {
         Namespace::new(self.clone(), prefix)
     }
 
     /// Every new head of this branch (see [`Db::subscribe`]).
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let heads = main.subscribe()?;
+    /// let head = main.put("k", "v")?;
+    /// assert_eq!(heads.try_recv().ok(), Some(head));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn subscribe(&self) -> Result<Receiver<CommitId>> {
         self.db.subscribe(&self.name)
     }
@@ -458,5 +821,30 @@ impl Iterator for KeyHistory {
                 Some(Err(e))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A point read that started at a head since rebased away and swept
+    /// finds its objects gone, and reads again at the current head.
+    #[test]
+    fn a_read_at_a_swept_head_reads_again_at_the_current_head() {
+        let db = Db::memory();
+        let main = db.branch("main").unwrap();
+        main.put("k", "1").unwrap();
+        let (_, stale) = main.head_tree().unwrap();
+        main.put("k", "2").unwrap();
+        db.rebase_keep("main", |_| true).unwrap();
+        db.sweep().unwrap();
+        let repo = &db.inner.repo;
+        assert!(matches!(
+            repo.get(&stale, b"k"),
+            Err(kvgit_core::Error::MissingObject(_))
+        ));
+        let read = main.read_or_retry_pinned(&stale, b"k", |repo, tree| repo.get(tree, b"k"));
+        assert_eq!(read.unwrap().as_deref(), Some(&b"2"[..]));
     }
 }

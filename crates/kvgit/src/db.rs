@@ -7,13 +7,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kvgit_core::refs::{self, HEADS, TAGS};
+use kvgit_core::VerifyReport;
 use kvgit_core::{
     Backend, CommitSpec, Durability, MemoryBackend, ObjectId, Repo, RepoOptions, WriterTurn,
 };
 #[cfg(feature = "sled")]
 use kvgit_core::{SledBackend, SledOptions};
 use kvgit_gc::{
-    AccessOptions, AccessTracker, Protected, RebaseReport, SweepOptions, SweepReport, Watermarks,
+    AccessOptions, AccessTracker, GcPhase, Progress, Protected, RebaseReport, SweepOptions,
+    SweepReport, Watermarks,
 };
 use kvgit_merge::Registry;
 use parking_lot::{Mutex, RwLock};
@@ -24,8 +26,28 @@ use crate::error::{Error, Result};
 use crate::move_branch::{move_branch, Fence, Keep, MoveKind, Outcome, Request, Target};
 use crate::snapshot::{Change, Snapshot};
 
-/// A commit id (the blake3 hash of the commit object).
+/// A commit id (the blake3 hash of the commit object): 32 bytes, printed
+/// and parsed as hex (`to_hex`, `short(n)`, `FromStr`).
 pub type CommitId = ObjectId;
+
+/// The size of a store, from [`Db::stats`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreStats {
+    /// Objects in the store (commits, tree nodes, blobs; garbage included).
+    pub objects: u64,
+    /// Their total size in bytes.
+    pub object_bytes: u64,
+    /// Commits reachable from branches and tags.
+    pub commits: u64,
+    /// How many branches.
+    pub branches: u64,
+    /// How many tags.
+    pub tags: u64,
+    /// The store's size on disk in bytes (0 in memory; for PostgreSQL the
+    /// tables' size).
+    pub size_on_disk: u64,
+}
 
 /// Settings for a [`Db`], made with [`Db::builder`].
 #[derive(Clone, Debug)]
@@ -51,8 +73,12 @@ pub struct Options {
     /// `/`-separated segment starts with `__`).
     pub protected: Protected,
     /// Record which keys are read and written, so garbage collection drops
-    /// the coldest first (default: true).
-    pub track_access: bool,
+    /// the coldest first. `None`, the default: only when
+    /// [`Options::watermarks`] are set (a store that never rebases by
+    /// recency does not pay for it). An explicit [`Db::rebase`] of keys
+    /// never tracked sees them all equally cold, and drops the largest
+    /// first, then in key order.
+    pub track_access: Option<bool>,
     /// The grace period of [`Db::sweep`] on a store shared by several
     /// processes (see [`kvgit_gc::sweep`]): `None`, the default, takes the
     /// backend's (one hour for PostgreSQL; none for the embedded stores).
@@ -73,7 +99,7 @@ impl Default for Options {
             sled: SledOptions::default(),
             watermarks: None,
             protected: Protected::default(),
-            track_access: true,
+            track_access: None,
             sweep_grace: None,
             #[cfg(feature = "postgres")]
             postgres: kvgit_postgres::PgOptions::default(),
@@ -97,12 +123,23 @@ impl DbBuilder {
     /// Durable (the default: a commit survives a power loss once it
     /// returns) or eventual (survives a process crash; a power loss may
     /// lose the last commits, never consistency).
+    ///
+    /// ```
+    /// use kvgit::{Db, Durability};
+    /// let db = Db::builder().durability(Durability::Eventual).memory();
+    /// assert_eq!(db.options().durability, Durability::Eventual);
+    /// ```
     pub fn durability(mut self, durability: Durability) -> Self {
         self.options.durability = durability;
         self
     }
 
     /// The byte budget of the decoded-node cache.
+    ///
+    /// ```
+    /// let db = kvgit::Db::builder().cache_bytes(16 << 20).memory();
+    /// assert_eq!(db.options().cache_bytes, 16 << 20);
+    /// ```
     pub fn cache_bytes(mut self, bytes: usize) -> Self {
         self.options.cache_bytes = bytes;
         self
@@ -110,18 +147,40 @@ impl DbBuilder {
 
     /// How many merge-and-retry rounds a commit makes when other writers
     /// keep moving the branch.
+    ///
+    /// ```
+    /// let db = kvgit::Db::builder().max_retries(3).memory();
+    /// assert_eq!(db.options().max_retries, 3);
+    /// ```
     pub fn max_retries(mut self, retries: u32) -> Self {
         self.options.max_retries = retries;
         self
     }
 
     /// The codec of the typed accessors.
+    ///
+    /// ```
+    /// use kvgit::{Db, DefaultCodec};
+    /// let db = Db::builder().codec(DefaultCodec::Json).memory();
+    /// let main = db.branch("main")?;
+    /// main.put_as("point", &(1, 2))?;
+    /// assert_eq!(main.get("point")?.as_deref(), Some(&b"[1,2]"[..]));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn codec(mut self, codec: DefaultCodec) -> Self {
         self.options.codec = codec;
         self
     }
 
     /// sled's own options (cache size, flush interval).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let sled = kvgit::SledOptions { cache_capacity: 8 << 20, ..Default::default() };
+    /// let db = kvgit::Db::builder().sled_options(sled).open(dir.path().join("store"))?;
+    /// assert_eq!(db.options().sled.cache_capacity, 8 << 20);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[cfg(feature = "sled")]
     pub fn sled_options(mut self, sled: SledOptions) -> Self {
         self.options.sled = sled;
@@ -130,9 +189,18 @@ impl DbBuilder {
 
     /// Turns on automatic garbage collection with these water marks (see
     /// [`Options::watermarks`]); `low` defaults to 80% of `high`.
+    ///
+    /// ```
+    /// let db = kvgit::Db::builder().watermarks(1 << 20, None)?.memory();
+    /// let marks = db.options().watermarks.as_ref().expect("set");
+    /// assert_eq!((marks.high(), marks.low()), (1 << 20, (1 << 20) * 80 / 100));
+    /// // The low water must be below the high water.
+    /// assert!(kvgit::Db::builder().watermarks(100, Some(200)).is_err());
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn watermarks(mut self, high: u64, low: Option<u64>) -> Result<Self> {
         let marks = match low {
-            Some(low) => Watermarks::with_low(high, low).map_err(|e| Error::Gc(e.to_string()))?,
+            Some(low) => Watermarks::with_low(high, low)?,
             None => Watermarks::new(high),
         };
         self.options.watermarks = Some(marks);
@@ -140,6 +208,17 @@ impl DbBuilder {
     }
 
     /// The keys garbage collection never drops.
+    ///
+    /// ```
+    /// let db = kvgit::Db::builder().protected(|key| key.starts_with(b"config/")).memory();
+    /// let main = db.branch("main")?;
+    /// main.put("config/mode", "fast")?;
+    /// main.put("cache/page", "...")?;
+    /// db.rebase_keep("main", |_| false)?; // keep nothing but protected keys
+    /// assert!(main.contains("config/mode")?);
+    /// assert!(!main.contains("cache/page")?);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn protected(mut self, protected: impl Fn(&[u8]) -> bool + Send + Sync + 'static) -> Self {
         self.options.protected = Protected::new(protected);
         self
@@ -149,6 +228,13 @@ impl DbBuilder {
     /// a sled store, or a PostgreSQL database given by its URL
     /// (`postgres://user:password@host:port/database`), whose tables are
     /// created on first use.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let db = kvgit::Db::builder().max_retries(5).open(dir.path().join("store"))?;
+    /// db.branch("main")?.put("k", "v")?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(self, path: impl AsRef<Path>) -> Result<Db> {
         if let Some(url) = postgres_url(path.as_ref()) {
             return self.open_postgres(url, true);
@@ -158,8 +244,19 @@ impl DbBuilder {
 
     /// Opens the store at `path`, which must exist ([`Error::NoStore`]
     /// for a missing sled directory; for a PostgreSQL URL,
-    /// [`kvgit_core::Error::Unavailable`] if the database holds no kvgit
-    /// tables).
+    /// [`Error::Unavailable`] if the database holds no kvgit tables).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("store");
+    /// assert!(matches!(
+    ///     kvgit::Db::builder().open_existing(&path),
+    ///     Err(kvgit::Error::NoStore(_))
+    /// ));
+    /// drop(kvgit::Db::open(&path)?); // create it
+    /// assert!(kvgit::Db::builder().open_existing(&path).is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open_existing(self, path: impl AsRef<Path>) -> Result<Db> {
         let path = path.as_ref();
         if let Some(url) = postgres_url(path) {
@@ -179,10 +276,10 @@ impl DbBuilder {
 
     #[cfg(not(feature = "sled"))]
     fn open_sled(self, path: &Path, _create: bool) -> Result<Db> {
-        Err(Error::Core(kvgit_core::Error::Unavailable {
+        Err(Error::Unavailable {
             store: path.display().to_string(),
             detail: "this build of kvgit has no sled support (the `sled` feature)".to_string(),
-        }))
+        })
     }
 
     #[cfg(feature = "postgres")]
@@ -197,15 +294,21 @@ impl DbBuilder {
 
     #[cfg(not(feature = "postgres"))]
     fn open_postgres(self, url: &str, _create: bool) -> Result<Db> {
-        Err(Error::Core(kvgit_core::Error::Unavailable {
+        Err(Error::Unavailable {
             store: url.split('@').next_back().unwrap_or(url).to_string(),
             detail: "this build of kvgit has no PostgreSQL support (the `postgres` feature)"
                 .to_string(),
-        }))
+        })
     }
 
     /// The grace period of [`Db::sweep`] on a shared store (see
     /// [`Options::sweep_grace`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let db = kvgit::Db::builder().sweep_grace(Duration::from_secs(600)).memory();
+    /// assert_eq!(db.options().sweep_grace, Some(Duration::from_secs(600)));
+    /// ```
     pub fn sweep_grace(mut self, grace: Duration) -> Self {
         self.options.sweep_grace = Some(grace);
         self
@@ -213,6 +316,14 @@ impl DbBuilder {
 
     /// Connection options for a PostgreSQL store (pool size, connect
     /// timeout, default grace period).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let options = kvgit::PgOptions { connect_timeout: Duration::from_secs(2), ..Default::default() };
+    /// let builder = kvgit::Db::builder().postgres_options(options);
+    /// // builder.open("postgres://user:password@localhost/kvgit")?
+    /// # drop(builder);
+    /// ```
     #[cfg(feature = "postgres")]
     pub fn postgres_options(mut self, options: kvgit_postgres::PgOptions) -> Self {
         self.options.postgres = options;
@@ -220,20 +331,41 @@ impl DbBuilder {
     }
 
     /// Records access recency for garbage collection on every read and
-    /// write (default: on). Off saves a little per read; a later rebase
-    /// then sees the last recorded recency.
+    /// write, or not (default: only when water marks are set, see
+    /// [`Options::track_access`]). Off saves an in-memory update per read
+    /// and write; a later rebase then sees the last recorded recency.
+    ///
+    /// ```
+    /// let db = kvgit::Db::builder().track_access(false).memory();
+    /// assert_eq!(db.options().track_access, Some(false));
+    /// ```
     pub fn track_access(mut self, on: bool) -> Self {
-        self.options.track_access = on;
+        self.options.track_access = Some(on);
         self
     }
 
     /// A store in memory (nothing survives the process).
+    ///
+    /// ```
+    /// let db = kvgit::Db::builder().max_retries(1).memory();
+    /// db.branch("main")?.put("k", "v")?;
+    /// assert_eq!(db.branches()?, vec!["main".to_string()]);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn memory(self) -> Db {
         Db::with_backend(Arc::new(MemoryBackend::new()), self.options)
             .expect("an empty in-memory store has no metadata to misread")
     }
 
     /// A store on any backend.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use kvgit::advanced::MemoryBackend;
+    /// let db = kvgit::Db::builder().backend(Arc::new(MemoryBackend::new()))?;
+    /// db.branch("main")?.put("k", "v")?;
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn backend(self, backend: Arc<dyn Backend>) -> Result<Db> {
         Db::with_backend(backend, self.options)
     }
@@ -269,12 +401,23 @@ impl DbBuilder {
     /// write permission or on a full disk can be read (see
     /// [`SledBackend::open_read_only`]); a PostgreSQL URL opens as
     /// [`DbBuilder::open_existing`] does.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("store");
+    /// kvgit::Db::open(&path)?.branch("main")?.put("k", "v")?;
+    /// let db = kvgit::Db::builder().cache_bytes(1 << 20).open_read_only(&path)?;
+    /// let main = db.get_branch("main")?.expect("there");
+    /// assert_eq!(main.get("k")?.as_deref(), Some(&b"v"[..]));
+    /// assert!(main.put("k", "w").is_err()); // read only
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open_read_only(mut self, path: impl AsRef<Path>) -> Result<Db> {
         let path = path.as_ref();
         if postgres_url(path).is_some() {
             return self.open_existing(path);
         }
-        self.options.track_access = false;
+        self.options.track_access = Some(false);
         let backend = SledBackend::open_read_only(path, self.options.sled.clone())?;
         Db::with_backend(Arc::new(backend), self.options)
     }
@@ -284,6 +427,16 @@ impl DbBuilder {
     /// part way, the directory holds no store, and creating one there
     /// again starts over ([`SledBackend::create`]).
     /// [`kvgit_core::Error::StoreExists`] if a store is there already.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("store");
+    /// let db = kvgit::Db::builder().create(&path, "main")?;
+    /// assert_eq!(db.branches()?, vec!["main".to_string()]);
+    /// drop(db);
+    /// assert!(kvgit::Db::builder().create(&path, "main").is_err()); // exists
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn create(self, path: impl AsRef<Path>, branch: &str) -> Result<Db> {
         let backend = Arc::new(SledBackend::create(path, self.options.sled.clone())?);
         let db = Db::with_backend(backend.clone(), self.options)?;
@@ -297,6 +450,16 @@ impl DbBuilder {
 impl Db {
     /// Opens the existing store at `path` for reading only, with default
     /// options (see [`DbBuilder::open_read_only`]).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("store");
+    /// kvgit::Db::open(&path)?.branch("main")?.put("k", "v")?;
+    /// let db = kvgit::Db::open_read_only(&path)?;
+    /// assert_eq!(db.branch("main")?.get("k")?.as_deref(), Some(&b"v"[..]));
+    /// assert!(db.branch("other").is_err()); // creating a branch writes
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Db> {
         DbBuilder::default().open_read_only(path)
     }
@@ -335,6 +498,9 @@ pub(crate) struct Inner {
     pub(crate) options: Options,
     pub(crate) merge_fns: Registry,
     pub(crate) access: AccessTracker,
+    /// Whether reads and writes are recorded in `access` (see
+    /// [`Options::track_access`]).
+    pub(crate) track: bool,
     validators: RwLock<Vec<(String, Validator)>>,
     subscribers: Mutex<HashMap<String, Vec<Sender<CommitId>>>>,
     /// On a shared store: when a commit last lost a race, per ref (see
@@ -377,27 +543,60 @@ impl Db {
     /// options: a directory for the embedded sled store, or a PostgreSQL
     /// URL (`postgres://user:password@host/database`) for a store shared by
     /// many processes and hosts. A sled store held by another process gives
-    /// [`kvgit_core::Error::Locked`] at once; a bad URL, a refused
-    /// connection or missing permissions give
-    /// [`kvgit_core::Error::Unavailable`] with one line saying which.
+    /// [`Error::Locked`] at once; a bad URL, a refused connection or
+    /// missing permissions give [`Error::Unavailable`] with one line
+    /// saying which.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("store");
+    /// {
+    ///     let db = kvgit::Db::open(&path)?; // created on first open
+    ///     db.branch("main")?.put("k", "v")?;
+    /// }
+    /// let db = kvgit::Db::open(&path)?; // and there on the next one
+    /// assert_eq!(db.branch("main")?.get("k")?.as_deref(), Some(&b"v"[..]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(path: impl AsRef<Path>) -> Result<Db> {
         DbBuilder::default().open(path)
     }
 
     /// Opens the store at `path` with default options, refusing to create
     /// one: [`Error::NoStore`] if there is no sled store there, and
-    /// [`kvgit_core::Error::Unavailable`] for a PostgreSQL database without
-    /// kvgit's tables.
+    /// [`Error::Unavailable`] for a PostgreSQL database without kvgit's
+    /// tables.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let missing = dir.path().join("no-store-here");
+    /// assert!(matches!(kvgit::Db::open_existing(&missing), Err(kvgit::Error::NoStore(_))));
+    /// assert!(!missing.exists()); // nothing was created
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open_existing(path: impl AsRef<Path>) -> Result<Db> {
         DbBuilder::default().open_existing(path)
     }
 
     /// A store in memory, with default options.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// db.branch("main")?.put("k", "v")?;
+    /// let clone = db.clone(); // shares the store
+    /// assert!(clone.branch("main")?.contains("k")?);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn memory() -> Db {
         DbBuilder::default().memory()
     }
 
     /// A builder for non-default options.
+    ///
+    /// ```
+    /// let db = kvgit::Db::builder().track_access(false).max_retries(10).memory();
+    /// assert_eq!(db.options().max_retries, 10);
+    /// ```
     pub fn builder() -> DbBuilder {
         DbBuilder::default()
     }
@@ -411,9 +610,11 @@ impl Db {
             },
         );
         let access = AccessTracker::open(&repo, AccessOptions::default())?;
+        let track = options.track_access.unwrap_or(options.watermarks.is_some());
         Ok(Db {
             inner: Arc::new(Inner {
                 repo,
+                track,
                 options,
                 merge_fns: Registry::new(),
                 access,
@@ -424,10 +625,16 @@ impl Db {
         })
     }
 
+    /// True if reads and writes are recorded as access (see
+    /// [`Options::track_access`]).
+    pub(crate) fn tracking(&self) -> bool {
+        self.inner.track
+    }
+
     /// Records that `key` of `branch` was read or written, for garbage
     /// collection's coldest-first order.
     pub(crate) fn touch(&self, branch: &str, key: &[u8]) {
-        if self.inner.options.track_access {
+        if self.inner.track {
             // Recency is advice: a failure to record it must not fail the
             // read or write that caused it.
             let _ = self.inner.access.touch(branch, key);
@@ -435,7 +642,7 @@ impl Db {
     }
 
     pub(crate) fn touch_many<'k>(&self, branch: &str, keys: impl IntoIterator<Item = &'k [u8]>) {
-        if self.inner.options.track_access {
+        if self.inner.track {
             let _ = self.inner.access.touch_many(branch, keys);
         }
     }
@@ -444,25 +651,83 @@ impl Db {
     /// than `high`, drop its coldest keys (least recently read or written,
     /// then largest) until it holds at most `low`, never dropping protected
     /// keys, and commit the survivors as a fresh root commit. Old history
-    /// is reclaimed by [`Db::sweep`].
+    /// is reclaimed by [`Db::sweep`]. Recency is recorded only when
+    /// [`Options::track_access`] says so (by default, when water marks are
+    /// set): on a store that never recorded it every key is equally cold,
+    /// so the largest go first, then in key order.
     ///
     /// A rebase cuts the branch's history: a later merge between it and a
     /// branch forked before the rebase finds no common ancestor and merges
     /// against the empty tree (so counters would count twice). Rebase
     /// branches that are not merged with others, such as caches and
     /// per-agent state.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// let cache = db.branch("cache")?;
+    /// for key in ["a", "b", "c"] {
+    ///     cache.put(key, "0123456789")?; // 10 bytes each
+    /// }
+    /// cache.put("__meta", "kept")?; // protected: the last segment starts with `__`
+    /// let report = db.rebase("cache", 20, Some(15))?;
+    /// assert_eq!(report.status, kvgit::RebaseStatus::Rebased);
+    /// assert_eq!(report.dropped.len(), 2); // the two coldest
+    /// assert!(cache.contains("__meta")?);
+    /// assert_eq!(cache.log()?.count(), 1); // a fresh root commit
+    /// // Below the high water: nothing to do.
+    /// assert_eq!(db.rebase("cache", 1000, None)?.status, kvgit::RebaseStatus::BelowHighWater);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn rebase(&self, branch: &str, high: u64, low: Option<u64>) -> Result<RebaseReport> {
+        self.rebase_with_progress(branch, high, low, Progress::default())
+    }
+
+    /// [`Db::rebase`], reporting its phases to `progress` (see
+    /// [`GcPhase`]).
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use kvgit::{GcPhase, Progress};
+    /// let db = kvgit::Db::memory();
+    /// let cache = db.branch("cache")?;
+    /// cache.put("a", "0123456789")?;
+    /// cache.put("b", "0123456789")?;
+    /// let phases = Arc::new(Mutex::new(Vec::new()));
+    /// let seen = phases.clone();
+    /// let progress = Progress::new(move |phase, _count| seen.lock().expect("not poisoned").push(phase));
+    /// db.rebase_with_progress("cache", 15, None, progress)?;
+    /// assert!(phases.lock().expect("not poisoned").contains(&GcPhase::Done));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
+    pub fn rebase_with_progress(
+        &self,
+        branch: &str,
+        high: u64,
+        low: Option<u64>,
+        progress: Progress,
+    ) -> Result<RebaseReport> {
         let marks = match low {
-            Some(low) => Watermarks::with_low(high, low).map_err(|e| Error::Gc(e.to_string()))?,
+            Some(low) => Watermarks::with_low(high, low)?,
             None => Watermarks::new(high),
         };
-        crate::move_branch::rebase(self, branch, Keep::Watermarks(&marks))
+        crate::move_branch::rebase(self, branch, Keep::Watermarks(&marks), progress)
     }
 
     /// Explicit rebase of `branch`: keeps exactly the keys `keep` accepts
     /// (plus protected ones) in a fresh root commit.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// let main = db.branch("main")?;
+    /// main.put("keep/a", "1")?;
+    /// main.put("tmp/b", "2")?;
+    /// let report = db.rebase_keep("main", |key| key.starts_with(b"keep/"))?;
+    /// assert_eq!(report.dropped, vec![b"tmp/b".to_vec()]);
+    /// assert_eq!(main.len()?, 1);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn rebase_keep(&self, branch: &str, keep: impl Fn(&[u8]) -> bool) -> Result<RebaseReport> {
-        crate::move_branch::rebase(self, branch, Keep::Only(&keep))
+        crate::move_branch::rebase(self, branch, Keep::Only(&keep), Progress::default())
     }
 
     /// Deletes every object no branch or tag can reach (old history after
@@ -472,29 +737,139 @@ impl Db {
     /// (PostgreSQL), objects written and ref values held within the grace
     /// period ([`Options::sweep_grace`]) are kept, so writers in other
     /// processes are safe as long as each transaction finishes within it.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// let main = db.branch("main")?;
+    /// let first = main.put("k", "a large old value")?;
+    /// main.put("k", "new")?;
+    /// assert_eq!(db.sweep()?.objects_freed, 0); // the old commit is still on main
+    /// db.rebase_keep("main", |_| true)?; // cut the history
+    /// assert!(db.sweep()?.objects_freed > 0);
+    /// assert!(db.checkout(&first).is_err()); // gone
+    /// assert_eq!(main.get("k")?.as_deref(), Some(&b"new"[..]));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn sweep(&self) -> Result<SweepReport> {
-        let options = SweepOptions {
+        self.sweep_with(SweepOptions {
             grace: self.inner.options.sweep_grace,
             ..SweepOptions::default()
-        };
+        })
+    }
+
+    /// [`Db::sweep`] with explicit options: a dry run (count, delete
+    /// nothing), a grace period, a progress callback.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// let options = kvgit::SweepOptions { dry_run: true, ..Default::default() };
+    /// assert_eq!(db.sweep_with(options)?.objects_freed, 0);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
+    pub fn sweep_with(&self, options: SweepOptions) -> Result<SweepReport> {
         Ok(kvgit_gc::sweep(&self.inner.repo, &options)?)
     }
 
+    /// Checks the whole store: every ref, commit, tree node and blob (see
+    /// [`VerifyReport`]). Damage is listed in the report, not an error.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// db.branch("main")?.put("k", "v")?;
+    /// let report = db.verify()?;
+    /// assert!(report.is_ok(), "{:?}", report.problems);
+    /// assert_eq!(report.refs, 1);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
+    pub fn verify(&self) -> Result<VerifyReport> {
+        self.verify_with_progress(Progress::default())
+    }
+
+    /// [`Db::verify`], reporting the objects read so far to `progress`
+    /// (phase [`GcPhase::Mark`], every [`Progress::EVERY`] objects).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    /// let db = kvgit::Db::memory();
+    /// db.branch("main")?.put("k", "v")?;
+    /// let calls = Arc::new(AtomicU64::new(0));
+    /// let counter = calls.clone();
+    /// let progress = kvgit::Progress::new(move |_phase, _read| {
+    ///     counter.fetch_add(1, Ordering::Relaxed);
+    /// });
+    /// assert!(db.verify_with_progress(progress)?.is_ok());
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
+    pub fn verify_with_progress(&self, progress: Progress) -> Result<VerifyReport> {
+        let mut read = 0u64;
+        Ok(self.inner.repo.verify_with(&mut || {
+            read += 1;
+            progress.tick(GcPhase::Mark, read);
+        })?)
+    }
+
+    /// The store's size: objects, commits reachable from branches and
+    /// tags, branches, tags, bytes on disk. It lists every object, so it
+    /// takes time on a large store; `progress` hears of the objects
+    /// listed (phase [`GcPhase::List`]).
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// let main = db.branch("main")?;
+    /// main.put("k", "v")?;
+    /// main.fork("dev")?;
+    /// db.tag("v1", &main.head()?)?;
+    /// let stats = db.stats(kvgit::Progress::default())?;
+    /// assert_eq!((stats.branches, stats.tags, stats.commits), (2, 1, 2));
+    /// assert!(stats.objects > 0);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
+    pub fn stats(&self, progress: Progress) -> Result<StoreStats> {
+        let backend = self.inner.repo.backend();
+        let mut stats = StoreStats::default();
+        progress.report(GcPhase::List, 0);
+        backend.for_each_object(&mut |_, size| {
+            stats.objects += 1;
+            stats.object_bytes += size;
+            progress.tick(GcPhase::List, stats.objects);
+            Ok(true)
+        })?;
+        let refs = backend.list_refs("")?;
+        let heads: Vec<CommitId> = refs.iter().map(|(_, id)| *id).collect();
+        for commit in self.inner.repo.log(&heads) {
+            commit?;
+            stats.commits += 1;
+        }
+        stats.branches = refs.iter().filter(|(n, _)| n.starts_with(HEADS)).count() as u64;
+        stats.tags = refs.iter().filter(|(n, _)| n.starts_with(TAGS)).count() as u64;
+        stats.size_on_disk = backend.size_on_disk()?;
+        progress.report(GcPhase::Done, stats.objects);
+        Ok(stats)
+    }
+
     /// Writes buffered bookkeeping (access recency) to the store.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// db.branch("main")?.get("k")?; // recorded as access, buffered
+    /// db.flush()?;
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn flush(&self) -> Result<()> {
         self.inner.access.flush()?;
         Ok(())
     }
 
     /// The options the store was opened with.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// assert_eq!(db.options().max_retries, 100);
+    /// assert!(db.options().watermarks.is_none());
+    /// ```
     pub fn options(&self) -> &Options {
         &self.inner.options
-    }
-
-    /// The low-level handle (trees, objects, refs) for what the facade
-    /// does not cover.
-    pub fn repo(&self) -> &Repo {
-        &self.inner.repo
     }
 
     /// The merge functions used when concurrent commits or merged branches
@@ -510,6 +885,16 @@ impl Db {
     }
 
     /// The branch `name`, created (with an empty root commit) if missing.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// let main = db.branch("main")?; // created
+    /// main.put("k", "v")?;
+    /// let again = db.branch("main")?; // the same branch
+    /// assert!(again.contains("k")?);
+    /// assert!(db.branch("bad name").is_err());
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn branch(&self, name: &str) -> Result<Branch> {
         let ref_name = refs::branch_ref(name)?;
         let repo = &self.inner.repo;
@@ -531,6 +916,14 @@ impl Db {
     }
 
     /// The branch `name` if it exists.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// assert!(db.get_branch("main")?.is_none()); // not created
+    /// db.branch("main")?;
+    /// assert!(db.get_branch("main")?.is_some());
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn get_branch(&self, name: &str) -> Result<Option<Branch>> {
         let ref_name = refs::branch_ref(name)?;
         Ok(self
@@ -541,6 +934,17 @@ impl Db {
     }
 
     /// Creates branch `name` at commit `at`; an error if it exists.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// let main = db.branch("main")?;
+    /// let v1 = main.put("k", "v1")?;
+    /// main.put("k", "v2")?;
+    /// let old = db.create_branch("old", &v1)?;
+    /// assert_eq!(old.get("k")?.as_deref(), Some(&b"v1"[..]));
+    /// assert!(matches!(db.create_branch("old", &v1), Err(kvgit::Error::AlreadyExists(_))));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn create_branch(&self, name: &str, at: &CommitId) -> Result<Branch> {
         let ref_name = refs::branch_ref(name)?;
         let repo = &self.inner.repo;
@@ -554,11 +958,19 @@ impl Db {
         let moved = matches!(move_branch(self, request)?, Outcome::Moved { .. });
         match moved {
             true => Ok(Branch::new(self.clone(), name.to_string(), ref_name)),
-            false => Err(kvgit_core::Error::RefExists(ref_name).into()),
+            false => Err(Error::AlreadyExists(name.to_string())),
         }
     }
 
     /// The names of all branches, sorted.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// db.branch("main")?;
+    /// db.branch("dev")?;
+    /// assert_eq!(db.branches()?, vec!["dev".to_string(), "main".to_string()]);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn branches(&self) -> Result<Vec<String>> {
         Ok(self
             .inner
@@ -570,6 +982,15 @@ impl Db {
     }
 
     /// Deletes branch `name` (its commits stay until a sweep).
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// db.branch("tmp")?;
+    /// db.delete_branch("tmp")?;
+    /// assert!(db.branches()?.is_empty());
+    /// assert!(matches!(db.delete_branch("tmp"), Err(kvgit::Error::NoSuchBranch(_))));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn delete_branch(&self, name: &str) -> Result<()> {
         let ref_name = refs::branch_ref(name)?;
         match self.inner.repo.delete_ref(&ref_name, None) {
@@ -584,17 +1005,47 @@ impl Db {
 
     /// Tags commit `at` as `name`: an immutable name, never moved by
     /// commits. An error if the tag exists.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// let main = db.branch("main")?;
+    /// let release = main.put("version", "1.0")?;
+    /// db.tag("v1.0", &release)?;
+    /// main.put("version", "2.0-dev")?;
+    /// let tagged = db.checkout(&db.resolve("v1.0")?)?;
+    /// assert_eq!(tagged.get("version")?.as_deref(), Some(&b"1.0"[..]));
+    /// assert!(db.tag("v1.0", &main.head()?).is_err()); // tags never move
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn tag(&self, name: &str, at: &CommitId) -> Result<()> {
         self.inner.repo.create_ref(&refs::tag_ref(name)?, at)?;
         Ok(())
     }
 
     /// All tags and their commits, sorted by name.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// let head = db.branch("main")?.head()?;
+    /// db.tag("b", &head)?;
+    /// db.tag("a", &head)?;
+    /// assert_eq!(db.tags()?, vec![("a".to_string(), head), ("b".to_string(), head)]);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn tags(&self) -> Result<Vec<(String, CommitId)>> {
         Ok(self.inner.repo.list_refs(TAGS)?)
     }
 
     /// Deletes tag `name`.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// db.tag("v1", &db.branch("main")?.head()?)?;
+    /// db.delete_tag("v1")?;
+    /// assert!(db.tags()?.is_empty());
+    /// assert!(matches!(db.delete_tag("v1"), Err(kvgit::Error::NoSuchTag(_))));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn delete_tag(&self, name: &str) -> Result<()> {
         match self.inner.repo.delete_ref(&refs::tag_ref(name)?, None) {
             Ok(_) => Ok(()),
@@ -605,6 +1056,19 @@ impl Db {
 
     /// Resolves a revision: a branch name, a tag name, or a commit id in
     /// full or as a unique prefix of at least 4 hex digits.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// let main = db.branch("main")?;
+    /// let head = main.put("k", "v")?;
+    /// db.tag("v1", &head)?;
+    /// assert_eq!(db.resolve("main")?, head);
+    /// assert_eq!(db.resolve("v1")?, head);
+    /// assert_eq!(db.resolve(&head.short(8))?, head);
+    /// assert_eq!(db.resolve(&head.to_hex())?, head);
+    /// assert!(matches!(db.resolve("nope"), Err(kvgit::Error::UnknownRevision(_))));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn resolve(&self, rev: &str) -> Result<CommitId> {
         let repo = &self.inner.repo;
         if refs::validate_name(rev).is_ok() {
@@ -617,7 +1081,7 @@ impl Db {
         }
         match repo.resolve_commit_prefix(rev) {
             Ok(id) => Ok(id),
-            Err(kvgit_core::Error::InvalidId(_)) | Err(kvgit_core::Error::UnknownCommit(_)) => {
+            Err(kvgit_core::Error::InvalidId(_) | kvgit_core::Error::UnknownCommit(_)) => {
                 Err(Error::UnknownRevision(rev.to_string()))
             }
             Err(e) => Err(e.into()),
@@ -627,12 +1091,36 @@ impl Db {
     /// A read-only snapshot of commit `id`. Unlike a branch snapshot it
     /// is not pinned: a sweep may delete a commit no branch or tag reaches
     /// (reads then fail with `MissingObject`, never give wrong data).
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// let main = db.branch("main")?;
+    /// let v1 = main.put("k", "v1")?;
+    /// main.put("k", "v2")?;
+    /// let old = db.checkout(&v1)?;
+    /// assert_eq!(old.commit_id(), v1);
+    /// assert_eq!(old.get("k")?.as_deref(), Some(&b"v1"[..]));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn checkout(&self, id: &CommitId) -> Result<Snapshot> {
         Snapshot::at(self.clone(), *id)
     }
 
     /// The changes from commit `a` to commit `b`, in key order, with values
     /// loaded.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// let main = db.branch("main")?;
+    /// let a = main.put("k", "v1")?;
+    /// let b = main.put("k", "v2")?;
+    /// let changes = db.diff(&a, &b)?;
+    /// assert_eq!(changes.len(), 1);
+    /// assert_eq!(changes[0].kind, kvgit::ChangeKind::Modified);
+    /// assert_eq!(changes[0].old.as_deref(), Some(&b"v1"[..]));
+    /// assert_eq!(changes[0].new.as_deref(), Some(&b"v2"[..]));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn diff(&self, a: &CommitId, b: &CommitId) -> Result<Vec<Change>> {
         let a = self.checkout(a)?;
         let b = self.checkout(b)?;
@@ -672,6 +1160,15 @@ impl Db {
     }
 
     /// Removes the validation hooks named `name`.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// db.add_validator("frozen", |_| Err("the store is frozen".into()));
+    /// assert!(db.branch("main").is_err()); // creating a branch is a move too
+    /// db.remove_validator("frozen");
+    /// db.branch("main")?.put("k", "v")?;
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn remove_validator(&self, name: &str) {
         self.inner.validators.write().retain(|(n, _)| n != name);
     }
@@ -698,6 +1195,16 @@ impl Db {
     /// head this `Db` (or a clone) moves the branch to, in order. Dropping
     /// the receiver ends the subscription. Moves made by other processes
     /// are not seen.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// let heads = db.subscribe("main")?; // before the branch exists
+    /// let main = db.branch("main")?;
+    /// let head = main.put("k", "v")?;
+    /// let seen: Vec<kvgit::CommitId> = heads.try_iter().collect();
+    /// assert_eq!(seen.last(), Some(&head));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn subscribe(&self, name: &str) -> Result<Receiver<CommitId>> {
         let ref_name = refs::branch_ref(name)?;
         let (tx, rx) = channel();

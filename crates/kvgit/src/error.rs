@@ -1,17 +1,49 @@
-//! The facade's error type.
+//! The facade's error type: one flat enum, so that what a user handles
+//! (a locked store, conflicts, a missing branch, corrupt data, an
+//! unreachable store, an invalid key, ...) is one variant to match on,
+//! whichever layer found it.
 
 use kvgit_core::ObjectId;
 pub use kvgit_merge::Conflict;
 
 /// Everything that can go wrong through the `kvgit` API.
+///
+/// Errors of the lower layers (kvgit-core, kvgit-merge, kvgit-gc, the
+/// PostgreSQL backend) are flattened into these variants, with the same
+/// messages; an `std::io::Error` converts too, so `?` works on
+/// [`KeyFile`](crate::KeyFile) I/O inside [`Branch::update`](crate::Branch::update).
+///
+/// ```
+/// let db = kvgit::Db::memory();
+/// match db.resolve("nope") {
+///     Err(kvgit::Error::UnknownRevision(rev)) => assert_eq!(rev, "nope"),
+///     other => panic!("{other:?}"),
+/// }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// Reading or writing the store failed, or the input was invalid (a
-    /// corrupt object, an unknown commit, an invalid name, a store held by
-    /// another process, ...).
-    #[error(transparent)]
-    Core(#[from] kvgit_core::Error),
+    /// The store is open in another process (or another `Db` in this one).
+    #[error("store at {path} is locked by another process: {detail}")]
+    Locked {
+        /// The store's path.
+        path: String,
+        /// What the operating system said.
+        detail: String,
+    },
+    /// The store cannot be opened or reached: a bad address, a refused
+    /// connection, failed authentication, missing permissions, or a schema
+    /// this build does not understand.
+    #[error("cannot open store {store}: {detail}")]
+    Unavailable {
+        /// The store's address (without a password).
+        store: String,
+        /// What went wrong, and what to do about it.
+        detail: String,
+    },
+    /// There is no store at this path ([`Db::open_existing`](crate::Db::open_existing)).
+    #[error("no store at {0}")]
+    NoStore(String),
     /// Keys changed differently by this commit and by a concurrent one (or
     /// by two merged branches), with no merge function to reconcile them.
     /// Every conflicting key is listed; the message also says what
@@ -36,9 +68,6 @@ pub enum Error {
         /// Why it rejected the commit.
         message: String,
     },
-    /// There is no store at this path ([`Db::open_existing`](crate::Db::open_existing)).
-    #[error("no store at {0}")]
-    NoStore(String),
     /// No branch has this name.
     #[error("no branch named {0}")]
     NoSuchBranch(String),
@@ -48,12 +77,114 @@ pub enum Error {
     /// A name or commit id did not resolve to a commit.
     #[error("{0:?} is not a branch, tag or commit id")]
     UnknownRevision(String),
+    /// No commit has this id (or the object is not a commit).
+    #[error("unknown commit {0}")]
+    UnknownCommit(String),
+    /// A commit id prefix matched more than one commit.
+    #[error("ambiguous commit id prefix {prefix}: {candidates} candidates")]
+    AmbiguousId {
+        /// The prefix given.
+        prefix: String,
+        /// How many objects matched.
+        candidates: usize,
+    },
+    /// A branch or tag that must not exist exists.
+    #[error("{0} already exists")]
+    AlreadyExists(String),
     /// The branch was deleted while a transaction on it was committing.
     #[error("branch {0} was deleted")]
     BranchDeleted(String),
-    /// Garbage collection failed (a rebase, a sweep, or access recency).
-    #[error("garbage collection: {0}")]
-    Gc(String),
+    /// A key is empty or longer than the limit (4 KiB).
+    #[error("invalid key ({len} bytes): keys must be 1 to {max} bytes")]
+    InvalidKey {
+        /// The key's length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A value is larger than the limit (256 MiB).
+    #[error("value of {len} bytes is too large: at most {max} bytes")]
+    ValueTooLarge {
+        /// The value's length.
+        len: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// A branch or tag name breaks the naming rules.
+    #[error("invalid ref name {name:?}: {reason}")]
+    InvalidName {
+        /// The rejected name.
+        name: String,
+        /// Which rule it breaks.
+        reason: &'static str,
+    },
+    /// A string is not a valid commit id.
+    #[error("invalid object id {0:?}")]
+    InvalidId(String),
+    /// Stored bytes did not decode into a valid object, or do not hash to
+    /// the id they are stored under.
+    #[error("corrupt object {id}: {reason}")]
+    Corrupt {
+        /// The object's id.
+        id: ObjectId,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// An object that a tree, commit or ref refers to is not in the store
+    /// (for a snapshot of a commit no branch or tag reaches: swept).
+    #[error("object {0} is missing from the store")]
+    MissingObject(ObjectId),
+    /// The store lost data since it was last closed (its refs differ from
+    /// the close record written then). Nothing was changed.
+    #[error("store at {path} has lost commits: {detail}")]
+    RolledBack {
+        /// The store's path.
+        path: String,
+        /// What differs, and what to do about it.
+        detail: String,
+    },
+    /// The disk is full: nothing was written, and the store is as it was.
+    /// Free some space and try again.
+    #[error("no space left on device (writing to {path})")]
+    NoSpace {
+        /// The store (or file) being written.
+        path: String,
+    },
+    /// The store can only be read here (opened read-only, a read-only
+    /// mount, or no write permission), and a write was asked for.
+    #[error("store at {path} is read-only: {detail}")]
+    ReadOnly {
+        /// The store's path.
+        path: String,
+        /// Why, and what to do about it.
+        detail: String,
+    },
+    /// The path holds no kvgit store (missing, empty, someone else's
+    /// files, or a store whose creation was interrupted).
+    #[error("no kvgit store at {path}: {detail}")]
+    NotAStore {
+        /// The path.
+        path: String,
+        /// What is there instead, and what to do about it.
+        detail: String,
+    },
+    /// A store was to be created where one already exists.
+    #[error("a store already exists at {path}")]
+    StoreExists {
+        /// The store's path.
+        path: String,
+    },
+    /// An I/O error on a file or directory of the store; the message says
+    /// what was being done, on which path, and what to do about it.
+    #[error("{message}")]
+    IoAt {
+        /// The file or directory.
+        path: String,
+        /// The kind of the operating system's error.
+        kind: std::io::ErrorKind,
+        /// The whole message.
+        message: String,
+    },
     /// A typed value could not be encoded or decoded.
     #[error("codec error for key {key:?}: {message}")]
     Codec {
@@ -62,6 +193,16 @@ pub enum Error {
         /// What the codec said.
         message: String,
     },
+    /// Garbage collection failed (a rebase, a sweep, or access recency),
+    /// or its settings are invalid.
+    #[error("garbage collection: {0}")]
+    Gc(String),
+    /// The underlying storage failed, or a commit could not be written.
+    #[error("storage error: {0}")]
+    Storage(String),
+    /// An I/O error.
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// The facade's result type.
@@ -94,19 +235,70 @@ fn conflict_list(conflicts: &[Conflict]) -> String {
     )
 }
 
+impl From<kvgit_core::Error> for Error {
+    fn from(e: kvgit_core::Error) -> Self {
+        use kvgit_core::Error as E;
+        match e {
+            E::Corrupt { id, reason } => Error::Corrupt { id, reason },
+            E::MissingObject(id) => Error::MissingObject(id),
+            E::UnknownCommit(id) => Error::UnknownCommit(id),
+            E::AmbiguousId { prefix, candidates } => Error::AmbiguousId { prefix, candidates },
+            E::RefExists(name) => Error::AlreadyExists(short_ref(name)),
+            E::UnknownRef(name) => match name.strip_prefix(kvgit_core::refs::TAGS) {
+                Some(tag) => Error::NoSuchTag(tag.to_string()),
+                None => Error::NoSuchBranch(short_ref(name)),
+            },
+            E::RefMoved { name, .. } => Error::Contended {
+                branch: short_ref(name),
+                attempts: 1,
+            },
+            E::InvalidId(id) => Error::InvalidId(id),
+            E::InvalidRefName { name, reason } => Error::InvalidName { name, reason },
+            E::InvalidKey { len, max } => Error::InvalidKey { len, max },
+            E::ValueTooLarge { len, max } => Error::ValueTooLarge { len, max },
+            E::Locked { path, detail } => Error::Locked { path, detail },
+            E::RolledBack { path, detail } => Error::RolledBack { path, detail },
+            E::Unavailable { store, detail } => Error::Unavailable { store, detail },
+            E::Io(e) => Error::Io(e),
+            E::Storage(message) => Error::Storage(message),
+            E::NoSpace { path } => Error::NoSpace { path },
+            E::ReadOnly { path, detail } => Error::ReadOnly { path, detail },
+            E::NotAStore { path, detail } => Error::NotAStore { path, detail },
+            E::StoreExists { path } => Error::StoreExists { path },
+            e @ E::IoAt { .. } => {
+                let message = e.to_string();
+                match e {
+                    E::IoAt { path, cause, .. } => Error::IoAt {
+                        path,
+                        kind: cause.kind(),
+                        message,
+                    },
+                    _ => unreachable!("matched as IoAt above"),
+                }
+            }
+            other => Error::Storage(other.to_string()),
+        }
+    }
+}
+
+/// A branch's short name (`main` for `heads/main`); other refs as they are.
+fn short_ref(name: String) -> String {
+    match name.strip_prefix(kvgit_core::refs::HEADS) {
+        Some(short) => short.to_string(),
+        None => name,
+    }
+}
+
 impl From<kvgit_merge::Error> for Error {
     fn from(e: kvgit_merge::Error) -> Self {
         match e {
             kvgit_merge::Error::Conflicts(c) => Error::Conflicts(c),
             kvgit_merge::Error::Contended { ref_name, attempts } => Error::Contended {
-                branch: ref_name
-                    .strip_prefix(kvgit_core::refs::HEADS)
-                    .unwrap_or(&ref_name)
-                    .to_string(),
+                branch: short_ref(ref_name),
                 attempts,
             },
-            kvgit_merge::Error::Core(e) => Error::Core(e),
-            other => Error::Core(kvgit_core::Error::Storage(other.to_string())),
+            kvgit_merge::Error::Core(e) => e.into(),
+            other => Error::Storage(other.to_string()),
         }
     }
 }
@@ -114,7 +306,8 @@ impl From<kvgit_merge::Error> for Error {
 impl From<kvgit_gc::RebaseError> for Error {
     fn from(e: kvgit_gc::RebaseError) -> Self {
         match e {
-            kvgit_gc::RebaseError::Core(e) => Error::Core(e),
+            kvgit_gc::RebaseError::Core(e) => e.into(),
+            kvgit_gc::RebaseError::Access(e) => e.into(),
             kvgit_gc::RebaseError::UnknownBranch(b) => Error::NoSuchBranch(b),
             other => Error::Gc(other.to_string()),
         }
@@ -124,7 +317,7 @@ impl From<kvgit_gc::RebaseError> for Error {
 impl From<kvgit_gc::SweepError> for Error {
     fn from(e: kvgit_gc::SweepError) -> Self {
         match e {
-            kvgit_gc::SweepError::Core(e) => Error::Core(e),
+            kvgit_gc::SweepError::Core(e) => e.into(),
             other => Error::Gc(other.to_string()),
         }
     }
@@ -132,7 +325,19 @@ impl From<kvgit_gc::SweepError> for Error {
 
 impl From<kvgit_gc::AccessError> for Error {
     fn from(e: kvgit_gc::AccessError) -> Self {
-        Error::Gc(e.to_string())
+        match e {
+            kvgit_gc::AccessError::Core(e) => e.into(),
+            other => Error::Gc(other.to_string()),
+        }
+    }
+}
+
+impl From<kvgit_gc::WatermarkError> for Error {
+    fn from(e: kvgit_gc::WatermarkError) -> Self {
+        match e {
+            kvgit_gc::WatermarkError::Core(e) => e.into(),
+            other => Error::Gc(other.to_string()),
+        }
     }
 }
 
@@ -145,7 +350,21 @@ impl Error {
         }
     }
 
+    /// True for the errors that say something asked for does not exist: a
+    /// branch, a tag, a revision, a commit, or (after a sweep) an object.
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            Error::NoStore(_)
+                | Error::NoSuchBranch(_)
+                | Error::NoSuchTag(_)
+                | Error::UnknownRevision(_)
+                | Error::UnknownCommit(_)
+                | Error::MissingObject(_)
+        )
+    }
+
     pub(crate) fn unknown_commit(id: &ObjectId) -> Self {
-        Error::Core(kvgit_core::Error::UnknownCommit(id.to_hex()))
+        Error::UnknownCommit(id.to_hex())
     }
 }

@@ -43,8 +43,8 @@ const LINE_SLACK: usize = 64 << 10;
 
 /// The longest line [`import`] reads by default: the largest key and the
 /// largest value, each written with the longest escape JSON has for one
-/// byte (6 bytes: `\u0001`), plus [`LINE_SLACK`]. About 1.5 GiB; base64
-/// (4 bytes for 3) stays far below it.
+/// byte (6 bytes: `\u0001`), plus 64 KiB for the syntax around them.
+/// About 1.5 GiB; base64 (4 bytes for 3) stays far below it.
 pub const MAX_LINE_LEN: usize = 6 * (MAX_KEY_LEN + MAX_VALUE_LEN as usize) + LINE_SLACK;
 
 /// A progress callback: called with the report so far.
@@ -122,6 +122,17 @@ pub enum ImportError {
 
 impl ImportError {
     /// The number of the line the error is about, from 1.
+    ///
+    /// ```
+    /// use kvgit::jsonl::{import, ImportOptions};
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let mut tx = main.transaction()?;
+    /// let text = "{\"key\": \"a\", \"value\": \"1\"}\nnot json\n";
+    /// let err = import(&mut tx, text.as_bytes(), ImportOptions::default()).unwrap_err();
+    /// assert_eq!(err.line(), 2);
+    /// assert!(!tx.has_changes()); // all or nothing
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn line(&self) -> u64 {
         match self {
             ImportError::BadLine { line, .. }
@@ -136,6 +147,25 @@ impl ImportError {
 /// All or nothing: on an error nothing is staged. Keys and values are
 /// checked against the store's limits here, so a bad one is reported with
 /// its line.
+///
+/// ```
+/// use kvgit::jsonl::{import, ImportOptions};
+/// let main = kvgit::Db::memory().branch("main")?;
+/// let mut tx = main.transaction()?;
+/// let text = "{\"key\": \"user/alice\", \"value\": \"admin\"}\n\n{\"key\": \"raw\", \"value\": {\"base64\": \"AAE=\"}}\n";
+/// let mut lines_seen = 0;
+/// let options = ImportOptions {
+///     progress: Some(Box::new(|report: &kvgit::jsonl::ImportReport| lines_seen = report.lines)),
+///     ..ImportOptions::default()
+/// };
+/// let report = import(&mut tx, text.as_bytes(), options)?;
+/// assert_eq!((report.lines, report.entries), (3, 2));
+/// assert_eq!(lines_seen, 3);
+/// tx.message("import");
+/// tx.commit()?;
+/// assert_eq!(main.get("raw")?, Some(vec![0, 1]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn import(
     tx: &mut Transaction,
     mut input: impl BufRead,
@@ -221,6 +251,21 @@ pub enum ExportError {
 
 /// Writes every entry of `snapshot` to `out` as a line
 /// `{"key": K, "value": V}`, in key order. `out` is not flushed.
+///
+/// ```
+/// use kvgit::jsonl::{export, ExportOptions};
+/// let main = kvgit::Db::memory().branch("main")?;
+/// main.put("b", "2")?;
+/// main.put("a", "1")?;
+/// let mut out = Vec::new();
+/// let report = export(&main.snapshot()?, &mut out, ExportOptions::default())?;
+/// assert_eq!(report.entries, 2);
+/// assert_eq!(
+///     String::from_utf8(out)?,
+///     "{\"key\":\"a\",\"value\":\"1\"}\n{\"key\":\"b\",\"value\":\"2\"}\n"
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn export(
     snapshot: &Snapshot,
     mut out: impl Write,
@@ -245,6 +290,12 @@ pub fn export(
 
 /// Bytes as the format writes them: a JSON string if they are UTF-8,
 /// else `{"base64": "..."}`.
+///
+/// ```
+/// use kvgit::jsonl::to_json;
+/// assert_eq!(to_json(b"text"), serde_json::json!("text"));
+/// assert_eq!(to_json(&[0xff]), serde_json::json!({"base64": "/w=="}));
+/// ```
 pub fn to_json(bytes: &[u8]) -> Value {
     match std::str::from_utf8(bytes) {
         Ok(s) => Value::String(s.to_string()),
@@ -254,6 +305,13 @@ pub fn to_json(bytes: &[u8]) -> Value {
 
 /// The inverse of [`to_json`]: the bytes of a JSON string, or of a
 /// `{"base64": "..."}` object; an error saying what is wrong otherwise.
+///
+/// ```
+/// use kvgit::jsonl::from_json;
+/// assert_eq!(from_json(&serde_json::json!("text")), Ok(b"text".to_vec()));
+/// assert_eq!(from_json(&serde_json::json!({"base64": "/w=="})), Ok(vec![0xff]));
+/// assert!(from_json(&serde_json::json!(42)).is_err());
+/// ```
 pub fn from_json(value: &Value) -> Result<Vec<u8>, String> {
     match value {
         Value::String(s) => Ok(s.as_bytes().to_vec()),

@@ -55,6 +55,9 @@
 //! - `postgres`: stores in PostgreSQL, `Db::open("postgres://...")`, one
 //!   store shared by many processes and hosts (pulls in the `postgres`
 //!   client and tokio).
+//! - `tracing`: `tracing` spans and events on commit attempts, merges,
+//!   rebase and sweep phases and PostgreSQL calls (no subscriber is
+//!   installed: the program chooses one).
 
 #![deny(missing_docs)]
 
@@ -70,18 +73,25 @@ mod move_branch;
 mod namespace;
 mod snapshot;
 mod tx;
+mod tx_at;
 mod typed_merge;
 
 pub use branch::{Branch, MergeOutcome};
 #[cfg(feature = "json")]
 pub use codec::Json;
 pub use codec::{Codec, DefaultCodec, Postcard};
-pub use db::{CommitCheck, CommitId, Db, DbBuilder, Options};
+pub use db::{CommitCheck, CommitId, Db, DbBuilder, Options, StoreStats};
 pub use error::{Conflict, Error, Result};
 pub use file::{KeyFile, OpenMode};
 #[cfg(feature = "sled")]
 pub use kvgit_core::SledOptions;
-pub use kvgit_core::{Durability, ObjectId};
+pub use kvgit_core::{Durability, VerifyReport, MAX_KEY_LEN, MAX_VALUE_LEN};
+pub use kvgit_gc::{
+    GcPhase, Progress, Protected, RebaseReport, RebaseStatus, SweepOptions, SweepReport, Watermarks,
+};
+pub use kvgit_merge::Strategy;
+#[cfg(feature = "postgres")]
+pub use kvgit_postgres::PgOptions;
 pub use move_branch::MoveKind;
 pub use namespace::{Namespace, TxNamespace};
 pub use snapshot::{Change, ChangeKind, CommitInfo, Snapshot};
@@ -89,21 +99,77 @@ pub use tx::{CommitOutcome, Transaction};
 
 /// Merge functions: how keys changed on both sides are reconciled.
 ///
-/// Byte-level built-ins ([`Counter`](merge::Counter) on decimal text,
+/// The built-ins: [`Counter`](merge::Counter), [`Max`](merge::Max) and
+/// [`Min`](merge::Min) on integers, whether written as decimal text
+/// (`put(key, "100")`) or with `put_as` (the store's codec);
 /// [`LastWriterWins`](merge::LastWriterWins), [`Ours`](merge::Ours),
-/// [`Theirs`](merge::Theirs), [`Max`](merge::Max), [`Min`](merge::Min),
-/// [`SetUnion`](merge::SetUnion) on lines, [`TextMerge`](merge::TextMerge))
-/// and typed ones over values stored with `put_as` ([`typed`](merge::typed)
-/// closures, [`typed_counter`](merge::typed_counter), ...). Register them on
-/// [`Db::merge_fns`] by exact key, by prefix, or as the default.
+/// [`Theirs`](merge::Theirs) on any value; [`SetUnion`](merge::SetUnion)
+/// on lines and [`TextMerge`](merge::TextMerge) on text. Closures over
+/// decoded values of any type: [`typed`](merge::typed) (and
+/// [`typed_max`](merge::typed_max), [`typed_min`](merge::typed_min),
+/// [`typed_set_union`](merge::typed_set_union) for other `Ord` types).
+/// Register them on [`Db::merge_fns`] by exact key, by prefix, or as the
+/// default, or for one transaction with [`Transaction::merge_fn`].
 pub mod merge {
+    #[allow(deprecated)]
+    pub use crate::typed_merge::typed_counter;
     pub use crate::typed_merge::{
-        typed, typed_counter, typed_max, typed_min, typed_set_union, typed_with, Merged, Typed,
+        typed, typed_max, typed_min, typed_set_union, typed_with, Counter, Max, Merged, Min, Typed,
     };
     pub use kvgit_merge::{
-        Counter, LastWriterWins, Max, MergeFn, Min, Ours, Policy, Registry, Resolution, SetUnion,
-        Strategy, TextMerge, Theirs,
+        LastWriterWins, MergeFn, Ours, Policy, Registry, Resolution, SetUnion, TextMerge, Theirs,
     };
+}
+
+/// The layers under the facade, for what it does not cover: the low-level
+/// [`Repo`](advanced::Repo) of a [`Db`] (trees, objects, refs), the
+/// storage backends for [`DbBuilder::backend`], and the id and tree types
+/// they use. Anything else of the lower layers is in the `kvgit-core`
+/// crate.
+pub mod advanced {
+    use crate::{Db, Snapshot};
+
+    #[cfg(feature = "sled")]
+    pub use kvgit_core::SledBackend;
+    pub use kvgit_core::{
+        Backend, CasOutcome, Commit, CommitSpec, MemoryBackend, ObjectId, Repo, RepoOptions,
+        SharedStore, Tree, Value, WriterTurn,
+    };
+    #[cfg(feature = "postgres")]
+    pub use kvgit_postgres::{is_postgres_url, redact_url, PgBackend, SCHEMA_VERSION};
+
+    /// The low-level handle of `db` (trees, objects, refs). Writes through
+    /// it bypass the facade's validation hooks, subscriptions, access
+    /// recency and garbage collection.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// let head = db.branch("main")?.put("k", "v")?;
+    /// let repo = kvgit::advanced::repo(&db);
+    /// assert_eq!(repo.get_ref("heads/main")?, Some(head));
+    /// assert_eq!(repo.read_commit(&head)?.parents.len(), 1);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
+    pub fn repo(db: &Db) -> &Repo {
+        &db.inner.repo
+    }
+
+    /// The tree of `snapshot`, for [`Repo`]'s reads and diffs.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// let main = db.branch("main")?;
+    /// main.put("k", "v")?;
+    /// let snapshot = main.snapshot()?;
+    /// let tree = kvgit::advanced::tree(&snapshot);
+    /// assert_eq!(tree.len(), 1);
+    /// let repo = kvgit::advanced::repo(&db);
+    /// assert_eq!(repo.get(&tree, b"k")?.as_deref(), Some(&b"v"[..]));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
+    pub fn tree(snapshot: &Snapshot) -> Tree {
+        snapshot.tree
+    }
 }
 
 /// The README's examples, compiled and run as tests.
@@ -115,25 +181,3 @@ pub struct ReadmeDoctests;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct CrateReadmeDoctests;
-
-/// Garbage collection reports and settings (see [`Db::rebase`],
-/// [`Db::sweep`] and [`Options::watermarks`]).
-pub mod gc {
-    pub use kvgit_gc::{
-        is_protected_default, Protected, RebaseReport, RebaseStatus, SweepOptions, SweepReport,
-        Usage, Watermarks,
-    };
-}
-
-/// The lower layers, for what the facade does not cover.
-pub mod core {
-    pub use kvgit_core::*;
-}
-
-/// The PostgreSQL backend: [`Db::open`] takes a `postgres://` URL; these
-/// are its options ([`DbBuilder::postgres_options`]) and the backend
-/// itself, for [`DbBuilder::backend`].
-#[cfg(feature = "postgres")]
-pub mod postgres {
-    pub use kvgit_postgres::{is_postgres_url, redact_url, PgBackend, PgOptions, SCHEMA_VERSION};
-}

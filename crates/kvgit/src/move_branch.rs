@@ -221,10 +221,16 @@ pub(crate) enum Keep<'a> {
 }
 
 /// A rebase of `branch`, its ref moved through [`move_branch`].
-pub(crate) fn rebase(db: &Db, branch: &str, keep: Keep<'_>) -> Result<RebaseReport> {
+pub(crate) fn rebase(
+    db: &Db,
+    branch: &str,
+    keep: Keep<'_>,
+    progress: kvgit_gc::Progress,
+) -> Result<RebaseReport> {
     let repo = &db.inner.repo;
     let options = kvgit_gc::RebaseOptions {
         protected: db.inner.options.protected.clone(),
+        progress,
         ..kvgit_gc::RebaseOptions::default()
     };
     let message = options.message.clone();
@@ -261,7 +267,7 @@ fn automatic_gc(db: &Db, branch: &str) -> Result<Option<RebaseReport>> {
     let Some(marks) = db.inner.options.watermarks else {
         return Ok(None);
     };
-    match rebase(db, branch, Keep::Watermarks(&marks)) {
+    match rebase(db, branch, Keep::Watermarks(&marks), Default::default()) {
         Ok(report) => Ok(report.performed().then_some(report)),
         Err(Error::Rejected { .. }) => Ok(None),
         Err(e) => Err(e),

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::branch::Branch;
 use crate::db::CommitId;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::tx::Transaction;
 
 /// The keys of a branch under `path/`, seen without the prefix. Nest with
@@ -29,9 +29,11 @@ use crate::tx::Transaction;
 /// users.put("alice", "admin")?;
 /// users.namespace("archived").put("bob", "user")?;
 /// assert_eq!(main.get("users/alice")?.as_deref(), Some(&b"admin"[..]));
-/// assert_eq!(users.keys()?, vec!["alice".to_string()]);
+/// assert_eq!(users.keys_str()?, vec!["alice".to_string()]);
+/// assert_eq!(users.len()?, 1);
 /// assert_eq!(users.children()?, vec!["archived".to_string()]);
-/// assert_eq!(users.descendant_keys()?, vec!["alice".to_string(), "archived/bob".to_string()]);
+/// let all: Vec<Vec<u8>> = users.descendant_keys()?.collect::<kvgit::Result<_>>()?;
+/// assert_eq!(all, vec![b"alice".to_vec(), b"archived/bob".to_vec()]);
 /// # Ok::<(), kvgit::Error>(())
 /// ```
 #[derive(Clone, Debug)]
@@ -55,10 +57,8 @@ impl Namespace {
     /// the root view).
     ///
     /// ```
-    /// let db = kvgit::Db::memory();
-    /// let main = db.branch("main")?;
-    /// assert_eq!(main.namespace("users").namespace("alice").path(), "users/alice");
-    /// assert_eq!(main.namespace("/users//").path(), "users");
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// assert_eq!(main.namespace("/users//alice/").path(), "users/alice");
     /// assert_eq!(main.namespace("").path(), "");
     /// # Ok::<(), kvgit::Error>(())
     /// ```
@@ -69,242 +69,252 @@ impl Namespace {
     /// The branch seen through this namespace.
     ///
     /// ```
-    /// let db = kvgit::Db::memory();
-    /// let users = db.branch("main")?.namespace("users");
-    /// assert_eq!(users.branch().name(), "main");
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// assert_eq!(main.namespace("users").branch().name(), "main");
     /// # Ok::<(), kvgit::Error>(())
     /// ```
     pub fn branch(&self) -> &Branch {
         &self.branch
     }
 
-    /// The full key of `key` in this namespace.
+    /// The full key of `key` in this namespace. Keys are bytes, as
+    /// everywhere; a `&str` is one.
     ///
     /// ```
-    /// let db = kvgit::Db::memory();
-    /// let alice = db.branch("main")?.namespace("users/alice");
-    /// assert_eq!(alice.full_key("email"), "users/alice/email");
-    /// assert_eq!(db.branch("main")?.namespace("").full_key("k"), "k");
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let users = main.namespace("users");
+    /// assert_eq!(users.full_key("alice"), b"users/alice".to_vec());
+    /// assert_eq!(main.namespace("").full_key("k"), b"k".to_vec());
     /// # Ok::<(), kvgit::Error>(())
     /// ```
-    pub fn full_key(&self, key: &str) -> String {
-        format!("{}{key}", self.prefix)
+    pub fn full_key(&self, key: impl AsRef<[u8]>) -> Vec<u8> {
+        full_key(&self.prefix, key.as_ref())
     }
 
     /// A namespace nested in this one (empty segments of `path` are
     /// dropped; `""` is this namespace).
     ///
     /// ```
-    /// let db = kvgit::Db::memory();
-    /// let main = db.branch("main")?;
-    /// let users = main.namespace("users");
-    /// users.namespace("alice").put("email", "a@example.com")?;
-    /// assert!(main.contains("users/alice/email")?);
-    /// assert_eq!(users.namespace("").path(), "users");
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let alice = main.namespace("users").namespace("alice");
+    /// assert_eq!(alice.path(), "users/alice");
+    /// alice.put("role", "admin")?;
+    /// assert!(main.contains("users/alice/role")?);
     /// # Ok::<(), kvgit::Error>(())
     /// ```
     pub fn namespace(&self, path: &str) -> Namespace {
-        Namespace::new(self.branch.clone(), &self.full_key(path))
+        Namespace::new(self.branch.clone(), &format!("{}{path}", self.prefix))
     }
 
     /// The value of `key` at the branch head.
     ///
     /// ```
-    /// let db = kvgit::Db::memory();
-    /// let main = db.branch("main")?;
+    /// let main = kvgit::Db::memory().branch("main")?;
     /// main.put("users/alice", "admin")?;
     /// let users = main.namespace("users");
     /// assert_eq!(users.get("alice")?.as_deref(), Some(&b"admin"[..]));
     /// assert_eq!(users.get("bob")?, None);
     /// # Ok::<(), kvgit::Error>(())
     /// ```
-    pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
         self.branch.get(self.full_key(key))
     }
 
     /// The value of `key`, decoded with the store's codec.
     ///
     /// ```
-    /// let db = kvgit::Db::memory();
-    /// let scores = db.branch("main")?.namespace("scores");
-    /// scores.put_as("alice", &42u32)?;
-    /// assert_eq!(scores.get_as::<u32>("alice")?, Some(42));
-    /// assert_eq!(scores.get_as::<u32>("bob")?, None);
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let stats = main.namespace("stats");
+    /// stats.put_as("visits", &42u64)?;
+    /// assert_eq!(stats.get_as::<u64>("visits")?, Some(42));
     /// # Ok::<(), kvgit::Error>(())
     /// ```
-    pub fn get_as<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+    pub fn get_as<T: DeserializeOwned>(&self, key: impl AsRef<[u8]>) -> Result<Option<T>> {
         self.branch.get_as(self.full_key(key))
     }
 
     /// True if `key` has a value.
     ///
     /// ```
-    /// let db = kvgit::Db::memory();
-    /// let users = db.branch("main")?.namespace("users");
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let users = main.namespace("users");
     /// users.put("alice", "admin")?;
     /// assert!(users.contains("alice")?);
-    /// assert!(!users.contains("bob")?);
+    /// assert!(!main.namespace("admins").contains("alice")?);
     /// # Ok::<(), kvgit::Error>(())
     /// ```
-    pub fn contains(&self, key: &str) -> Result<bool> {
+    pub fn contains(&self, key: impl AsRef<[u8]>) -> Result<bool> {
         self.branch.contains(self.full_key(key))
     }
 
     /// Commits `key = value` alone.
     ///
     /// ```
-    /// let db = kvgit::Db::memory();
-    /// let main = db.branch("main")?;
+    /// let main = kvgit::Db::memory().branch("main")?;
     /// let head = main.namespace("users").put("alice", "admin")?;
     /// assert_eq!(main.head()?, head);
     /// assert_eq!(main.get("users/alice")?.as_deref(), Some(&b"admin"[..]));
     /// # Ok::<(), kvgit::Error>(())
     /// ```
-    pub fn put(&self, key: &str, value: impl AsRef<[u8]>) -> Result<CommitId> {
+    pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<CommitId> {
         self.branch.put(self.full_key(key), value)
     }
 
     /// Commits `key = value` encoded with the store's codec.
     ///
     /// ```
-    /// let db = kvgit::Db::memory();
-    /// let main = db.branch("main")?;
-    /// main.namespace("config").put_as("retries", &3u8)?;
-    /// assert_eq!(main.get_as::<u8>("config/retries")?, Some(3));
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let config = main.namespace("config");
+    /// config.put_as("limits", &vec![10u32, 20])?;
+    /// assert_eq!(main.get_as::<Vec<u32>>("config/limits")?, Some(vec![10, 20]));
     /// # Ok::<(), kvgit::Error>(())
     /// ```
-    pub fn put_as<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<CommitId> {
+    pub fn put_as<T: Serialize + ?Sized>(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: &T,
+    ) -> Result<CommitId> {
         self.branch.put_as(self.full_key(key), value)
     }
 
     /// Commits the deletion of `key`.
     ///
     /// ```
-    /// let db = kvgit::Db::memory();
-    /// let users = db.branch("main")?.namespace("users");
-    /// users.put("bob", "reader")?;
-    /// users.delete("bob")?;
-    /// assert!(!users.contains("bob")?);
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let users = main.namespace("users");
+    /// users.put("alice", "admin")?;
+    /// users.delete("alice")?;
+    /// assert!(!main.contains("users/alice")?);
     /// # Ok::<(), kvgit::Error>(())
     /// ```
-    pub fn delete(&self, key: &str) -> Result<CommitId> {
+    pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<CommitId> {
         self.branch.delete(self.full_key(key))
     }
 
     /// The keys right under this namespace (not in nested namespaces),
-    /// sorted.
+    /// relative to it, in order, lazily, as bytes like every key (see
+    /// [`Namespace::keys_str`] for text).
     ///
     /// ```
-    /// let db = kvgit::Db::memory();
-    /// let users = db.branch("main")?.namespace("users");
-    /// users.put("bob", "reader")?;
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let users = main.namespace("users");
     /// users.put("alice", "admin")?;
-    /// users.put("archived/carol", "reader")?; // in a nested namespace
-    /// assert_eq!(users.keys()?, vec!["alice".to_string(), "bob".to_string()]);
+    /// users.put("archived/bob", "user")?; // in a nested namespace
+    /// let keys: Vec<Vec<u8>> = users.keys()?.collect::<kvgit::Result<_>>()?;
+    /// assert_eq!(keys, vec![b"alice".to_vec()]);
     /// # Ok::<(), kvgit::Error>(())
     /// ```
-    pub fn keys(&self) -> Result<Vec<String>> {
+    pub fn keys(&self) -> Result<impl Iterator<Item = Result<Vec<u8>>>> {
         Ok(self
             .descendant_keys()?
-            .into_iter()
-            .filter(|k| !k.contains('/'))
-            .collect())
+            .filter(|k| k.as_ref().map_or(true, |k| !k.contains(&b'/'))))
+    }
+
+    /// The keys right under this namespace as text, in order. A key that
+    /// is not UTF-8 is an error naming it ([`Error::Codec`]); read such
+    /// keys with [`Namespace::keys`].
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let users = main.namespace("users");
+    /// users.put("bob", "user")?;
+    /// users.put("alice", "admin")?;
+    /// assert_eq!(users.keys_str()?, vec!["alice".to_string(), "bob".to_string()]);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
+    pub fn keys_str(&self) -> Result<Vec<String>> {
+        self.keys()?.map(|k| k.and_then(key_string)).collect()
     }
 
     /// The number of keys right under this namespace.
     ///
     /// ```
-    /// let db = kvgit::Db::memory();
-    /// let users = db.branch("main")?.namespace("users");
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let users = main.namespace("users");
     /// users.put("alice", "admin")?;
-    /// users.put("archived/bob", "reader")?;
+    /// users.put("archived/bob", "user")?; // not right under `users`
     /// assert_eq!(users.len()?, 1);
     /// # Ok::<(), kvgit::Error>(())
     /// ```
-    pub fn len(&self) -> Result<usize> {
-        Ok(self.keys()?.len())
+    pub fn len(&self) -> Result<u64> {
+        let mut n = 0;
+        for key in self.keys()? {
+            key?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// True if no key is right under this namespace.
     ///
     /// ```
-    /// let db = kvgit::Db::memory();
-    /// let users = db.branch("main")?.namespace("users");
-    /// assert!(users.is_empty()?);
-    /// users.put("archived/bob", "reader")?; // nested: not right under `users`
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let users = main.namespace("users");
     /// assert!(users.is_empty()?);
     /// users.put("alice", "admin")?;
     /// assert!(!users.is_empty()?);
     /// # Ok::<(), kvgit::Error>(())
     /// ```
     pub fn is_empty(&self) -> Result<bool> {
-        Ok(self.keys()?.is_empty())
+        Ok(self.keys()?.next().transpose()?.is_none())
     }
 
     /// The nested namespaces right under this one, sorted (as strings:
     /// `a` before `a-b`, although the key `a-b/..` sorts before `a/..`).
+    /// A namespace's name is a path segment, so it is text: a segment that
+    /// is not UTF-8 is an error naming it.
     ///
     /// ```
-    /// let db = kvgit::Db::memory();
-    /// let root = db.branch("main")?.namespace("");
-    /// root.put("users/alice", "admin")?;
-    /// root.put("users/archived/bob", "reader")?;
-    /// root.put("config/retries", "3")?;
-    /// root.put("top", "level")?;
-    /// assert_eq!(root.children()?, vec!["config".to_string(), "users".to_string()]);
-    /// assert_eq!(root.namespace("users").children()?, vec!["archived".to_string()]);
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("users/alice/role", "admin")?;
+    /// main.put("users/bob/role", "user")?;
+    /// main.put("users/count", "2")?;
+    /// assert_eq!(main.namespace("users").children()?, vec!["alice", "bob"]);
     /// # Ok::<(), kvgit::Error>(())
     /// ```
     pub fn children(&self) -> Result<Vec<String>> {
-        let children: BTreeSet<String> = self
-            .descendant_keys()?
-            .into_iter()
-            .filter_map(|k| match k.split_once('/') {
-                Some((first, _)) if !first.is_empty() => Some(first.to_string()),
-                _ => None,
-            })
-            .collect();
+        let mut children = BTreeSet::new();
+        for key in self.descendant_keys()? {
+            let key = key?;
+            if let Some(slash) = key.iter().position(|&b| b == b'/') {
+                if slash > 0 {
+                    children.insert(key_string(key[..slash].to_vec())?);
+                }
+            }
+        }
         Ok(children.into_iter().collect())
     }
 
     /// Every key under this namespace, nested ones included, relative to
-    /// it, sorted.
+    /// it, in order, lazily.
     ///
     /// ```
-    /// let db = kvgit::Db::memory();
-    /// let users = db.branch("main")?.namespace("users");
-    /// users.put("alice", "admin")?;
-    /// users.put("archived/bob", "reader")?;
-    /// assert_eq!(
-    ///     users.descendant_keys()?,
-    ///     vec!["alice".to_string(), "archived/bob".to_string()]
-    /// );
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("users/alice/role", "admin")?;
+    /// main.put("users/count", "1")?;
+    /// main.put("other", "x")?;
+    /// let all: Vec<Vec<u8>> = main.namespace("users").descendant_keys()?.collect::<kvgit::Result<_>>()?;
+    /// assert_eq!(all, vec![b"alice/role".to_vec(), b"count".to_vec()]);
     /// # Ok::<(), kvgit::Error>(())
     /// ```
-    pub fn descendant_keys(&self) -> Result<Vec<String>> {
-        let mut out = Vec::new();
-        for entry in self
-            .branch
-            .snapshot()?
+    pub fn descendant_keys(&self) -> Result<impl Iterator<Item = Result<Vec<u8>>>> {
+        let skip = self.prefix.len();
+        let snapshot = self.branch.snapshot()?;
+        let inner = snapshot
             .keys_with_prefix(self.prefix.as_bytes())
-        {
-            let key = entry?;
-            out.push(String::from_utf8_lossy(&key[self.prefix.len()..]).into_owned());
-        }
-        // Sorted by bytes already, which is string order unless a key is
-        // not UTF-8 (its lossy form can sort elsewhere).
-        out.sort_unstable();
-        Ok(out)
+            .map(move |k| k.map(|mut k| k.split_off(skip)));
+        Ok(KeysUnder {
+            inner: Box::new(inner),
+            _snapshot: snapshot,
+        })
     }
 
     /// Registers `f` as the merge function of `key` in this namespace.
     ///
     /// ```
-    /// use kvgit::merge::Counter;
-    /// let db = kvgit::Db::memory();
-    /// let main = db.branch("main")?;
+    /// let main = kvgit::Db::memory().branch("main")?;
     /// let stats = main.namespace("stats");
-    /// stats.set_merge_fn("hits", Counter); // registers "stats/hits"
+    /// stats.set_merge_fn("hits", kvgit::merge::Counter); // the key `stats/hits`
     /// stats.put("hits", "10")?;
     /// let mut a = main.transaction()?;
     /// let mut b = main.transaction()?;
@@ -315,7 +325,7 @@ impl Namespace {
     /// assert_eq!(stats.get("hits")?.as_deref(), Some(&b"13"[..]));
     /// # Ok::<(), kvgit::Error>(())
     /// ```
-    pub fn set_merge_fn(&self, key: &str, f: impl kvgit_merge::MergeFn + 'static) {
+    pub fn set_merge_fn(&self, key: impl AsRef<[u8]>, f: impl kvgit_merge::MergeFn + 'static) {
         self.branch.db.merge_fns().set(self.full_key(key), f);
     }
 
@@ -323,19 +333,17 @@ impl Namespace {
     /// that has no more specific registration.
     ///
     /// ```
-    /// use kvgit::merge::Max;
-    /// let db = kvgit::Db::memory();
-    /// let main = db.branch("main")?;
+    /// let main = kvgit::Db::memory().branch("main")?;
     /// let best = main.namespace("best");
-    /// best.set_merge_fn_all(Max); // every key under "best/"
-    /// best.put("alice/score", "5")?;
+    /// best.set_merge_fn_all(kvgit::merge::Max); // every key under `best/`
+    /// best.put("alice/score", "10")?;
     /// let mut a = main.transaction()?;
     /// let mut b = main.transaction()?;
-    /// best.within(&mut a).put("alice/score", "9");
-    /// best.within(&mut b).put("alice/score", "7");
+    /// best.within(&mut a).put("alice/score", "30");
+    /// best.within(&mut b).put("alice/score", "20");
     /// a.commit()?;
-    /// b.commit()?;
-    /// assert_eq!(best.get("alice/score")?.as_deref(), Some(&b"9"[..]));
+    /// b.commit()?; // no conflict: the larger score stays
+    /// assert_eq!(best.get("alice/score")?.as_deref(), Some(&b"30"[..]));
     /// # Ok::<(), kvgit::Error>(())
     /// ```
     pub fn set_merge_fn_all(&self, f: impl kvgit_merge::MergeFn + 'static) {
@@ -345,14 +353,14 @@ impl Namespace {
     /// Reads and writes of transaction `tx` through this namespace.
     ///
     /// ```
-    /// let db = kvgit::Db::memory();
-    /// let main = db.branch("main")?;
+    /// let main = kvgit::Db::memory().branch("main")?;
     /// let users = main.namespace("users");
     /// let mut tx = main.transaction()?;
-    /// users.within(&mut tx).put("alice", "admin").put("bob", "reader");
-    /// tx.put("log", "added two users"); // the transaction itself is still usable
+    /// users.within(&mut tx).put("alice", "admin").put("bob", "user");
+    /// tx.put("count", "2"); // outside the namespace
     /// tx.commit()?;
-    /// assert_eq!(users.keys()?, vec!["alice".to_string(), "bob".to_string()]);
+    /// assert_eq!(users.len()?, 2);
+    /// assert!(main.contains("count")?);
     /// # Ok::<(), kvgit::Error>(())
     /// ```
     pub fn within<'a>(&self, tx: &'a mut Transaction) -> TxNamespace<'a> {
@@ -371,56 +379,52 @@ pub struct TxNamespace<'a> {
 }
 
 impl TxNamespace<'_> {
-    fn full_key(&self, key: &str) -> String {
-        format!("{}{key}", self.prefix)
+    fn full_key(&self, key: impl AsRef<[u8]>) -> Vec<u8> {
+        full_key(&self.prefix, key.as_ref())
     }
 
     /// The value of `key` as the transaction sees it.
     ///
     /// ```
-    /// let db = kvgit::Db::memory();
-    /// let main = db.branch("main")?;
-    /// main.put("users/alice", "admin")?;
+    /// let main = kvgit::Db::memory().branch("main")?;
     /// let users = main.namespace("users");
     /// let mut tx = main.transaction()?;
     /// let mut view = users.within(&mut tx);
-    /// view.put("bob", "reader");
+    /// assert_eq!(view.get("alice")?, None);
+    /// view.put("alice", "admin"); // staged, already visible
     /// assert_eq!(view.get("alice")?.as_deref(), Some(&b"admin"[..]));
-    /// assert_eq!(view.get("bob")?.as_deref(), Some(&b"reader"[..])); // staged
     /// # Ok::<(), kvgit::Error>(())
     /// ```
-    pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
         self.tx.get(self.full_key(key))
     }
 
     /// The value of `key`, decoded with the store's codec.
     ///
     /// ```
-    /// let db = kvgit::Db::memory();
-    /// let main = db.branch("main")?;
-    /// let scores = main.namespace("scores");
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let stats = main.namespace("stats");
+    /// stats.put_as("hits", &7u64)?;
     /// let mut tx = main.transaction()?;
-    /// let mut view = scores.within(&mut tx);
-    /// view.put_as("alice", &7u32)?;
-    /// assert_eq!(view.get_as::<u32>("alice")?, Some(7));
+    /// assert_eq!(stats.within(&mut tx).get_as::<u64>("hits")?, Some(7));
     /// # Ok::<(), kvgit::Error>(())
     /// ```
-    pub fn get_as<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+    pub fn get_as<T: DeserializeOwned>(&self, key: impl AsRef<[u8]>) -> Result<Option<T>> {
         self.tx.get_as(self.full_key(key))
     }
 
     /// Stages `key = value`.
     ///
     /// ```
-    /// let db = kvgit::Db::memory();
-    /// let main = db.branch("main")?;
+    /// let main = kvgit::Db::memory().branch("main")?;
     /// let mut tx = main.transaction()?;
-    /// main.namespace("users").within(&mut tx).put("alice", "admin").put("bob", "reader");
+    /// main.namespace("users").within(&mut tx).put("alice", "admin");
+    /// assert!(tx.is_staged("users/alice"));
     /// tx.commit()?;
-    /// assert_eq!(main.get("users/bob")?.as_deref(), Some(&b"reader"[..]));
+    /// assert_eq!(main.get("users/alice")?.as_deref(), Some(&b"admin"[..]));
     /// # Ok::<(), kvgit::Error>(())
     /// ```
-    pub fn put(&mut self, key: &str, value: impl AsRef<[u8]>) -> &mut Self {
+    pub fn put(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> &mut Self {
         let k = self.full_key(key);
         self.tx.put(k, value);
         self
@@ -429,15 +433,19 @@ impl TxNamespace<'_> {
     /// Stages `key = value` encoded with the store's codec.
     ///
     /// ```
-    /// let db = kvgit::Db::memory();
-    /// let main = db.branch("main")?;
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let stats = main.namespace("stats");
     /// let mut tx = main.transaction()?;
-    /// main.namespace("config").within(&mut tx).put_as("retries", &3u8)?;
+    /// stats.within(&mut tx).put_as("hits", &1u64)?;
     /// tx.commit()?;
-    /// assert_eq!(main.get_as::<u8>("config/retries")?, Some(3));
+    /// assert_eq!(stats.get_as::<u64>("hits")?, Some(1));
     /// # Ok::<(), kvgit::Error>(())
     /// ```
-    pub fn put_as<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<()> {
+    pub fn put_as<T: Serialize + ?Sized>(
+        &mut self,
+        key: impl AsRef<[u8]>,
+        value: &T,
+    ) -> Result<()> {
         let k = self.full_key(key);
         self.tx.put_as(k, value)
     }
@@ -445,18 +453,50 @@ impl TxNamespace<'_> {
     /// Stages the deletion of `key`.
     ///
     /// ```
-    /// let db = kvgit::Db::memory();
-    /// let main = db.branch("main")?;
-    /// main.put("users/bob", "reader")?;
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let users = main.namespace("users");
+    /// users.put("alice", "admin")?;
     /// let mut tx = main.transaction()?;
-    /// main.namespace("users").within(&mut tx).delete("bob");
+    /// users.within(&mut tx).delete("alice");
+    /// assert_eq!(tx.get("users/alice")?, None);
     /// tx.commit()?;
-    /// assert!(!main.contains("users/bob")?);
+    /// assert!(users.is_empty()?);
     /// # Ok::<(), kvgit::Error>(())
     /// ```
-    pub fn delete(&mut self, key: &str) -> &mut Self {
+    pub fn delete(&mut self, key: impl AsRef<[u8]>) -> &mut Self {
         let k = self.full_key(key);
         self.tx.delete(k);
         self
+    }
+}
+
+/// `prefix` followed by `key`.
+fn full_key(prefix: &str, key: &[u8]) -> Vec<u8> {
+    let mut full = Vec::with_capacity(prefix.len() + key.len());
+    full.extend_from_slice(prefix.as_bytes());
+    full.extend_from_slice(key);
+    full
+}
+
+/// A key as text, or an error naming it.
+fn key_string(key: Vec<u8>) -> Result<String> {
+    String::from_utf8(key).map_err(|e| Error::Codec {
+        key: String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        message: "the key is not UTF-8 text (read it as bytes with `keys()`)".to_string(),
+    })
+}
+
+/// The lazy key scan of [`Namespace::descendant_keys`], holding the
+/// snapshot it reads (pinned against garbage collection) while it lives.
+struct KeysUnder {
+    inner: Box<dyn Iterator<Item = Result<Vec<u8>>> + Send>,
+    _snapshot: crate::Snapshot,
+}
+
+impl Iterator for KeysUnder {
+    type Item = Result<Vec<u8>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.inner.next()
     }
 }

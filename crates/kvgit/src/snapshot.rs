@@ -47,21 +47,63 @@ pub struct CommitInfo {
 
 impl CommitInfo {
     /// The parents (none for a root commit, two for a merge).
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let first = main.put("k", "v")?;
+    /// let dev = main.fork("dev")?;
+    /// dev.put("a", "1")?;
+    /// main.put("b", "2")?;
+    /// main.merge_from(&dev)?;
+    /// let merge = main.log()?.next().expect("a head")?;
+    /// assert_eq!(merge.parents().len(), 2);
+    /// let root = main.log()?.last().expect("a root")?;
+    /// assert!(root.parents().is_empty());
+    /// assert_eq!(main.db().checkout(&first)?.info()?.parents(), &[root.id]);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn parents(&self) -> &[CommitId] {
         &self.commit.parents
     }
 
     /// The commit message.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.put("k", "v").message("import users");
+    /// tx.commit()?;
+    /// assert_eq!(main.snapshot()?.info()?.message(), "import users");
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn message(&self) -> &str {
         &self.commit.message
     }
 
     /// The commit time.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let before = std::time::SystemTime::now() - std::time::Duration::from_secs(1);
+    /// main.put("k", "v")?;
+    /// assert!(main.snapshot()?.info()?.time() >= before);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn time(&self) -> std::time::SystemTime {
         std::time::UNIX_EPOCH + std::time::Duration::from_micros(self.commit.time_micros)
     }
 
     /// The user metadata.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.put("k", "v").metadata("source", "nightly-import");
+    /// tx.commit()?;
+    /// let info = main.snapshot()?.info()?;
+    /// assert_eq!(info.metadata()["source"], "nightly-import");
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn metadata(&self) -> &std::collections::BTreeMap<String, String> {
         &self.commit.metadata
     }
@@ -71,8 +113,9 @@ impl CommitInfo {
 ///
 /// A snapshot of a branch head ([`Branch::snapshot`](crate::Branch::snapshot),
 /// a transaction's base) counts its reads of values as access to the
-/// branch's keys, for garbage collection's coldest-first order; a
-/// snapshot of any other commit ([`Db::checkout`]) does not.
+/// branch's keys, for garbage collection's coldest-first order, when the
+/// store records access ([`Options::track_access`](crate::Options::track_access));
+/// a snapshot of any other commit ([`Db::checkout`]) does not.
 ///
 /// ```
 /// let db = kvgit::Db::memory();
@@ -115,11 +158,8 @@ impl Snapshot {
     /// `ref_name`), pinned (read and pinned under the write fence, so no
     /// sweep can remove it meanwhile).
     pub(crate) fn of_branch(db: Db, branch: &str, ref_name: &str) -> Result<Option<Snapshot>> {
-        match db.inner.repo.read_ref_pinned(ref_name)? {
-            Some((id, pin)) => {
-                let tree = tree_of(&db, &id)?;
-                Ok(Some(Snapshot::pinned(db, id, tree, pin, branch)))
-            }
+        match db.inner.repo.head_pinned(ref_name)? {
+            Some((id, tree, pin)) => Ok(Some(Snapshot::pinned(db, id, tree, pin, branch))),
             None => Ok(None),
         }
     }
@@ -149,7 +189,7 @@ impl Snapshot {
     where
         I: Iterator<Item = kvgit_core::Result<(Vec<u8>, Vec<u8>)>>,
     {
-        let to = match self.db.inner.options.track_access {
+        let to = match self.db.tracking() {
             true => self.branch.clone().map(|b| (self.db.clone(), b)),
             false => None,
         };
@@ -162,11 +202,28 @@ impl Snapshot {
     }
 
     /// The commit this snapshot shows.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let head = main.put("k", "v")?;
+    /// assert_eq!(main.snapshot()?.commit_id(), head);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn commit_id(&self) -> CommitId {
         self.id
     }
 
     /// The commit's metadata.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// let main = db.branch("main")?;
+    /// let id = main.put("k", "v")?;
+    /// let info = db.checkout(&id)?.info()?;
+    /// assert_eq!(info.id, id);
+    /// assert_eq!(info.parents().len(), 1);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn info(&self) -> Result<CommitInfo> {
         Ok(CommitInfo {
             id: self.id,
@@ -174,12 +231,17 @@ impl Snapshot {
         })
     }
 
-    /// The tree (for the low-level API of [`Db::repo`]).
-    pub fn tree(&self) -> Tree {
-        self.tree
-    }
-
     /// The value of `key`.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// let main = db.branch("main")?;
+    /// let v1 = main.put("k", "v1")?;
+    /// main.put("k", "v2")?;
+    /// assert_eq!(db.checkout(&v1)?.get("k")?.as_deref(), Some(&b"v1"[..]));
+    /// assert_eq!(main.snapshot()?.get("k")?.as_deref(), Some(&b"v2"[..]));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
         let key = key.as_ref();
         self.record(key);
@@ -187,11 +249,28 @@ impl Snapshot {
     }
 
     /// The value of `key`, decoded with the store's codec.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put_as("version", &3u32)?;
+    /// assert_eq!(main.snapshot()?.get_as::<u32>("version")?, Some(3));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn get_as<T: DeserializeOwned>(&self, key: impl AsRef<[u8]>) -> Result<Option<T>> {
         self.get_with(&self.db.inner.options.codec, key)
     }
 
     /// The value of `key`, decoded with `codec`.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("flags", "[true,false]")?;
+    /// let flags: Option<Vec<bool>> = main.snapshot()?.get_with(&kvgit::Json, "flags")?;
+    /// assert_eq!(flags, Some(vec![true, false]));
+    /// // A value the codec cannot decode is an error naming the key.
+    /// assert!(main.snapshot()?.get_with::<_, u32>(&kvgit::Json, "flags").is_err());
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn get_with<C: Codec, T: DeserializeOwned>(
         &self,
         codec: &C,
@@ -204,6 +283,15 @@ impl Snapshot {
     }
 
     /// True if `key` has a value.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("k", "v")?;
+    /// let snap = main.snapshot()?;
+    /// assert!(snap.contains("k")?);
+    /// assert!(!snap.contains("x")?);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn contains(&self, key: impl AsRef<[u8]>) -> Result<bool> {
         let key = key.as_ref();
         self.record(key);
@@ -211,21 +299,55 @@ impl Snapshot {
     }
 
     /// The number of keys, in O(1).
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("a", "1")?;
+    /// main.put("b", "2")?;
+    /// assert_eq!(main.snapshot()?.len(), 2);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn len(&self) -> u64 {
         self.tree.len()
     }
 
     /// True if there are no keys.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// assert!(main.snapshot()?.is_empty());
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.tree.is_empty()
     }
 
     /// The total size of all values in bytes, in O(1).
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("a", "12345")?;
+    /// main.put("b", "678")?;
+    /// assert_eq!(main.snapshot()?.value_bytes(), 8);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn value_bytes(&self) -> u64 {
         self.tree.value_bytes()
     }
 
     /// The entries with keys in `range`, in key order, lazily.
+    ///
+    /// ```
+    /// use std::ops::Bound;
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// for (k, v) in [("a", "1"), ("b", "2"), ("c", "3")] {
+    ///     main.put(k, v)?;
+    /// }
+    /// let snap = main.snapshot()?;
+    /// let tail: Vec<(Vec<u8>, Vec<u8>)> = snap.range((Bound::Included(&b"b"[..]), Bound::Unbounded)).collect::<kvgit::Result<_>>()?;
+    /// assert_eq!(tail, vec![(b"b".to_vec(), b"2".to_vec()), (b"c".to_vec(), b"3".to_vec())]);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn range<R: RangeBounds<[u8]>>(
         &self,
         range: R,
@@ -234,6 +356,16 @@ impl Snapshot {
     }
 
     /// The entries whose keys start with `prefix`, in key order, lazily.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("log/1", "start")?;
+    /// main.put("log/2", "stop")?;
+    /// main.put("lost", "x")?;
+    /// let n = main.snapshot()?.scan_prefix("log/").count();
+    /// assert_eq!(n, 2);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn scan_prefix(
         &self,
         prefix: impl AsRef<[u8]>,
@@ -242,6 +374,15 @@ impl Snapshot {
     }
 
     /// All keys in order, lazily (values are not loaded).
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("b", "2")?;
+    /// main.put("a", "1")?;
+    /// let keys: Vec<Vec<u8>> = main.snapshot()?.keys().collect::<kvgit::Result<_>>()?;
+    /// assert_eq!(keys, vec![b"a".to_vec(), b"b".to_vec()]);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn keys(&self) -> impl Iterator<Item = Result<Vec<u8>>> {
         self.db
             .inner
@@ -252,6 +393,16 @@ impl Snapshot {
 
     /// The keys starting with `prefix`, in order, lazily (values are not
     /// loaded).
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("user/alice", "1")?;
+    /// main.put("user/bob", "2")?;
+    /// main.put("users", "3")?;
+    /// let keys: Vec<Vec<u8>> = main.snapshot()?.keys_with_prefix(b"user/").collect::<kvgit::Result<_>>()?;
+    /// assert_eq!(keys, vec![b"user/alice".to_vec(), b"user/bob".to_vec()]);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn keys_with_prefix(&self, prefix: &[u8]) -> impl Iterator<Item = Result<Vec<u8>>> {
         let end = kvgit_core::tree::prefix_successor(prefix);
         let upper = match &end {
@@ -266,8 +417,56 @@ impl Snapshot {
     }
 
     /// The changes from this snapshot to `other`, in key order.
+    ///
+    /// ```
+    /// use kvgit::ChangeKind;
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("a", "1")?;
+    /// main.put("b", "2")?;
+    /// let before = main.snapshot()?;
+    /// main.put("a", "10")?;
+    /// main.delete("b")?;
+    /// let changes = before.diff_to(&main.snapshot()?)?;
+    /// assert_eq!(changes.len(), 2);
+    /// assert_eq!((changes[0].kind, changes[0].new.as_deref()), (ChangeKind::Modified, Some(&b"10"[..])));
+    /// assert_eq!((changes[1].kind, changes[1].old.as_deref()), (ChangeKind::Removed, Some(&b"2"[..])));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn diff_to(&self, other: &Snapshot) -> Result<Vec<Change>> {
         diff_trees(&self.db, &self.tree, &other.tree)
+    }
+
+    /// The keys that differ from this snapshot to `other`, with how, in
+    /// key order, lazily, without loading any value.
+    ///
+    /// ```
+    /// use kvgit::ChangeKind;
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("a", "1")?;
+    /// let before = main.snapshot()?;
+    /// main.put("b", "2")?;
+    /// let changed: Vec<(ChangeKind, Vec<u8>)> =
+    ///     before.changed_keys(&main.snapshot()?).collect::<kvgit::Result<_>>()?;
+    /// assert_eq!(changed, vec![(ChangeKind::Added, b"b".to_vec())]);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
+    pub fn changed_keys(
+        &self,
+        other: &Snapshot,
+    ) -> impl Iterator<Item = Result<(ChangeKind, Vec<u8>)>> {
+        self.db
+            .inner
+            .repo
+            .diff(&self.tree, &other.tree)
+            .map(|change| {
+                let change = change?;
+                let kind = match &change {
+                    kvgit_core::Change::Added { .. } => ChangeKind::Added,
+                    kvgit_core::Change::Removed { .. } => ChangeKind::Removed,
+                    kvgit_core::Change::Modified { .. } => ChangeKind::Modified,
+                };
+                Ok((kind, change.key().to_vec()))
+            })
     }
 }
 

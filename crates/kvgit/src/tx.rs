@@ -22,8 +22,8 @@
 use std::collections::BTreeMap;
 use std::ops::RangeBounds;
 
-use kvgit_core::{CommitSpec, Tree, Value};
-use kvgit_merge::{merge_trees, Conflict, Strategy};
+use kvgit_core::{CommitSpec, Tree, Unwritten, Value};
+use kvgit_merge::{merge_trees, Conflict, MergeFn, Policy, Registry, Strategy};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -86,7 +86,8 @@ impl CommitOutcome {
 /// tx.put("user/alice", "admin");
 /// tx.delete("user/bob");
 /// assert_eq!(tx.get("user/alice")?.as_deref(), Some(&b"admin"[..]));
-/// let outcome = tx.message("add alice").commit()?;
+/// tx.message("add alice");
+/// let outcome = tx.commit()?;
 /// assert_eq!(Some(main.head()?), outcome.commit);
 /// # Ok::<(), kvgit::Error>(())
 /// ```
@@ -101,6 +102,16 @@ pub struct Transaction {
     staged: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     message: String,
     metadata: BTreeMap<String, String>,
+    /// Merge functions for this transaction's commit, over the Db's.
+    merge_overrides: Vec<(Scope, Policy)>,
+}
+
+/// Which keys a per-transaction merge function covers.
+#[derive(Clone, Debug)]
+enum Scope {
+    Key(Vec<u8>),
+    Prefix(Vec<u8>),
+    Default,
 }
 
 /// How a commit handles conflicts and lost races.
@@ -124,23 +135,66 @@ impl Transaction {
             staged: BTreeMap::new(),
             message: String::new(),
             metadata: BTreeMap::new(),
+            merge_overrides: Vec::new(),
         })
+    }
+
+    /// A transaction of `branch` on snapshot `base` that commits on top
+    /// of `head` (see [`Branch::transaction_at`]).
+    pub(crate) fn on(branch: Branch, base: Snapshot, head: CommitId) -> Transaction {
+        Transaction {
+            branch,
+            head,
+            base,
+            staged: BTreeMap::new(),
+            message: String::new(),
+            metadata: BTreeMap::new(),
+            merge_overrides: Vec::new(),
+        }
     }
 
     /// The snapshot the transaction reads under its staged writes: the
     /// head when it began. After [`Transaction::commit_keys`], the head it
     /// made, with the keys still staged as they were first read (a commit
     /// of its own that no branch holds, kept while the transaction lives).
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let head = main.put("k", "v")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.put("k", "staged");
+    /// assert_eq!(tx.base().commit_id(), head);
+    /// assert_eq!(tx.base().get("k")?.as_deref(), Some(&b"v"[..])); // without the staged write
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn base(&self) -> &Snapshot {
         &self.base
     }
 
     /// The branch the transaction commits to.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let tx = main.transaction()?;
+    /// assert_eq!(tx.branch().name(), "main");
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn branch(&self) -> &Branch {
         &self.branch
     }
 
     /// The value of `key`: a staged write, else the snapshot's.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("a", "1")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.put("b", "2").delete("a");
+    /// assert_eq!(tx.get("b")?.as_deref(), Some(&b"2"[..])); // staged write
+    /// assert_eq!(tx.get("a")?, None); // staged deletion
+    /// assert_eq!(main.get("a")?.as_deref(), Some(&b"1"[..])); // not committed
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
         let key = key.as_ref();
         match self.staged.get(key) {
@@ -154,12 +208,30 @@ impl Transaction {
     }
 
     /// The value of `key` decoded with the store's codec.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.put_as("count", &41u64)?;
+    /// let n: u64 = tx.get_as("count")?.unwrap_or(0);
+    /// assert_eq!(n, 41);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn get_as<T: DeserializeOwned>(&self, key: impl AsRef<[u8]>) -> Result<Option<T>> {
         let codec = self.branch.db.inner.options.codec;
         self.get_with(&codec, key)
     }
 
     /// The value of `key` decoded with `codec`.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.put("tags", r#"["a","b"]"#);
+    /// let tags: Vec<String> = tx.get_with(&kvgit::Json, "tags")?.unwrap_or_default();
+    /// assert_eq!(tags, vec!["a", "b"]);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn get_with<C: Codec, T: DeserializeOwned>(
         &self,
         codec: &C,
@@ -172,6 +244,16 @@ impl Transaction {
     }
 
     /// True if `key` has a value (staged or in the snapshot).
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("old", "x")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.put("new", "y").delete("old");
+    /// assert!(tx.contains("new")?);
+    /// assert!(!tx.contains("old")?);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn contains(&self, key: impl AsRef<[u8]>) -> Result<bool> {
         let key = key.as_ref();
         match self.staged.get(key) {
@@ -185,6 +267,15 @@ impl Transaction {
 
     /// Stages `key = value`. Limits (keys up to 4 KiB, values up to
     /// 256 MiB) are checked at commit.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.put("a", "1").put(b"\xffbinary", [0u8, 1, 2]);
+    /// tx.commit()?;
+    /// assert_eq!(main.get(b"\xffbinary")?, Some(vec![0, 1, 2]));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn put(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> &mut Self {
         self.staged
             .insert(key.as_ref().to_vec(), Some(value.as_ref().to_vec()));
@@ -192,6 +283,15 @@ impl Transaction {
     }
 
     /// Stages `key = value` encoded with the store's codec.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.put_as("limits", &[1u8, 2, 3])?;
+    /// tx.commit()?;
+    /// assert_eq!(main.get_as::<[u8; 3]>("limits")?, Some([1, 2, 3]));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn put_as<T: Serialize + ?Sized>(
         &mut self,
         key: impl AsRef<[u8]>,
@@ -202,6 +302,15 @@ impl Transaction {
     }
 
     /// Stages `key = value` encoded with `codec`.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.put_with(&kvgit::Json, "user", &("alice", 30))?;
+    /// tx.commit()?;
+    /// assert_eq!(main.get("user")?.as_deref(), Some(&br#"["alice",30]"#[..]));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn put_with<C: Codec, T: Serialize + ?Sized>(
         &mut self,
         codec: &C,
@@ -215,28 +324,76 @@ impl Transaction {
     }
 
     /// Stages the deletion of `key`.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("k", "v")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.delete("k").delete("never-there"); // deleting a missing key is no error
+    /// tx.commit()?;
+    /// assert!(main.is_empty()?);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn delete(&mut self, key: impl AsRef<[u8]>) -> &mut Self {
         self.staged.insert(key.as_ref().to_vec(), None);
         self
     }
 
     /// Forgets the staged write to `key`, if any.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.put("a", "1").put("b", "2").unstage("a");
+    /// assert!(!tx.is_staged("a"));
+    /// tx.commit()?;
+    /// assert_eq!(main.keys()?.collect::<kvgit::Result<Vec<_>>>()?, vec![b"b".to_vec()]);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn unstage(&mut self, key: impl AsRef<[u8]>) -> &mut Self {
         self.staged.remove(key.as_ref());
         self
     }
 
     /// True if `key` has a staged write.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("a", "1")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.delete("b");
+    /// assert!(tx.is_staged("b")); // a staged deletion counts
+    /// assert!(!tx.is_staged("a"));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn is_staged(&self, key: impl AsRef<[u8]>) -> bool {
         self.staged.contains_key(key.as_ref())
     }
 
     /// True if anything is staged.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let mut tx = main.transaction()?;
+    /// assert!(!tx.has_changes());
+    /// tx.put("k", "v");
+    /// assert!(tx.has_changes());
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn has_changes(&self) -> bool {
         !self.staged.is_empty()
     }
 
     /// The staged writes in key order (`None`: a deletion).
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.put("b", "2").delete("a");
+    /// let staged: Vec<_> = tx.staged().collect();
+    /// assert_eq!(staged, vec![(&b"a"[..], None), (&b"b"[..], Some(&b"2"[..]))]);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn staged(&self) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
         self.staged
             .iter()
@@ -248,61 +405,259 @@ impl Transaction {
     }
 
     /// The entries with keys in `range` as the transaction sees them
-    /// (snapshot plus staged writes), in key order.
-    pub fn range<R: RangeBounds<[u8]> + Clone>(&self, range: R) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
-        for entry in self.base.range(range.clone()) {
-            let (k, v) = entry?;
-            merged.insert(k, v);
-        }
-        for (k, v) in self.staged.range::<[u8], _>(range) {
-            match v {
-                Some(v) => merged.insert(k.clone(), v.clone()),
-                None => merged.remove(k),
-            };
-        }
-        Ok(merged.into_iter().collect())
+    /// (snapshot plus staged writes), in key order, lazily.
+    ///
+    /// ```
+    /// use std::ops::Bound;
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("a", "1")?;
+    /// main.put("c", "3")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.put("b", "2").delete("c");
+    /// let seen: Vec<(Vec<u8>, Vec<u8>)> = tx.range((Bound::Included(&b"a"[..]), Bound::Unbounded)).collect::<kvgit::Result<_>>()?;
+    /// assert_eq!(seen, vec![(b"a".to_vec(), b"1".to_vec()), (b"b".to_vec(), b"2".to_vec())]);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
+    pub fn range<'a, R: RangeBounds<[u8]> + Clone + 'a>(
+        &'a self,
+        range: R,
+    ) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + 'a {
+        let staged = self.staged.range::<[u8], _>(range.clone());
+        Overlay::new(self.base.range(range), staged, |v: &Vec<u8>| v.clone())
     }
 
     /// The entries whose keys start with `prefix`, as the transaction sees
-    /// them, in key order.
-    pub fn scan_prefix(&self, prefix: impl AsRef<[u8]>) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let prefix = prefix.as_ref();
-        let end = kvgit_core::tree::prefix_successor(prefix);
-        let upper = match &end {
-            Some(e) => std::ops::Bound::Excluded(e.as_slice()),
-            None => std::ops::Bound::Unbounded,
-        };
-        self.range((std::ops::Bound::Included(prefix), upper))
+    /// them, in key order, lazily.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("user/alice", "admin")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.put("user/bob", "user").put("group/x", "1");
+    /// let users: Vec<(Vec<u8>, Vec<u8>)> = tx.scan_prefix("user/").collect::<kvgit::Result<_>>()?;
+    /// assert_eq!(users.len(), 2);
+    /// assert_eq!(users[1], (b"user/bob".to_vec(), b"user".to_vec()));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
+    pub fn scan_prefix(
+        &self,
+        prefix: impl AsRef<[u8]>,
+    ) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + '_ {
+        self.range(prefix_range(prefix.as_ref()))
+    }
+
+    /// Every key as the transaction sees it, in order, lazily (values are
+    /// not loaded).
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("a", "1")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.put("b", "2").delete("a");
+    /// let keys: Vec<Vec<u8>> = tx.keys().collect::<kvgit::Result<_>>()?;
+    /// assert_eq!(keys, vec![b"b".to_vec()]);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
+    pub fn keys(&self) -> impl Iterator<Item = Result<Vec<u8>>> + '_ {
+        let base = self.base.keys().map(|k| k.map(|k| (k, ())));
+        Overlay::new(base, self.staged.range::<[u8], _>(..), |_: &Vec<u8>| ())
+            .map(|entry| entry.map(|(k, ())| k))
+    }
+
+    /// The number of keys as the transaction sees them: the snapshot's,
+    /// in O(1), adjusted by one lookup per staged key.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("a", "1")?;
+    /// main.put("b", "2")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.put("c", "3").put("a", "changed").delete("b");
+    /// assert_eq!(tx.len()?, 2); // a and c
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
+    pub fn len(&self) -> Result<u64> {
+        let mut len = self.base.len();
+        for (key, value) in &self.staged {
+            let before = self.branch.db.inner.repo.get_value(&self.base.tree, key)?;
+            match (before.is_some(), value.is_some()) {
+                (false, true) => len += 1,
+                (true, false) => len -= 1,
+                _ => {}
+            }
+        }
+        Ok(len)
+    }
+
+    /// True if the transaction sees no key.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("k", "v")?;
+    /// let mut tx = main.transaction()?;
+    /// assert!(!tx.is_empty()?);
+    /// tx.delete("k");
+    /// assert!(tx.is_empty()?);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
     }
 
     /// Sets the commit message.
-    pub fn message(mut self, message: impl Into<String>) -> Self {
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.put("k", "v").message("set k");
+    /// tx.commit()?;
+    /// assert_eq!(main.log()?.next().expect("a head")?.message(), "set k");
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
+    pub fn message(&mut self, message: impl Into<String>) -> &mut Self {
         self.message = message.into();
         self
     }
 
-    /// Sets the commit message (in place).
+    /// Sets the commit message.
+    #[deprecated(note = "use `Transaction::message`, which takes `&mut self` too")]
     pub fn set_message(&mut self, message: impl Into<String>) -> &mut Self {
-        self.message = message.into();
+        self.message(message)
+    }
+
+    /// Adds a metadata entry to the commit.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.put("k", "v").metadata("author", "alice").metadata("ticket", "42");
+    /// tx.commit()?;
+    /// let head = main.log()?.next().expect("a head")?;
+    /// assert_eq!(head.metadata().get("author").map(String::as_str), Some("alice"));
+    /// assert_eq!(head.metadata().len(), 2);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
+    pub fn metadata(&mut self, key: impl Into<String>, value: impl Into<String>) -> &mut Self {
+        self.metadata.insert(key.into(), value.into());
         self
     }
 
     /// Adds a metadata entry to the commit.
-    pub fn metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.metadata.insert(key.into(), value.into());
+    #[deprecated(note = "use `Transaction::metadata`, which takes `&mut self` too")]
+    pub fn set_metadata(&mut self, key: impl Into<String>, value: impl Into<String>) -> &mut Self {
+        self.metadata(key, value)
+    }
+
+    /// Merges `key` with `f` if this transaction's commit has to merge
+    /// with commits made meanwhile, over whatever the store's
+    /// [`merge_fns`](crate::Db::merge_fns) say for it (Python kvgit's
+    /// `commit(merge_fns=...)`). Lookup order is the store's: exact key,
+    /// longest prefix, default, this transaction's entries first at each
+    /// level.
+    ///
+    /// ```
+    /// use kvgit::merge::Counter;
+    /// let db = kvgit::Db::memory();
+    /// let main = db.branch("main")?;
+    /// main.put("hits", "1")?;
+    /// let mut tx = main.transaction()?;
+    /// main.put("hits", "2")?; // another writer
+    /// tx.put("hits", "5").merge_fn("hits", Counter);
+    /// tx.commit()?;
+    /// assert_eq!(main.get("hits")?.as_deref(), Some(&b"6"[..]));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
+    pub fn merge_fn(&mut self, key: impl AsRef<[u8]>, f: impl MergeFn + 'static) -> &mut Self {
+        let scope = Scope::Key(key.as_ref().to_vec());
+        self.merge_overrides.push((scope, Policy::func(f)));
         self
     }
 
-    /// Adds a metadata entry to the commit (in place).
-    pub fn set_metadata(&mut self, key: impl Into<String>, value: impl Into<String>) -> &mut Self {
-        self.metadata.insert(key.into(), value.into());
+    /// Merges every key starting with `prefix` with `f` in this
+    /// transaction's commit (see [`Transaction::merge_fn`]).
+    ///
+    /// ```
+    /// use kvgit::merge::Max;
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("best/alice", "10")?;
+    /// let mut tx = main.transaction()?;
+    /// main.put("best/alice", "30")?; // another writer
+    /// tx.put("best/alice", "20").merge_fn_prefix("best/", Max);
+    /// tx.commit()?;
+    /// assert_eq!(main.get("best/alice")?.as_deref(), Some(&b"30"[..]));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
+    pub fn merge_fn_prefix(
+        &mut self,
+        prefix: impl AsRef<[u8]>,
+        f: impl MergeFn + 'static,
+    ) -> &mut Self {
+        let scope = Scope::Prefix(prefix.as_ref().to_vec());
+        self.merge_overrides.push((scope, Policy::func(f)));
         self
+    }
+
+    /// Merges keys no other entry covers with `f` in this transaction's
+    /// commit (Python kvgit's `default_merge`).
+    ///
+    /// ```
+    /// use kvgit::merge::Ours;
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("k", "base")?;
+    /// let mut tx = main.transaction()?;
+    /// main.put("k", "theirs")?; // another writer
+    /// tx.put("k", "ours").default_merge(Ours);
+    /// let outcome = tx.commit()?;
+    /// assert_eq!(outcome.resolved, vec![b"k".to_vec()]);
+    /// assert_eq!(main.get("k")?.as_deref(), Some(&b"ours"[..]));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
+    pub fn default_merge(&mut self, f: impl MergeFn + 'static) -> &mut Self {
+        self.merge_overrides.push((Scope::Default, Policy::func(f)));
+        self
+    }
+
+    /// The merge functions of this transaction's commit: the store's,
+    /// with the transaction's own entries over them.
+    fn merge_fns(&self) -> Registry {
+        let db_fns = &self.branch.db.inner.merge_fns;
+        if self.merge_overrides.is_empty() {
+            return db_fns.clone();
+        }
+        let fns = db_fns.fork();
+        for (scope, policy) in &self.merge_overrides {
+            match scope {
+                Scope::Key(k) => fns.set_policy(k, policy.clone()),
+                Scope::Prefix(p) => fns.set_prefix_policy(p, policy.clone()),
+                Scope::Default => fns.set_default_policy(Some(policy.clone())),
+            }
+        }
+        fns
     }
 
     /// Commits every staged write (see the module docs for the protocol).
     /// Conflicts with commits made meanwhile that no merge function
     /// resolves fail with [`Error::Conflicts`], listing every key.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("k", "base")?;
+    /// let mut a = main.transaction()?;
+    /// let mut b = main.transaction()?;
+    /// a.put("x", "1");
+    /// b.put("y", "2");
+    /// assert_eq!(a.commit()?.strategy, kvgit::Strategy::FastForward);
+    /// // b's snapshot is behind: it merges (different keys, no conflict).
+    /// let outcome = b.commit()?;
+    /// assert_eq!(outcome.strategy, kvgit::Strategy::ThreeWay);
+    /// assert_eq!(main.len()?, 3);
+    /// // Both changing the same key without a merge function is a conflict.
+    /// let mut c = main.transaction()?;
+    /// main.put("k", "other")?;
+    /// c.put("k", "mine");
+    /// assert!(matches!(c.commit(), Err(kvgit::Error::Conflicts(_))));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn commit(mut self) -> Result<CommitOutcome> {
         let edits: Vec<_> = std::mem::take(&mut self.staged).into_iter().collect();
         Ok(self
@@ -312,6 +667,19 @@ impl Transaction {
 
     /// Like [`Transaction::commit`], but conflicts give an outcome with
     /// `committed: false` listing them, instead of an error.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("k", "base")?;
+    /// let mut tx = main.transaction()?;
+    /// main.put("k", "theirs")?;
+    /// tx.put("k", "ours");
+    /// let outcome = tx.try_commit()?;
+    /// assert!(!outcome.committed);
+    /// assert_eq!(outcome.conflicts[0].key, b"k");
+    /// assert_eq!(main.get("k")?.as_deref(), Some(&b"theirs"[..]));
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn try_commit(mut self) -> Result<CommitOutcome> {
         let edits: Vec<_> = std::mem::take(&mut self.staged).into_iter().collect();
         Ok(self
@@ -327,6 +695,19 @@ impl Transaction {
     /// everything would have (a counter adds both increments; without a
     /// merge function, [`Error::Conflicts`]). The snapshot stays pinned
     /// against garbage collection while the transaction lives.
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.put("done", "1").put("later", "2");
+    /// tx.commit_keys(["done"])?;
+    /// assert!(main.contains("done")?);
+    /// assert!(!main.contains("later")?);
+    /// assert!(tx.is_staged("later"));
+    /// tx.commit()?;
+    /// assert!(main.contains("later")?);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn commit_keys<I, K>(&mut self, keys: I) -> Result<CommitOutcome>
     where
         I: IntoIterator<Item = K>,
@@ -393,7 +774,7 @@ impl Transaction {
     /// The keys to record as written once the commit lands (none when
     /// access is not tracked).
     fn written_keys(&self, edits: &[(Vec<u8>, Option<Vec<u8>>)]) -> Vec<Vec<u8>> {
-        match self.branch.db.inner.options.track_access {
+        match self.branch.db.tracking() {
             true => edits.iter().map(|(k, _)| k.clone()).collect(),
             false => Vec::new(),
         }
@@ -415,6 +796,10 @@ impl Transaction {
         mode: Mode,
         turn_held: bool,
     ) -> Result<Option<CommitOutcome>> {
+        #[cfg(feature = "tracing")]
+        let _span =
+            tracing::debug_span!("kvgit.commit", branch = %self.branch.name, keys = edits.len())
+                .entered();
         let db = &self.branch.db;
         let repo = &db.inner.repo;
         let ref_name = &self.branch.ref_name;
@@ -430,7 +815,7 @@ impl Transaction {
         let mut fence = Fence::handed(repo.write_fence());
         // The new nodes go to the store with the commit object, in one
         // batch (one round trip on a networked store).
-        let (ours, mut unwritten) = repo.apply_unwritten(&self.base.tree, edits)?;
+        let (ours, mut unwritten) = self.build(edits)?;
         if ours.root() == self.base.tree.root() {
             return Ok(Some(CommitOutcome::no_op(self.branch.head()?)));
         }
@@ -476,6 +861,12 @@ impl Transaction {
                 }
             }
             outcome.attempts = attempt;
+            #[cfg(feature = "tracing")]
+            tracing::debug!(
+                attempt,
+                merged = outcome.strategy == Strategy::ThreeWay,
+                "commit attempt"
+            );
             if tree.root() == head_tree.root() {
                 // The merge gave exactly the head: nothing to add.
                 outcome.commit = Some(head);
@@ -543,6 +934,35 @@ impl Transaction {
         })
     }
 
+    /// The base's tree with `edits` (sorted by key, each key once) applied.
+    /// When the edits are many ([`BULK_BUILD_MIN`] or more) and at least as
+    /// many as the base's keys (a bulk load, above all into an empty
+    /// branch), the tree is built in one pass from
+    /// the merged, sorted entries ([`kvgit_core::Repo::build_tree`]), which
+    /// is much faster than editing; otherwise the edits are applied
+    /// ([`kvgit_core::Repo::apply_unwritten`]). Both give the same root id:
+    /// a tree depends only on its content.
+    fn build(&self, edits: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(Tree, Unwritten)> {
+        let repo = &self.branch.db.inner.repo;
+        let base = &self.base.tree;
+        if edits.len() < BULK_BUILD_MIN || (edits.len() as u64) < base.len() {
+            return Ok(repo.apply_unwritten(base, edits)?);
+        }
+        // Keys of deletions are checked as `apply` checks them (the build
+        // checks every key it stores).
+        for (key, _) in edits.iter().filter(|(_, v)| v.is_none()) {
+            kvgit_core::object::check_key(key)?;
+        }
+        let old = repo
+            .range(base, ..)
+            .collect::<kvgit_core::Result<Vec<(Vec<u8>, Vec<u8>)>>>()?;
+        let tree = repo.build_tree(MergedEntries {
+            old: old.into_iter().peekable(),
+            edits: edits.into_iter().peekable(),
+        })?;
+        Ok((tree, Unwritten::default()))
+    }
+
     /// Three-way merge of the transaction's tree `ours` onto `head_tree`
     /// (base: the snapshot). `Ok(Err(conflicts))` when conflicts stop a
     /// `MergeOrAbandon` commit.
@@ -553,12 +973,14 @@ impl Transaction {
         mode: Mode,
     ) -> Result<std::result::Result<kvgit_merge::tree::Outcome, Vec<Conflict>>> {
         let db = &self.branch.db;
+        #[cfg(feature = "tracing")]
+        let _span = tracing::debug_span!("kvgit.merge", branch = %self.branch.name).entered();
         let merged = merge_trees(
             &db.inner.repo,
             &self.base.tree,
             ours,
             head_tree,
-            &db.inner.merge_fns,
+            &self.merge_fns(),
             &kvgit_merge::tree::Options::default(),
         );
         match merged {
@@ -567,6 +989,148 @@ impl Transaction {
                 Ok(Err(conflicts))
             }
             Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The keys starting with `prefix`, as an owned range.
+pub(crate) fn prefix_range(prefix: &[u8]) -> KeyRange {
+    use std::ops::Bound;
+    let end = match kvgit_core::tree::prefix_successor(prefix) {
+        Some(end) => Bound::Excluded(end),
+        None => Bound::Unbounded,
+    };
+    KeyRange {
+        start: Bound::Included(prefix.to_vec()),
+        end,
+    }
+}
+
+/// A range of keys that owns its bounds.
+#[derive(Clone, Debug)]
+pub(crate) struct KeyRange {
+    start: std::ops::Bound<Vec<u8>>,
+    end: std::ops::Bound<Vec<u8>>,
+}
+
+impl RangeBounds<[u8]> for KeyRange {
+    fn start_bound(&self) -> std::ops::Bound<&[u8]> {
+        as_slice(&self.start)
+    }
+
+    fn end_bound(&self) -> std::ops::Bound<&[u8]> {
+        as_slice(&self.end)
+    }
+}
+
+fn as_slice(bound: &std::ops::Bound<Vec<u8>>) -> std::ops::Bound<&[u8]> {
+    match bound {
+        std::ops::Bound::Included(k) => std::ops::Bound::Included(k.as_slice()),
+        std::ops::Bound::Excluded(k) => std::ops::Bound::Excluded(k.as_slice()),
+        std::ops::Bound::Unbounded => std::ops::Bound::Unbounded,
+    }
+}
+
+/// A lazy scan of a snapshot with staged writes laid over it: both in key
+/// order, a staged write wins over the snapshot's entry, a staged deletion
+/// hides it.
+struct Overlay<'a, B: Iterator, V, F> {
+    base: std::iter::Peekable<B>,
+    staged: std::iter::Peekable<std::collections::btree_map::Range<'a, Vec<u8>, Option<Vec<u8>>>>,
+    value: F,
+    _v: std::marker::PhantomData<fn() -> V>,
+}
+
+impl<'a, B, V, F> Overlay<'a, B, V, F>
+where
+    B: Iterator<Item = Result<(Vec<u8>, V)>>,
+    F: Fn(&Vec<u8>) -> V,
+{
+    fn new(
+        base: B,
+        staged: std::collections::btree_map::Range<'a, Vec<u8>, Option<Vec<u8>>>,
+        value: F,
+    ) -> Self {
+        Overlay {
+            base: base.peekable(),
+            staged: staged.peekable(),
+            value,
+            _v: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<B, V, F> Iterator for Overlay<'_, B, V, F>
+where
+    B: Iterator<Item = Result<(Vec<u8>, V)>>,
+    F: Fn(&Vec<u8>) -> V,
+{
+    type Item = Result<(Vec<u8>, V)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let order = match (self.base.peek(), self.staged.peek()) {
+                (Some(Err(_)), _) => return self.base.next(),
+                (None, None) => return None,
+                (Some(Ok(_)), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (Some(Ok((b, _))), Some((s, _))) => b.as_slice().cmp(s.as_slice()),
+            };
+            if order == std::cmp::Ordering::Less {
+                return self.base.next();
+            }
+            if order == std::cmp::Ordering::Equal {
+                self.base.next();
+            }
+            let (key, staged) = self.staged.next().expect("peeked a staged entry");
+            if let Some(v) = staged {
+                return Some(Ok((key.clone(), (self.value)(v))));
+            }
+        }
+    }
+}
+
+/// From this many staged writes on, a commit onto a tree of at most as
+/// many keys builds its tree in one pass (see `Transaction::build`). Below
+/// it, edits keep their last objects for the commit's own backend call and
+/// leave their nodes in the cache.
+const BULK_BUILD_MIN: usize = 1024;
+
+/// The entries of a tree (`old`, sorted) with sorted, unique `edits`
+/// applied: an edit replaces or (`None`) removes the entry of its key.
+struct MergedEntries<A: Iterator, B: Iterator> {
+    old: std::iter::Peekable<A>,
+    edits: std::iter::Peekable<B>,
+}
+
+impl<A, B> Iterator for MergedEntries<A, B>
+where
+    A: Iterator<Item = (Vec<u8>, Vec<u8>)>,
+    B: Iterator<Item = (Vec<u8>, Option<Vec<u8>>)>,
+{
+    type Item = (Vec<u8>, Vec<u8>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let take_old = match (self.old.peek(), self.edits.peek()) {
+                (None, None) => return None,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (Some((k, _)), Some((e, _))) => match k.cmp(e) {
+                    std::cmp::Ordering::Less => true,
+                    std::cmp::Ordering::Greater => false,
+                    std::cmp::Ordering::Equal => {
+                        self.old.next();
+                        false
+                    }
+                },
+            };
+            if take_old {
+                return self.old.next();
+            }
+            if let Some((key, Some(value))) = self.edits.next() {
+                return Some((key, value));
+            }
         }
     }
 }

@@ -1,14 +1,181 @@
 //! Merge functions over typed values: closures that see decoded values,
-//! and the built-ins that make sense on them.
+//! and the integer built-ins ([`Counter`], [`Max`], [`Min`]), which read
+//! integers written either as decimal text or with `put_as`.
 
+use std::cmp::Ordering;
 use std::collections::BTreeSet;
 use std::marker::PhantomData;
 
-use kvgit_merge::{MergeFn, Resolution};
+use kvgit_merge::{parse_integer, MergeFn, Resolution};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::codec::{decode_as, Codec, DefaultCodec};
+use crate::codec::{decode_as, Codec, DefaultCodec, Postcard};
+
+/// How the integers of one merge are written.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum IntForm {
+    /// Decimal text (`put(key, "100")`, and the JSON codec's integers).
+    Text,
+    /// A postcard `i64` (`put_as(key, &100i64)` with the default codec).
+    Postcard,
+}
+
+/// The form the present values of one merge share: text if every one is
+/// decimal text, else postcard if every one is a whole postcard `i64`.
+/// `None` if they share neither. One rule for all three sides, so a value
+/// that both forms can read (a single byte `0`..`9`) is read like the
+/// others.
+fn int_form(values: &[Option<&[u8]>]) -> Option<IntForm> {
+    let present = || values.iter().flatten();
+    if present().all(|v| parse_integer(v).is_some()) {
+        Some(IntForm::Text)
+    } else if present().all(|v| Postcard.decode::<i64>(v).is_ok()) {
+        Some(IntForm::Postcard)
+    } else {
+        None
+    }
+}
+
+/// Reads `v` in `form` (absent = `None`). The form was chosen because
+/// every value reads in it.
+fn int_in(form: IntForm, v: Option<&[u8]>) -> Option<i64> {
+    let v = v?;
+    match form {
+        IntForm::Text => parse_integer(v),
+        IntForm::Postcard => Postcard.decode(v).ok(),
+    }
+}
+
+/// Adds up concurrent increments: ours + theirs - base (absent = 0), on
+/// integers written as decimal text (`put(key, "100")`, or any value with
+/// the JSON codec) or with `put_as` in the default codec (a postcard
+/// `i64`). The result is written in the same form as the values.
+///
+/// The form is decided per merge, from all three values: text if they are
+/// all decimal text, else the codec. So a value that both read (a single
+/// byte `0`..`9`, which postcard reads as an integer from -29 to 28) is
+/// taken as text when every value of the merge is such a byte. Values in
+/// neither form, or of two different forms, are a conflict with the
+/// reason, as is a result that overflows `i64`.
+///
+/// A counter is also merged when both sides reach the same value: two
+/// writers that each add 1 to 100 both write 101, and the merge gives 102.
+///
+/// ```
+/// use kvgit::merge::Counter;
+/// let db = kvgit::Db::memory();
+/// db.merge_fns().set("hits", Counter);
+/// let main = db.branch("main")?;
+/// main.put_as("hits", &100i64)?;
+/// let mut a = main.transaction()?;
+/// let mut b = main.transaction()?;
+/// a.put_as("hits", &115i64)?;
+/// b.put_as("hits", &120i64)?;
+/// a.commit()?;
+/// b.commit()?;
+/// assert_eq!(main.get_as::<i64>("hits")?, Some(135));
+/// # Ok::<(), kvgit::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Counter;
+
+impl MergeFn for Counter {
+    fn merge(
+        &self,
+        key: &[u8],
+        base: Option<&[u8]>,
+        ours: Option<&[u8]>,
+        theirs: Option<&[u8]>,
+    ) -> Resolution {
+        match int_form(&[base, ours, theirs]) {
+            Some(IntForm::Postcard) => {
+                let [b, o, t] = [base, ours, theirs]
+                    .map(|v| i128::from(int_in(IntForm::Postcard, v).unwrap_or(0)));
+                match i64::try_from(o + t - b) {
+                    Ok(sum) => match Postcard.encode(&sum) {
+                        Ok(bytes) => Resolution::Value(bytes),
+                        Err(e) => Resolution::conflict(format!("counter: {e}")),
+                    },
+                    Err(_) => {
+                        Resolution::conflict(format!("counter: {o} + {t} - {b} overflows i64"))
+                    }
+                }
+            }
+            // Text, or neither: the text counter (its reasons name the
+            // value that is no integer).
+            _ => kvgit_merge::Counter.merge(key, base, ours, theirs),
+        }
+    }
+
+    fn merge_equal_changes(&self) -> bool {
+        true
+    }
+}
+
+/// The greater of ours and theirs: integers (decimal text, or `put_as`
+/// values in the default codec, read as for [`Counter`]) compare as
+/// numbers, anything else as bytes. An absent side is no candidate. The
+/// winner keeps its bytes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Max;
+
+impl MergeFn for Max {
+    fn merge(
+        &self,
+        key: &[u8],
+        base: Option<&[u8]>,
+        ours: Option<&[u8]>,
+        theirs: Option<&[u8]>,
+    ) -> Resolution {
+        match pick_codec_int(ours, theirs, Ordering::Greater) {
+            Some(r) => r,
+            None => kvgit_merge::Max.merge(key, base, ours, theirs),
+        }
+    }
+}
+
+/// The smaller of ours and theirs, compared as for [`Max`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Min;
+
+impl MergeFn for Min {
+    fn merge(
+        &self,
+        key: &[u8],
+        base: Option<&[u8]>,
+        ours: Option<&[u8]>,
+        theirs: Option<&[u8]>,
+    ) -> Resolution {
+        match pick_codec_int(ours, theirs, Ordering::Less) {
+            Some(r) => r,
+            None => kvgit_merge::Min.merge(key, base, ours, theirs),
+        }
+    }
+}
+
+/// For two present values in the postcard form: the one `want` picks,
+/// compared as numbers (ties by bytes). `None`: not that case.
+fn pick_codec_int(
+    ours: Option<&[u8]>,
+    theirs: Option<&[u8]>,
+    want: Ordering,
+) -> Option<Resolution> {
+    let (o, t) = (ours?, theirs?);
+    if int_form(&[ours, theirs]) != Some(IntForm::Postcard) {
+        return None;
+    }
+    let (x, y) = (
+        int_in(IntForm::Postcard, ours)?,
+        int_in(IntForm::Postcard, theirs)?,
+    );
+    let winner = if x.cmp(&y).then_with(|| o.cmp(t)) == want {
+        o
+    } else {
+        t
+    };
+    Some(Resolution::Value(winner.to_vec()))
+}
 
 /// What a typed merge function decides for a key.
 ///
@@ -198,10 +365,11 @@ where
 }
 
 /// A counter over typed `i64` values: ours + theirs - base (absent = 0).
-/// Use it for counters written with `put_as` (the byte-level
-/// [`Counter`](crate::merge::Counter) reads decimal text).
+/// [`Counter`] reads `put_as` values too; this one reads only values in
+/// the default codec.
 ///
 /// ```
+/// # #![allow(deprecated)]
 /// let db = kvgit::Db::memory();
 /// db.merge_fns().set("hits", kvgit::merge::typed_counter());
 /// let main = db.branch("main")?;
@@ -215,6 +383,7 @@ where
 /// assert_eq!(main.get_as::<i64>("hits")?, Some(135));
 /// # Ok::<(), kvgit::Error>(())
 /// ```
+#[deprecated(note = "use `kvgit::merge::Counter`, which reads `put_as` values too")]
 pub fn typed_counter() -> impl MergeFn {
     typed(
         |_, base: Option<i64>, ours: Option<i64>, theirs: Option<i64>| {

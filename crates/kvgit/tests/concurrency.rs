@@ -10,10 +10,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 
-use kvgit::core::object::{Node, ValueRef};
-use kvgit::core::{ObjectId, Repo};
 use kvgit::merge::{Counter, Ours};
 use kvgit::{Db, Durability};
+use kvgit_core::object::{Node, ValueRef};
+use kvgit_core::{ObjectId, Repo};
 
 fn rounds() -> u64 {
     if std::env::var("KVGIT_STRESS").is_ok() {
@@ -40,7 +40,7 @@ fn verify(repo: &Repo) -> usize {
             continue;
         }
         let bytes = repo.object_bytes(&id).expect("commit present");
-        let commit = kvgit::core::Commit::decode(&id, &bytes).expect("commit intact");
+        let commit = kvgit_core::Commit::decode(&id, &bytes).expect("commit intact");
         nodes.push(commit.root);
         commits.extend(commit.parents);
     }
@@ -56,7 +56,7 @@ fn verify(repo: &Repo) -> usize {
         for (_, value) in node.leaf_entries() {
             if let ValueRef::Blob { id, .. } = value {
                 let bytes = repo.object_bytes(&id).expect("blob present");
-                kvgit::core::object::decode_blob(&id, &bytes).expect("blob intact");
+                kvgit_core::object::decode_blob(&id, &bytes).expect("blob intact");
                 seen.insert(id);
             }
         }
@@ -184,10 +184,10 @@ fn writers_merges_and_gc_at_once_lose_nothing() {
             branch.name()
         );
     }
-    let objects = verify(db.repo());
+    let objects = verify(kvgit::advanced::repo(&db));
     db.sweep().expect("final sweep");
     assert_eq!(
-        verify(db.repo()),
+        verify(kvgit::advanced::repo(&db)),
         objects,
         "a sweep after quiescence frees nothing reachable"
     );

@@ -64,7 +64,7 @@ fn the_default_line_limit_fits_the_largest_entry_as_export_writes_it() {
     let (key, value) = ("\u{1}".repeat(4096), "\u{1}".repeat(1000));
     let line = serde_json::to_vec(&serde_json::json!({"key": key, "value": value})).expect("json");
     let overhead = line.len() - 6 * (4096 + 1000);
-    let largest = 6 * (kvgit::core::MAX_KEY_LEN + kvgit::core::MAX_VALUE_LEN as usize) + overhead;
+    let largest = 6 * (kvgit::MAX_KEY_LEN + kvgit::MAX_VALUE_LEN as usize) + overhead;
     assert!(
         jsonl::MAX_LINE_LEN >= largest,
         "{} < {largest}",

@@ -148,7 +148,7 @@ proptest! {
                     let from = db.get_branch(&names[a % names.len()]).unwrap().unwrap();
                     let into = db.get_branch(&names[b % names.len()]).unwrap().unwrap();
                     let (ours, theirs) = (into.head().unwrap(), from.head().unwrap());
-                    let base = kvgit_merge::merge_base(db.repo(), &ours, &theirs).unwrap();
+                    let base = kvgit_merge::merge_base(kvgit::advanced::repo(&db), &ours, &theirs).unwrap();
                     let base_state = base.map(|b| states[&b].clone()).unwrap_or_default();
                     let expected = merge3(&base_state, &states[&ours], &states[&theirs]);
                     let out = into.merge_from(&from).unwrap();

@@ -33,14 +33,15 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use common::TestDb;
-use kvgit::core::object::{decode_blob, Node, ValueRef};
-use kvgit::core::{
+use kvgit::advanced::PgBackend;
+use kvgit::merge::{Counter, Theirs};
+use kvgit::PgOptions;
+use kvgit::SweepOptions;
+use kvgit::{CommitId, Db};
+use kvgit_core::object::{decode_blob, Node, ValueRef};
+use kvgit_core::{
     Backend, CasOutcome, Commit, CommitSpec, Durability, ObjectId, Repo, RepoOptions, SharedStore,
 };
-use kvgit::gc::SweepOptions;
-use kvgit::merge::{Counter, Theirs};
-use kvgit::postgres::{PgBackend, PgOptions};
-use kvgit::{CommitId, Db};
 
 /// Set in a child process: its role.
 const CHILD_ENV: &str = "KVGIT_PG_CHILD";
@@ -485,7 +486,7 @@ fn many_processes_increment_one_counter() {
     }
     assert_eq!(expected, 0, "the log reaches the commit that set 0");
     assert_eq!(commits, total + 1);
-    let objects = verify_store(db.repo()).unwrap_or_else(|e| panic!("{e}"));
+    let objects = verify_store(kvgit::advanced::repo(&db)).unwrap_or_else(|e| panic!("{e}"));
     eprintln!(
         "{COUNTER_PROCESSES} processes x {COUNTER_INCREMENTS} increments in {:.1?}: {retries} \
          retries, {merged} counter merges, at most {most} attempts for one commit; {objects} \
@@ -606,7 +607,7 @@ fn crash_state(n: u64) -> State {
     for j in 0..3u64 {
         // Over 256 bytes: stored as blobs.
         let len = 300 + ((n * 37 + j * 101) % 1500) as usize;
-        assert!(len > kvgit::core::INLINE_MAX);
+        assert!(len > kvgit_core::INLINE_MAX);
         s.insert(
             format!("big/{j}").into_bytes(),
             fill(&format!("n={n};j={j};"), len),
@@ -700,7 +701,7 @@ fn kill_mid_commit_and_verify(
 
     // A fresh opener: nothing cached from before the crash.
     let db = Db::open(url).expect("the store reopens after the crash");
-    let repo = db.repo();
+    let repo = kvgit::advanced::repo(&db);
     verify_store(repo).unwrap_or_else(|e| panic!("round {round}: {e}"));
 
     // main holds the last acknowledged state or the one after (the commit
@@ -790,11 +791,12 @@ fn writer_killed_mid_commit_leaves_an_acknowledged_state() {
     }
     tx.commit().unwrap();
     assert_eq!(content(&db, "main"), crash_state(verified.n + 1));
-    verify_store(db.repo()).unwrap_or_else(|e| panic!("after the last round: {e}"));
+    verify_store(kvgit::advanced::repo(&db))
+        .unwrap_or_else(|e| panic!("after the last round: {e}"));
     // Every object, reachable or left behind by a killed writer, is
     // intact (objects are never deleted here, so once at the end covers
     // every round).
-    let objects = check_every_object(db.repo()).unwrap_or_else(|e| panic!("{e}"));
+    let objects = check_every_object(kvgit::advanced::repo(&db)).unwrap_or_else(|e| panic!("{e}"));
     eprintln!(
         "{rounds} kills in {:.1?}: {acked} acknowledged commits verified, main at n = {}, \
          {objects} objects hash-checked",
@@ -845,7 +847,7 @@ fn w_state(i: u64) -> State {
 fn child_sweep_writer(url: &str) {
     let db = Db::open(url).expect("open");
     let w = db.branch("w").unwrap();
-    let repo = db.repo();
+    let repo = kvgit::advanced::repo(&db);
     say("\nready");
     for i in 1..=SWEEP_WRITER_COMMITS {
         let id = if i % 3 == 0 {
@@ -896,7 +898,7 @@ fn sweeps_beside_a_writer_in_another_process_lose_nothing() {
     let (mut sweeps, mut found, mut deleted, mut kept_young, mut remarked) = (0, 0, 0, 0, 0);
     let mut rebases = 0;
     let mut round = 0u64;
-    let mut tally = |r: kvgit::gc::SweepReport| {
+    let mut tally = |r: kvgit::SweepReport| {
         sweeps += 1;
         assert_eq!(
             r.objects_unreachable,
@@ -933,7 +935,7 @@ fn sweeps_beside_a_writer_in_another_process_lose_nothing() {
 
     // Nothing reachable was lost, and every commit the writer acknowledged
     // is on w's history with exactly what it wrote.
-    let objects = verify_store(db.repo()).unwrap_or_else(|e| panic!("{e}"));
+    let objects = verify_store(kvgit::advanced::repo(&db)).unwrap_or_else(|e| panic!("{e}"));
     let acked: Vec<(u64, ObjectId)> = f.lines.iter().filter_map(|l| parse_ack(l)).collect();
     assert_eq!(
         acked.iter().map(|a| a.0).collect::<Vec<_>>(),
@@ -994,7 +996,7 @@ fn present(repo: &Repo, ids: &[ObjectId]) -> usize {
 fn grace_period_keeps_unreferenced_objects_until_it_passes() {
     let tdb = TestDb::new("grace");
     let db = short_grace_db(&tdb.url, Duration::from_secs(60));
-    let repo = db.repo();
+    let repo = kvgit::advanced::repo(&db);
     let main = db.branch("main").unwrap();
     main.put("kept", fill("kept ", 800)).unwrap();
 
@@ -1078,7 +1080,7 @@ fn a_grace_period_below_the_minimum_is_refused() {
     db.delete_branch("scratch").unwrap();
     let count = |db: &Db| {
         let mut n = 0;
-        db.repo()
+        kvgit::advanced::repo(db)
             .backend()
             .for_each_object(&mut |_, _| {
                 n += 1;
@@ -1098,14 +1100,14 @@ fn a_grace_period_below_the_minimum_is_refused() {
         grace: Some(Duration::from_secs(secs)),
         ..SweepOptions::default()
     };
-    let err = kvgit_gc::sweep(db.repo(), &options(299)).unwrap_err();
+    let err = kvgit_gc::sweep(kvgit::advanced::repo(&db), &options(299)).unwrap_err();
     assert!(
         matches!(err, kvgit_gc::SweepError::GraceTooShort { min, .. } if min == Duration::from_secs(300)),
         "{err}"
     );
     assert_eq!(count(&db), before, "a refused sweep deletes nothing");
     // The minimum is accepted (and, everything being young, frees nothing).
-    let report = kvgit_gc::sweep(db.repo(), &options(300)).unwrap();
+    let report = kvgit_gc::sweep(kvgit::advanced::repo(&db), &options(300)).unwrap();
     assert_eq!(report.objects_freed, 0);
     // A store may lower its minimum, never below one second.
     let lowered = Db::builder()
@@ -1118,15 +1120,15 @@ fn a_grace_period_below_the_minimum_is_refused() {
         .unwrap();
     let err = lowered.sweep().unwrap_err().to_string();
     assert!(err.contains("minimum of 1 s"), "{err}");
-    verify_store(db.repo()).unwrap();
+    verify_store(kvgit::advanced::repo(&db)).unwrap();
 }
 
 /// Garbage a slow writer builds on: a deleted branch `old` of `keys` keys,
 /// each with a blob, whose objects (and ref-log entry) are then older than
 /// [`SHORT_GRACE`]. Returns its tree, read while it was still there (the
 /// writer's snapshot).
-fn old_garbage(db: &Db, keys: usize) -> kvgit::core::Tree {
-    let repo = db.repo();
+fn old_garbage(db: &Db, keys: usize) -> kvgit_core::Tree {
+    let repo = kvgit::advanced::repo(db);
     let old = db.branch("old").unwrap();
     let mut tx = old.transaction().unwrap();
     for i in 0..keys {
@@ -1148,7 +1150,7 @@ fn a_swap_after_a_sweep_deleted_what_it_refers_to_fails() {
     let tdb = TestDb::new("swept_first");
     let writer = short_grace_db(&tdb.url, SHORT_GRACE);
     let sweeper = short_grace_db(&tdb.url, SHORT_GRACE);
-    let repo = writer.repo();
+    let repo = kvgit::advanced::repo(&writer);
     writer.branch("main").unwrap().put("base", "b").unwrap();
     let snapshot = old_garbage(&writer, 1);
     let head = repo.get_ref("heads/main").unwrap().expect("main");
@@ -1168,7 +1170,7 @@ fn a_swap_after_a_sweep_deleted_what_it_refers_to_fails() {
         .commit_with("heads/main", Some(&head), &tree, unwritten, &spec)
         .unwrap_err();
     assert!(
-        matches!(err, kvgit::core::Error::MissingObject(_)),
+        matches!(err, kvgit_core::Error::MissingObject(_)),
         "expected a missing object, got {err}"
     );
     assert_eq!(repo.get_ref("heads/main").unwrap(), Some(head));
@@ -1183,7 +1185,7 @@ fn a_swap_after_a_sweep_deleted_what_it_refers_to_fails() {
     let err = repo
         .move_ref("heads/main", Some(&head), Some(&old_commit))
         .unwrap_err();
-    assert!(matches!(err, kvgit::core::Error::MissingObject(_)), "{err}");
+    assert!(matches!(err, kvgit_core::Error::MissingObject(_)), "{err}");
     assert_eq!(repo.get_ref("heads/main").unwrap(), Some(head));
     verify_store(repo).unwrap();
 }
@@ -1197,29 +1199,29 @@ struct ListingHook {
 }
 
 impl Backend for ListingHook {
-    fn get_object(&self, id: &ObjectId) -> kvgit::core::Result<Option<Vec<u8>>> {
+    fn get_object(&self, id: &ObjectId) -> kvgit_core::Result<Option<Vec<u8>>> {
         self.inner.get_object(id)
     }
-    fn has_object(&self, id: &ObjectId) -> kvgit::core::Result<bool> {
+    fn has_object(&self, id: &ObjectId) -> kvgit_core::Result<bool> {
         self.inner.has_object(id)
     }
-    fn put_objects(&self, objects: Vec<(ObjectId, Vec<u8>)>) -> kvgit::core::Result<()> {
+    fn put_objects(&self, objects: Vec<(ObjectId, Vec<u8>)>) -> kvgit_core::Result<()> {
         self.inner.put_objects(objects)
     }
-    fn delete_objects(&self, ids: &[ObjectId]) -> kvgit::core::Result<()> {
+    fn delete_objects(&self, ids: &[ObjectId]) -> kvgit_core::Result<()> {
         self.inner.delete_objects(ids)
     }
     fn for_each_object(
         &self,
-        visit: &mut dyn FnMut(ObjectId, u64) -> kvgit::core::Result<bool>,
-    ) -> kvgit::core::Result<()> {
+        visit: &mut dyn FnMut(ObjectId, u64) -> kvgit_core::Result<bool>,
+    ) -> kvgit_core::Result<()> {
         self.inner.for_each_object(visit)?;
         if let Some(hook) = self.hook.lock().unwrap().take() {
             hook();
         }
         Ok(())
     }
-    fn get_ref(&self, name: &str) -> kvgit::core::Result<Option<ObjectId>> {
+    fn get_ref(&self, name: &str) -> kvgit_core::Result<Option<ObjectId>> {
         self.inner.get_ref(name)
     }
     fn cas_ref(
@@ -1227,25 +1229,25 @@ impl Backend for ListingHook {
         name: &str,
         expected: Option<&ObjectId>,
         new: Option<&ObjectId>,
-    ) -> kvgit::core::Result<CasOutcome> {
+    ) -> kvgit_core::Result<CasOutcome> {
         self.inner.cas_ref(name, expected, new)
     }
-    fn list_refs(&self, prefix: &str) -> kvgit::core::Result<Vec<(String, ObjectId)>> {
+    fn list_refs(&self, prefix: &str) -> kvgit_core::Result<Vec<(String, ObjectId)>> {
         self.inner.list_refs(prefix)
     }
-    fn get_meta(&self, key: &[u8]) -> kvgit::core::Result<Option<Vec<u8>>> {
+    fn get_meta(&self, key: &[u8]) -> kvgit_core::Result<Option<Vec<u8>>> {
         self.inner.get_meta(key)
     }
-    fn put_meta(&self, entries: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> kvgit::core::Result<()> {
+    fn put_meta(&self, entries: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> kvgit_core::Result<()> {
         self.inner.put_meta(entries)
     }
-    fn scan_meta(&self, prefix: &[u8]) -> kvgit::core::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    fn scan_meta(&self, prefix: &[u8]) -> kvgit_core::Result<Vec<(Vec<u8>, Vec<u8>)>> {
         self.inner.scan_meta(prefix)
     }
-    fn flush(&self, durability: Durability) -> kvgit::core::Result<()> {
+    fn flush(&self, durability: Durability) -> kvgit_core::Result<()> {
         self.inner.flush(durability)
     }
-    fn size_on_disk(&self) -> kvgit::core::Result<u64> {
+    fn size_on_disk(&self) -> kvgit_core::Result<u64> {
         self.inner.size_on_disk()
     }
     fn shared(&self) -> Option<&dyn SharedStore> {
@@ -1263,7 +1265,7 @@ impl Backend for ListingHook {
 fn a_swap_during_a_sweep_keeps_what_it_refers_to() {
     let tdb = TestDb::new("swap_first");
     let writer = short_grace_db(&tdb.url, SHORT_GRACE);
-    let repo = writer.repo().clone();
+    let repo = kvgit::advanced::repo(&writer).clone();
     writer.branch("main").unwrap().put("base", "b").unwrap();
     let snapshot = old_garbage(&writer, 400);
     assert!(
@@ -1381,7 +1383,7 @@ fn commits_beside_sweeps_in_a_loop_are_complete_or_refused() {
                                 .push((name.clone(), id, content(&db, &name)));
                         }
                     }
-                    Err(kvgit::Error::Core(kvgit::core::Error::MissingObject(_))) => {
+                    Err(kvgit::Error::MissingObject(_)) => {
                         refused.fetch_add(1, Ordering::SeqCst);
                     }
                     Err(e) => panic!("writer {w}, commit {i}: {e}"),
@@ -1403,7 +1405,7 @@ fn commits_beside_sweeps_in_a_loop_are_complete_or_refused() {
         h.join().unwrap();
     }
     freed += sweeper.sweep().unwrap().objects_freed;
-    verify_store(sweeper.repo()).unwrap_or_else(|e| panic!("{e}"));
+    verify_store(kvgit::advanced::repo(&sweeper)).unwrap_or_else(|e| panic!("{e}"));
     // Every branch holds what its last acknowledged commit wrote, and
     // that state reads back in full.
     let acked = std::mem::take(&mut *acked.lock().unwrap());
@@ -1500,7 +1502,7 @@ fn a_merge_before_the_first_try_reads_stored_nodes() {
     assert_eq!(main_b.get("n").unwrap().as_deref(), Some(&b"3"[..]));
     assert_eq!(main_b.get("k05999").unwrap().as_deref(), Some(&b"a"[..]));
     assert_eq!(main_b.get("k00002").unwrap().as_deref(), Some(&b"b"[..]));
-    verify_store(b.repo()).unwrap();
+    verify_store(kvgit::advanced::repo(&b)).unwrap();
 }
 
 // ---------------------------------------------------------------------
@@ -1621,7 +1623,8 @@ mod model {
                     let from = branch(&names, a);
                     let into = branch(&names, b);
                     let (ours, theirs) = (into.head().unwrap(), from.head().unwrap());
-                    let base = kvgit_merge::merge_base(db.repo(), &ours, &theirs).unwrap();
+                    let base =
+                        kvgit_merge::merge_base(kvgit::advanced::repo(db), &ours, &theirs).unwrap();
                     let base_state = base.map(|b| states[&b].clone()).unwrap_or_default();
                     let expected = merge3(&base_state, &states[&ours], &states[&theirs]);
                     let out = into.merge_from(&from).unwrap();
@@ -1656,6 +1659,6 @@ mod model {
                 Ok(())
             })
             .unwrap();
-        verify_store(db.repo()).unwrap();
+        verify_store(kvgit::advanced::repo(&db)).unwrap();
     }
 }

@@ -5,8 +5,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use kvgit::core::{Backend, CasOutcome, MemoryBackend, Result};
-use kvgit::{Db, Durability, ObjectId};
+use kvgit::advanced::{Backend, CasOutcome, MemoryBackend, ObjectId};
+use kvgit::{Db, Durability};
+use kvgit_core::Result;
 
 /// A memory backend that counts the calls a commit makes.
 #[derive(Default)]

@@ -285,6 +285,15 @@ impl Registry {
         };
     }
 
+    /// A new registry holding the entries this one holds now, not shared
+    /// with it: changes to either leave the other alone (for overrides
+    /// that apply to one merge).
+    pub fn fork(&self) -> Registry {
+        Registry {
+            entries: Arc::new(RwLock::new(self.snapshot())),
+        }
+    }
+
     pub(crate) fn snapshot(&self) -> Arc<Entries> {
         self.entries.read().clone()
     }

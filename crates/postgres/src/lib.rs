@@ -296,12 +296,19 @@ impl PgBackend {
         what: &str,
         mut f: impl FnMut(&mut Pooled<'_>) -> std::result::Result<T, postgres::Error>,
     ) -> Result<T> {
+        // Every statement passes here: one span per backend call.
+        #[cfg(feature = "tracing")]
+        let _span = tracing::debug_span!("kvgit.pg", call = what).entered();
         let mut conn = self.pool.get()?;
         let mut attempt = 0;
         loop {
             match f(&mut conn) {
                 Ok(v) => return Ok(v),
-                Err(e) if is_retryable(&e) && attempt < RETRIES => attempt += 1,
+                Err(e) if is_retryable(&e) && attempt < RETRIES => {
+                    #[cfg(feature = "tracing")]
+                    tracing::debug!(attempt, error = %e, "retrying after a deadlock or serialization failure");
+                    attempt += 1
+                }
                 Err(e) => return Err(storage(what, &e)),
             }
         }

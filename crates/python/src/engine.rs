@@ -6,10 +6,10 @@
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Arc;
 
-use kvgit::core::Backend;
-use kvgit::{ChangeKind, Db, ObjectId};
+use kvgit::{ChangeKind, CommitId as ObjectId, Db};
+use kvgit_core::Backend;
 use kvgit_core::{CommitSpec, Tree};
-use kvgit_merge::{merge_into_ref, RefOptions, Registry, Strategy};
+use kvgit_merge::{merge_commits, MergeFn, Registry, Strategy};
 
 /// The engine's error type.
 pub type Error = kvgit::Error;
@@ -39,7 +39,7 @@ pub fn branch_ref(name: &str) -> Result<String> {
 
 /// The head of branch `name`, if it exists.
 pub fn head(db: &Db, name: &str) -> Result<Option<ObjectId>> {
-    Ok(db.repo().get_ref(&branch_ref(name)?)?)
+    Ok(kvgit::advanced::repo(db).get_ref(&branch_ref(name)?)?)
 }
 
 /// The head of branch `name`, created with an empty root commit if missing.
@@ -72,7 +72,7 @@ pub fn branches(db: &Db) -> Result<Vec<String>> {
 
 /// True if `id` names a commit in the store.
 pub fn commit_exists(db: &Db, id: &ObjectId) -> bool {
-    db.repo().commit_ref(id).is_ok()
+    kvgit::advanced::repo(db).commit_ref(id).is_ok()
 }
 
 /// Parses a full commit id or any revision (branch, tag, id prefix).
@@ -96,17 +96,17 @@ pub fn snapshot(db: &Db, id: &ObjectId, branch: Option<&str>) -> Result<kvgit::S
 
 /// The parents of commit `id`.
 pub fn parents(db: &Db, id: &ObjectId) -> Result<Vec<ObjectId>> {
-    Ok(db.repo().commit_ref(id)?.parents.clone())
+    Ok(kvgit::advanced::repo(db).commit_ref(id)?.parents.clone())
 }
 
 /// The metadata of commit `id`.
 pub fn metadata(db: &Db, id: &ObjectId) -> Result<BTreeMap<String, String>> {
-    Ok(db.repo().commit_ref(id)?.metadata.clone())
+    Ok(kvgit::advanced::repo(db).commit_ref(id)?.metadata.clone())
 }
 
 /// Message, time (microseconds) and height of commit `id`.
 pub fn commit_facts(db: &Db, id: &ObjectId) -> Result<(String, u64, u64)> {
-    let c = db.repo().commit_ref(id)?;
+    let c = kvgit::advanced::repo(db).commit_ref(id)?;
     Ok((c.message.clone(), c.time_micros, c.height))
 }
 
@@ -118,7 +118,7 @@ pub fn history(
     all_parents: bool,
     limit: usize,
 ) -> Result<Vec<ObjectId>> {
-    let repo = db.repo();
+    let repo = kvgit::advanced::repo(db);
     let mut out = Vec::new();
     if !all_parents {
         let mut next = Some(*start);
@@ -152,7 +152,7 @@ pub fn history(
 
 /// The merge base of two commits.
 pub fn merge_base(db: &Db, a: &ObjectId, b: &ObjectId) -> Result<Option<ObjectId>> {
-    Ok(kvgit_merge::merge_base(db.repo(), a, b)?)
+    Ok(kvgit_merge::merge_base(kvgit::advanced::repo(db), a, b)?)
 }
 
 /// Keys added, removed and modified from `a` to `b` (with the new values
@@ -166,7 +166,7 @@ pub fn diff(db: &Db, a: &ObjectId, b: &ObjectId) -> Result<Vec<(Vec<u8>, ChangeK
 }
 
 fn tree_of(db: &Db, id: &ObjectId) -> Result<Tree> {
-    let repo = db.repo();
+    let repo = kvgit::advanced::repo(db);
     Ok(repo.tree(repo.commit_ref(id)?.root)?)
 }
 
@@ -178,7 +178,7 @@ pub fn write_commit(
     metadata: BTreeMap<String, String>,
     message: String,
 ) -> Result<ObjectId> {
-    let repo = db.repo();
+    let repo = kvgit::advanced::repo(db);
     let _fence = repo.write_fence();
     let tree = repo.apply(&tree_of(db, parent)?, edits)?;
     let spec = CommitSpec {
@@ -190,21 +190,22 @@ pub fn write_commit(
     Ok(repo.write_commit(&tree, &spec)?)
 }
 
-/// What [`land`] did.
+/// What [`commit`] or [`merge`] did.
 pub struct Landed {
     /// `"fast_forward"`, `"three_way"` or `"no_op"`.
     pub strategy: &'static str,
     /// The branch head afterwards.
     pub head: ObjectId,
-    /// Keys whose value came from the landed commit or a merge function.
+    /// Keys whose value came from the landed side or a merge function.
     pub auto_merged: Vec<Vec<u8>>,
 }
 
-/// Why [`land`] could not move the branch.
+/// Why [`commit`] or [`merge`] could not move the branch.
 pub enum LandError {
-    /// The branch holds a commit that shares no history with `commit`.
+    /// The branch holds a commit that shares no history with the commit
+    /// being landed.
     Unrelated,
-    /// An engine error (conflicts, contention, storage).
+    /// An engine error (conflicts, contention, a refused move, storage).
     Engine(Error),
 }
 
@@ -226,39 +227,136 @@ impl From<kvgit_merge::Error> for LandError {
     }
 }
 
-/// Lands commit `commit` on branch `name`: a fast-forward if the branch
-/// still holds one of its ancestors, else a three-way merge with the
-/// branch's head, decided by `registry` where both changed a key, retried
-/// by compare-and-swap while other writers move the branch.
-/// `metadata` goes on the merge commit, if one is written.
-pub fn land(
+/// Commits `edits` to branch `name` (created if missing) as a transaction
+/// based on commit `base` (the commit the caller reads): if the branch
+/// still holds `base`, a fast-forward; if it moved on, a three-way merge
+/// onto its head (base: `base`), keys both changed decided by the
+/// transaction's merge functions `fns` (by key) and `default`, then the
+/// Db's. The branch moves through the facade's one path (validation
+/// hooks, subscriptions, access recency, automatic garbage collection).
+/// A head sharing no history with `base` is [`LandError::Unrelated`].
+/// Without edits, a commit of `metadata` alone is written on `base` and
+/// merged in (see [`merge`]).
+#[allow(clippy::too_many_arguments)]
+pub fn commit<F: MergeFn + 'static>(
     db: &Db,
     name: &str,
-    commit: &ObjectId,
+    base: &ObjectId,
+    edits: Edits,
+    message: String,
+    metadata: BTreeMap<String, String>,
+    fns: Vec<(Vec<u8>, F)>,
+    default: Option<F>,
+) -> Result<Landed, LandError> {
+    if edits.is_empty() {
+        // A commit of metadata alone (a transaction without writes
+        // commits nothing): the commit, then merged in through the
+        // facade (a fast-forward if the branch still holds `base`).
+        let local = write_commit(db, base, edits, metadata, message)?;
+        return merge(db, name, &local, &Registry::new(), BTreeMap::new());
+    }
+    let branch = db.branch(name)?;
+    let head = branch.head()?;
+    if head != *base && merge_base(db, &head, base)?.is_none() {
+        return Err(LandError::Unrelated);
+    }
+    let mut tx = branch.transaction_at(base)?;
+    let mut keys = Vec::with_capacity(edits.len());
+    for (k, v) in edits {
+        match v {
+            Some(v) => tx.put(&k, v),
+            None => tx.delete(&k),
+        };
+        keys.push(k);
+    }
+    tx.message(message);
+    for (k, v) in metadata {
+        tx.metadata(k, v);
+    }
+    for (k, f) in fns {
+        tx.merge_fn(k, f);
+    }
+    if let Some(f) = default {
+        tx.default_merge(f);
+    }
+    let outcome = tx.commit()?;
+    let head = outcome.commit.expect("a committed outcome names the head");
+    let strategy = match outcome.strategy {
+        Strategy::NoOp => "no_op",
+        Strategy::FastForward => "fast_forward",
+        _ => "three_way",
+    };
+    let mut auto_merged = Vec::new();
+    if outcome.strategy == Strategy::ThreeWay {
+        let theirs: HashSet<&Vec<u8>> = outcome.from_theirs.iter().collect();
+        auto_merged = outcome.resolved.clone();
+        let resolved: HashSet<&Vec<u8>> = outcome.resolved.iter().collect();
+        for k in keys {
+            if !theirs.contains(&k) && !resolved.contains(&k) {
+                auto_merged.push(k);
+            }
+        }
+    }
+    Ok(Landed {
+        strategy,
+        head,
+        auto_merged,
+    })
+}
+
+/// Merges commit `theirs` into branch `name` (created if missing): nothing
+/// if the branch includes it, a fast-forward if the head is its ancestor,
+/// else a merge commit (parents: the head, then `theirs`; metadata
+/// `metadata`) whose keys changed on both sides `registry` decides. The
+/// branch moves through the facade ([`kvgit::Branch::merge_commit`]): the
+/// merge commit is written first and then fast-forwarded to (merged again,
+/// with the Db's functions, if another writer moved the branch meanwhile).
+pub fn merge(
+    db: &Db,
+    name: &str,
+    theirs: &ObjectId,
     registry: &Registry,
     metadata: BTreeMap<String, String>,
 ) -> Result<Landed, LandError> {
-    let ref_name = branch_ref(name)?;
-    let repo = db.repo();
-    if let Some(head) = repo.get_ref(&ref_name)? {
-        if head != *commit && merge_base(db, &head, commit)?.is_none() {
-            return Err(LandError::Unrelated);
-        }
+    let branch = db.branch(name)?;
+    let repo = kvgit::advanced::repo(db);
+    let head = branch.head()?;
+    let m = merge_commits(
+        repo,
+        &head,
+        theirs,
+        registry,
+        &kvgit_merge::commit::Options::default(),
+    )?;
+    let Some(base) = m.base else {
+        return Err(LandError::Unrelated);
+    };
+    if base == *theirs {
+        return Ok(Landed {
+            strategy: "no_op",
+            head,
+            auto_merged: Vec::new(),
+        });
     }
-    let options = RefOptions {
-        message: format!("merge into {name}"),
-        metadata,
-        max_attempts: db.options().max_retries.saturating_add(1),
-        ..RefOptions::default()
+    let theirs_root = repo.commit_ref(theirs)?.root;
+    let target = if base == head && m.merge.tree.root() == theirs_root {
+        *theirs
+    } else {
+        let spec = CommitSpec {
+            parents: vec![head, *theirs],
+            message: format!("merge {} into {name}", theirs.short(12)),
+            metadata,
+            time_micros: None,
+        };
+        repo.write_commit(&m.merge.tree, &spec)?
     };
-    let done = merge_into_ref(repo, &ref_name, commit, registry, &options)?;
-    let strategy = match (done.merge_commit.is_some(), done.outcome.merge.strategy) {
-        (true, _) => "three_way",
-        (false, Strategy::NoOp) if done.previous == Some(done.head) => "no_op",
-        (false, _) => "fast_forward",
+    let done = branch.merge_commit(&target)?;
+    let strategy = match target == *theirs {
+        true => "fast_forward",
+        false => "three_way",
     };
-    let mut auto_merged = done.outcome.merge.from_theirs.clone();
-    auto_merged.extend(done.outcome.merge.resolved.iter().cloned());
+    let mut auto_merged = m.merge.from_theirs.clone();
+    auto_merged.extend(m.merge.resolved.iter().cloned());
     Ok(Landed {
         strategy,
         head: done.head,
@@ -267,7 +365,7 @@ pub fn land(
 }
 
 /// High/low-water rebase of branch `name` (see `Db::rebase`).
-pub fn rebase(db: &Db, name: &str, high: u64, low: Option<u64>) -> Result<kvgit::gc::RebaseReport> {
+pub fn rebase(db: &Db, name: &str, high: u64, low: Option<u64>) -> Result<kvgit::RebaseReport> {
     db.rebase(name, high, low)
 }
 
@@ -276,7 +374,7 @@ pub fn rebase_keep(
     db: &Db,
     name: &str,
     keep: impl Fn(&[u8]) -> bool,
-) -> Result<kvgit::gc::RebaseReport> {
+) -> Result<kvgit::RebaseReport> {
     db.rebase_keep(name, keep)
 }
 
@@ -287,7 +385,7 @@ pub fn sweep(db: &Db) -> Result<u64> {
 
 /// The store's backend (for the key-value view of a store).
 pub fn backend(db: &Db) -> &Arc<dyn Backend> {
-    db.repo().backend()
+    kvgit::advanced::repo(db).backend()
 }
 
 /// Tags commit `at` as `name`.
@@ -308,4 +406,23 @@ pub fn delete_tag(db: &Db, name: &str) -> Result<()> {
 /// Writes buffered bookkeeping to the store.
 pub fn flush(db: &Db) -> Result<()> {
     db.flush()
+}
+
+/// The commits of branch `name` (first-parent line, newest first) where
+/// `key` changed, each with its value then (`None`: deleted there); at
+/// most `limit`.
+pub fn key_history(
+    db: &Db,
+    name: &str,
+    key: &[u8],
+    limit: usize,
+) -> Result<Vec<(ObjectId, Option<Vec<u8>>)>> {
+    let branch = db
+        .get_branch(name)?
+        .ok_or_else(|| Error::NoSuchBranch(name.to_string()))?;
+    branch
+        .key_history(key)?
+        .take(limit)
+        .map(|r| r.map(|(info, v)| (info.id, v)))
+        .collect()
 }

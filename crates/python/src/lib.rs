@@ -13,10 +13,10 @@ mod engine;
 mod merge;
 mod pybackend;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use kvgit::{ChangeKind, Db, ObjectId};
+use kvgit::{ChangeKind, CommitId as ObjectId, Db};
 use parking_lot::Mutex;
 use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
@@ -44,7 +44,6 @@ fn raise(py: Python<'_>, name: &str, message: String) -> PyErr {
 /// A Python exception for an engine error; `errors` holds what merge
 /// functions raised, for a conflict.
 fn to_py(py: Python<'_>, err: engine::Error, errors: Option<&merge::Errors>) -> PyErr {
-    use kvgit::core::Error as Core;
     match err {
         engine::Error::Conflicts(conflicts) => {
             let build = || -> PyResult<PyErr> {
@@ -67,20 +66,19 @@ fn to_py(py: Python<'_>, err: engine::Error, errors: Option<&merge::Errors>) -> 
             build().unwrap_or_else(|e| e)
         }
         engine::Error::Contended { .. } => raise(py, "ConcurrencyError", err.to_string()),
-        engine::Error::Core(Core::RefExists(ref name)) => {
-            let name = name.strip_prefix("heads/").unwrap_or(name);
+        engine::Error::AlreadyExists(ref name) => {
             PyValueError::new_err(format!("Branch '{name}' already exists"))
         }
-        engine::Error::Core(
-            Core::UnknownCommit(_) | Core::UnknownRef(_) | Core::MissingObject(_),
-        ) => PyKeyError::new_err(err.to_string()),
-        engine::Error::Core(
-            Core::InvalidKey { .. }
-            | Core::ValueTooLarge { .. }
-            | Core::InvalidRefName { .. }
-            | Core::InvalidId(_)
-            | Core::AmbiguousId { .. },
-        ) => PyValueError::new_err(err.to_string()),
+        engine::Error::UnknownCommit(_)
+        | engine::Error::NoSuchBranch(_)
+        | engine::Error::NoSuchTag(_)
+        | engine::Error::UnknownRevision(_)
+        | engine::Error::MissingObject(_) => PyKeyError::new_err(err.to_string()),
+        engine::Error::InvalidKey { .. }
+        | engine::Error::ValueTooLarge { .. }
+        | engine::Error::InvalidName { .. }
+        | engine::Error::InvalidId(_)
+        | engine::Error::AmbiguousId { .. } => PyValueError::new_err(err.to_string()),
         engine::Error::Rejected { .. } => raise(py, "ValidationError", err.to_string()),
         _ => raise(py, "KvgitError", err.to_string()),
     }
@@ -101,14 +99,54 @@ struct Store {
     db: Db,
     /// Serialises the key-value view's compare-and-swap of plain keys.
     kv_lock: Mutex<()>,
+    /// Branch heads written through the key-value view with a value that
+    /// names no commit of the store (kvgit 0.1.3's tests do it to simulate
+    /// another writer), by branch: kept in the store's metadata, beside
+    /// the branch, which keeps its head and history. While one is set,
+    /// the key-value view reads it back, `head` reports it and commits on
+    /// that branch raise ConcurrencyError (the head moved to something
+    /// this writer cannot merge with). Cached here so that a commit's
+    /// check costs no store read.
+    foreign: Mutex<HashMap<String, Vec<u8>>>,
 }
 
 impl Store {
-    fn wrap(db: Db) -> Store {
-        Store {
+    fn wrap(db: Db) -> engine::Result<Store> {
+        let mut foreign = HashMap::new();
+        let prefix = Self::meta_key(HEAD);
+        for (k, v) in engine::backend(&db).scan_meta(&prefix)? {
+            let branch = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+            foreign.insert(branch, v);
+        }
+        Ok(Store {
             db,
             kv_lock: Mutex::new(()),
+            foreign: Mutex::new(foreign),
+        })
+    }
+
+    /// The foreign head of `branch` (see [`Store::foreign`]), if any.
+    fn foreign_head(&self, branch: &str) -> Option<Vec<u8>> {
+        let foreign = self.foreign.lock();
+        match foreign.is_empty() {
+            true => None,
+            false => foreign.get(branch).cloned(),
         }
+    }
+
+    /// Sets (`Some`) or clears the foreign head of `branch`.
+    fn set_foreign(&self, branch: &str, value: Option<&[u8]>) -> engine::Result<()> {
+        let mut foreign = self.foreign.lock();
+        if value.is_none() && !foreign.contains_key(branch) {
+            return Ok(());
+        }
+        let key = Self::meta_key(&format!("{HEAD}{branch}"));
+        engine::backend(&self.db).put_meta(vec![(key, value.map(<[u8]>::to_vec))])?;
+        match value {
+            Some(v) => foreign.insert(branch.to_string(), v.to_vec()),
+            None => foreign.remove(branch),
+        };
+        Ok(())
     }
 
     fn head_of(&self, key: &str) -> Option<String> {
@@ -125,25 +163,37 @@ impl Store {
 
     fn kv_read(&self, key: &str) -> engine::Result<Option<Vec<u8>>> {
         match self.head_of(key) {
-            Some(branch) => Ok(engine::head(&self.db, &branch)?.map(|id| encode_id(&id))),
+            Some(branch) => match self.foreign_head(&branch) {
+                Some(v) => Ok(Some(v)),
+                None => Ok(engine::head(&self.db, &branch)?.map(|id| encode_id(&id))),
+            },
             None => Ok(engine::backend(&self.db).get_meta(&Self::meta_key(key))?),
         }
     }
 
     /// Writes `key` of the key-value view (`None`: removes it). A branch
-    /// head takes only the JSON id of a commit of this store.
+    /// head given the JSON id of a commit of this store moves the branch
+    /// there (through the facade); given anything else, it becomes the
+    /// branch's foreign head (see [`Store::foreign`]) and the branch is
+    /// left as it was.
     fn kv_write_now(&self, key: &str, value: Option<&[u8]>) -> Result<(), KvError> {
         match self.head_of(key) {
             Some(branch) => match value {
-                None => match engine::head(&self.db, &branch)? {
-                    Some(_) => Ok(engine::delete_branch(&self.db, &branch)?),
-                    None => Ok(()),
-                },
+                None => {
+                    self.set_foreign(&branch, None)?;
+                    match engine::head(&self.db, &branch)? {
+                        Some(_) => Ok(engine::delete_branch(&self.db, &branch)?),
+                        None => Ok(()),
+                    }
+                }
                 Some(raw) => {
-                    let id = decode_id(raw)
-                        .filter(|id| engine::commit_exists(&self.db, id))
-                        .ok_or_else(|| KvError::NotAHead(key.to_string()))?;
-                    Ok(engine::set_branch(&self.db, &branch, &id)?)
+                    match decode_id(raw).filter(|id| engine::commit_exists(&self.db, id)) {
+                        Some(id) => {
+                            engine::set_branch(&self.db, &branch, &id)?;
+                            Ok(self.set_foreign(&branch, None)?)
+                        }
+                        None => Ok(self.set_foreign(&branch, Some(raw))?),
+                    }
                 }
             },
             None => Ok(engine::backend(&self.db)
@@ -159,8 +209,6 @@ impl Store {
 
 /// Why a write to the key-value view failed.
 enum KvError {
-    /// A branch head was given something other than a commit of the store.
-    NotAHead(String),
     /// The engine failed.
     Engine(engine::Error),
 }
@@ -174,10 +222,6 @@ impl<E: Into<engine::Error>> From<E> for KvError {
 impl KvError {
     fn into_py(self, py: Python<'_>) -> PyErr {
         match self {
-            KvError::NotAHead(key) => PyValueError::new_err(format!(
-                "{key} is a branch head: its value must name a commit of this store \
-                 (a JSON string of its id)"
-            )),
             KvError::Engine(e) => to_py(py, e, None),
         }
     }
@@ -187,16 +231,15 @@ impl KvError {
 impl Store {
     /// A new store in memory.
     #[staticmethod]
-    fn memory() -> Store {
-        Store::wrap(Db::memory())
+    fn memory(py: Python<'_>) -> PyResult<Store> {
+        Store::wrap(Db::memory()).map_err(|e| to_py(py, e, None))
     }
 
     /// Opens (or creates) the store at `target`: a directory (sled), or a
     /// URL the engine knows.
     #[staticmethod]
     fn open(py: Python<'_>, target: String) -> PyResult<Store> {
-        py.allow_threads(|| engine::open(&target))
-            .map(Store::wrap)
+        py.allow_threads(|| engine::open(&target).and_then(Store::wrap))
             .map_err(|e| to_py(py, e, None))
     }
 
@@ -205,8 +248,7 @@ impl Store {
     #[staticmethod]
     fn adapter(py: Python<'_>, kv: Py<PyAny>) -> PyResult<Store> {
         let backend = Arc::new(pybackend::PyKvBackend::new(kv));
-        py.allow_threads(|| engine::with_backend(backend))
-            .map(Store::wrap)
+        py.allow_threads(|| engine::with_backend(backend).and_then(Store::wrap))
             .map_err(|e| to_py(py, e, None))
     }
 
@@ -238,7 +280,10 @@ impl Store {
                 .map(|b| format!("{HEAD}{b}"))
                 .collect();
             for (k, _) in engine::backend(&self.db).scan_meta(KV_META)? {
-                keys.push(key_str(&k[KV_META.len()..]));
+                let key = key_str(&k[KV_META.len()..]);
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
             }
             Ok(keys)
         })
@@ -269,7 +314,17 @@ impl Store {
     // -- branches --
 
     /// The head of `branch` (hex id), or None.
+    /// A foreign head (see [`Store::foreign`]) is reported as its text.
     fn head(&self, py: Python<'_>, branch: &str) -> PyResult<Option<String>> {
+        if let Some(raw) = self.foreign_head(branch) {
+            // The JSON string it was written as, unquoted (else the text).
+            let text = String::from_utf8_lossy(&raw).into_owned();
+            let unquoted = text
+                .strip_prefix('"')
+                .and_then(|t| t.strip_suffix('"'))
+                .map(str::to_string);
+            return Ok(Some(unquoted.unwrap_or(text)));
+        }
         py.allow_threads(|| engine::head(&self.db, branch))
             .map(|h| h.map(|id| id.to_hex()))
             .map_err(|e| to_py(py, e, None))
@@ -292,8 +347,11 @@ impl Store {
     /// Points `branch` at commit `at`, whatever it held.
     fn set_branch(&self, py: Python<'_>, branch: &str, at: &str) -> PyResult<()> {
         let at = parse_id(at)?;
-        py.allow_threads(|| engine::set_branch(&self.db, branch, &at))
-            .map_err(|e| to_py(py, e, None))
+        py.allow_threads(|| {
+            engine::set_branch(&self.db, branch, &at)?;
+            self.set_foreign(branch, None)
+        })
+        .map_err(|e| to_py(py, e, None))
     }
 
     /// Deletes `branch`.
@@ -436,29 +494,76 @@ impl Store {
         message: String,
     ) -> PyResult<String> {
         let parent = parse_id(parent)?;
-        let mut edits: engine::Edits = Vec::with_capacity(updates.len() + removals.len());
-        for k in removals {
-            edits.push((k.into_bytes(), None));
-        }
-        for (k, v) in updates.iter() {
-            let k: String = k.extract()?;
-            let v = v.downcast::<PyBytes>().map_err(|_| {
-                pyo3::exceptions::PyTypeError::new_err(format!("value of {k:?} must be bytes"))
-            })?;
-            edits.push((k.into_bytes(), Some(v.as_bytes().to_vec())));
-        }
+        let edits = edits_of(updates, removals)?;
         let metadata = metadata.unwrap_or_default();
         py.allow_threads(|| engine::write_commit(&self.db, &parent, edits, metadata, message))
             .map(|id| id.to_hex())
             .map_err(|e| to_py(py, e, None))
     }
 
-    /// Lands `commit` on `branch` (fast-forward, or three-way merge with
-    /// the head using the Python merge functions `merge_fns` (key to
-    /// callable) and `default`); returns (strategy, head, auto-merged
-    /// keys). Raises MergeConflict or ConcurrencyError.
+    /// Commits to `branch` a transaction based on commit `base` setting
+    /// the keys of `updates` (str to bytes) and deleting `removals`: a
+    /// fast-forward if the branch still holds `base`, else a three-way
+    /// merge onto its head using the Python merge functions `merge_fns`
+    /// (key to callable) and `default`. The branch moves through the
+    /// facade (validation hooks, subscriptions, garbage collection).
+    /// Returns (strategy, head, auto-merged keys, read view of the head).
+    /// Raises MergeConflict, ConcurrencyError or ValidationError.
+    #[pyo3(signature = (branch, base, updates, removals, merge_fns=None, default=None, metadata=None, message=String::new()))]
+    #[allow(clippy::too_many_arguments)]
+    fn commit(
+        &self,
+        py: Python<'_>,
+        branch: &str,
+        base: &str,
+        updates: &Bound<'_, PyDict>,
+        removals: Vec<String>,
+        merge_fns: Option<&Bound<'_, PyDict>>,
+        default: Option<&Bound<'_, PyAny>>,
+        metadata: Option<BTreeMap<String, String>>,
+        message: String,
+    ) -> PyResult<(String, String, Vec<String>, Snap)> {
+        let base = parse_id(base)?;
+        if self.foreign_head(branch).is_some() {
+            return Err(raise(
+                py,
+                "ConcurrencyError",
+                format!(
+                    "the head of branch {branch:?} was overwritten through the key-value \
+                     view with a value that names no commit of this store"
+                ),
+            ));
+        }
+        let edits = edits_of(updates, removals)?;
+        let errors = merge::Errors::default();
+        let (fns, default) = merge::functions(merge_fns, default, &errors, false)?;
+        let metadata = metadata.unwrap_or_default();
+        let landed = py.allow_threads(|| {
+            let landed = engine::commit(
+                &self.db, branch, &base, edits, message, metadata, fns, default,
+            )?;
+            // The read view of the new head, made here: one call from
+            // Python per commit.
+            let snap = engine::snapshot(&self.db, &landed.head, Some(branch))?;
+            Ok((landed, snap))
+        });
+        let (landed, snap) = match landed {
+            Ok((l, snap)) => (Ok(l), Some(snap)),
+            Err(e) => (Err(e), None),
+        };
+        let (strategy, head, auto) = landed_to_py(py, landed, &errors)?;
+        let snap = Snap {
+            snap: snap.expect("a landed commit comes with its snapshot"),
+        };
+        Ok((strategy, head, auto, snap))
+    }
+
+    /// Merges `commit` into `branch` (fast-forward, or a merge commit
+    /// using the Python merge functions `merge_fns` and `default`, which
+    /// see the merged-in side as ours); returns (strategy, head,
+    /// auto-merged keys). Raises MergeConflict or ConcurrencyError.
     #[pyo3(signature = (branch, commit, merge_fns=None, default=None, metadata=None))]
-    fn land(
+    fn merge(
         &self,
         py: Python<'_>,
         branch: &str,
@@ -469,22 +574,80 @@ impl Store {
     ) -> PyResult<(String, String, Vec<String>)> {
         let id = parse_id(commit)?;
         let errors = merge::Errors::default();
-        let registry = merge::registry(py, merge_fns, default, &errors)?;
+        let registry = merge::registry(merge_fns, default, &errors)?;
         let metadata = metadata.unwrap_or_default();
-        let landed = py.allow_threads(|| engine::land(&self.db, branch, &id, &registry, metadata));
-        match landed {
-            Ok(l) => Ok((
-                l.strategy.to_string(),
-                l.head.to_hex(),
-                l.auto_merged.iter().map(|k| key_str(k)).collect(),
-            )),
-            Err(LandError::Unrelated) => Err(raise(
-                py,
-                "ConcurrencyError",
-                "No common ancestor found between current commit and HEAD.".to_string(),
-            )),
-            Err(LandError::Engine(e)) => Err(to_py(py, e, Some(&errors))),
-        }
+        let landed = py.allow_threads(|| engine::merge(&self.db, branch, &id, &registry, metadata));
+        landed_to_py(py, landed, &errors)
+    }
+
+    /// The commits of `branch` (first-parent line, newest first) where
+    /// `key` changed, as (commit, value then or None if deleted).
+    #[pyo3(signature = (branch, key, limit=usize::MAX))]
+    fn key_history<'py>(
+        &self,
+        py: Python<'py>,
+        branch: &str,
+        key: &str,
+        limit: usize,
+    ) -> PyResult<Vec<(String, Option<Bound<'py, PyBytes>>)>> {
+        let h = py
+            .allow_threads(|| engine::key_history(&self.db, branch, key.as_bytes(), limit))
+            .map_err(|e| to_py(py, e, None))?;
+        Ok(h.into_iter()
+            .map(|(id, v)| (id.to_hex(), v.map(|v| PyBytes::new(py, &v))))
+            .collect())
+    }
+
+    // -- validation hooks and subscriptions --
+
+    /// Adds validation hook `name`: `hook(check)` runs before every move
+    /// of any branch lands (commits from Python included), with `check` a
+    /// dict: `branch`, `message`, `kind` (`"commit"`, `"merge"`,
+    /// `"fast_forward"`, `"reset"`, `"rebase"`, `"create"`), `old_head`
+    /// (hex or None), `new_head` and `changes` (a list of `(key, kind,
+    /// old, new)`, kind `"added"`, `"removed"` or `"modified"`). Returning
+    /// False or raising refuses the move (ValidationError).
+    fn add_validator(&self, name: &str, hook: Py<PyAny>) -> PyResult<()> {
+        Python::with_gil(|py| {
+            if !hook.bind(py).is_callable() {
+                return Err(pyo3::exceptions::PyTypeError::new_err(
+                    "a validation hook must be callable",
+                ));
+            }
+            Ok(())
+        })?;
+        self.db.add_validator(name, move |check| {
+            Python::with_gil(|py| {
+                let verdict = check_dict(py, check)
+                    .and_then(|d| hook.bind(py).call1((d,)))
+                    .map(|r| {
+                        r.downcast::<pyo3::types::PyBool>()
+                            .map(|b| b.is_true())
+                            .unwrap_or(true)
+                    });
+                match verdict {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err("the hook returned False".to_string()),
+                    Err(e) => Err(e.to_string()),
+                }
+            })
+        });
+        Ok(())
+    }
+
+    /// Removes the validation hooks named `name`.
+    fn remove_validator(&self, name: &str) {
+        self.db.remove_validator(name);
+    }
+
+    /// Subscribes to the heads of `branch` (moves this process makes).
+    fn subscribe(&self, branch: &str) -> PyResult<Subscription> {
+        Python::with_gil(|py| {
+            self.db
+                .subscribe(branch)
+                .map(|rx| Subscription { rx: Mutex::new(rx) })
+                .map_err(|e| to_py(py, e, None))
+        })
     }
 
     // -- garbage collection --
@@ -533,16 +696,50 @@ impl Store {
     }
 }
 
-fn rebase_report<'py>(
-    py: Python<'py>,
-    r: &kvgit::gc::RebaseReport,
-) -> PyResult<Bound<'py, PyDict>> {
+/// The edits of `updates` (str to bytes) and `removals`.
+fn edits_of(updates: &Bound<'_, PyDict>, removals: Vec<String>) -> PyResult<engine::Edits> {
+    let mut edits: engine::Edits = Vec::with_capacity(updates.len() + removals.len());
+    for k in removals {
+        edits.push((k.into_bytes(), None));
+    }
+    for (k, v) in updates.iter() {
+        let k: String = k.extract()?;
+        let v = v.downcast::<PyBytes>().map_err(|_| {
+            pyo3::exceptions::PyTypeError::new_err(format!("value of {k:?} must be bytes"))
+        })?;
+        edits.push((k.into_bytes(), Some(v.as_bytes().to_vec())));
+    }
+    Ok(edits)
+}
+
+/// The Python answer of a commit or merge.
+fn landed_to_py(
+    py: Python<'_>,
+    landed: Result<engine::Landed, LandError>,
+    errors: &merge::Errors,
+) -> PyResult<(String, String, Vec<String>)> {
+    match landed {
+        Ok(l) => Ok((
+            l.strategy.to_string(),
+            l.head.to_hex(),
+            l.auto_merged.iter().map(|k| key_str(k)).collect(),
+        )),
+        Err(LandError::Unrelated) => Err(raise(
+            py,
+            "ConcurrencyError",
+            "No common ancestor found between current commit and HEAD.".to_string(),
+        )),
+        Err(LandError::Engine(e)) => Err(to_py(py, e, Some(errors))),
+    }
+}
+
+fn rebase_report<'py>(py: Python<'py>, r: &kvgit::RebaseReport) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     let status = match r.status {
-        kvgit::gc::RebaseStatus::BelowHighWater => "below_high_water",
-        kvgit::gc::RebaseStatus::NothingDroppable => "nothing_droppable",
-        kvgit::gc::RebaseStatus::Rebased => "rebased",
-        kvgit::gc::RebaseStatus::Raced => "raced",
+        kvgit::RebaseStatus::BelowHighWater => "below_high_water",
+        kvgit::RebaseStatus::NothingDroppable => "nothing_droppable",
+        kvgit::RebaseStatus::Rebased => "rebased",
+        kvgit::RebaseStatus::Raced => "raced",
     };
     d.set_item("status", status)?;
     d.set_item("previous", r.previous.to_hex())?;
@@ -552,6 +749,53 @@ fn rebase_report<'py>(
     d.set_item("bytes_before", r.bytes_before)?;
     d.set_item("bytes_after", r.bytes_after)?;
     Ok(d)
+}
+
+/// The dict a Python validation hook receives.
+fn check_dict<'py>(py: Python<'py>, c: &kvgit::CommitCheck<'_>) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("branch", c.branch)?;
+    d.set_item("message", c.message)?;
+    let kind = match c.kind {
+        kvgit::MoveKind::Commit => "commit",
+        kvgit::MoveKind::Merge => "merge",
+        kvgit::MoveKind::FastForward => "fast_forward",
+        kvgit::MoveKind::Reset => "reset",
+        kvgit::MoveKind::Rebase => "rebase",
+        kvgit::MoveKind::Create => "create",
+        _ => "other",
+    };
+    d.set_item("kind", kind)?;
+    d.set_item("old_head", c.old_head.map(|h| h.to_hex()))?;
+    d.set_item("new_head", c.new_head.to_hex())?;
+    let changes = PyList::empty(py);
+    for ch in c.changes {
+        let kind = match ch.kind {
+            ChangeKind::Added => "added",
+            ChangeKind::Removed => "removed",
+            ChangeKind::Modified => "modified",
+        };
+        let bytes = |v: &Option<Vec<u8>>| v.as_ref().map(|v| PyBytes::new(py, v));
+        changes.append((key_str(&ch.key), kind, bytes(&ch.old), bytes(&ch.new)))?;
+    }
+    d.set_item("changes", changes)?;
+    Ok(d)
+}
+
+/// The heads a branch moves to, as this process moves it.
+#[pyclass(frozen, module = "kvgit_rs._native")]
+struct Subscription {
+    rx: Mutex<std::sync::mpsc::Receiver<ObjectId>>,
+}
+
+#[pymethods]
+impl Subscription {
+    /// The heads received since the last call (hex ids, oldest first);
+    /// never waits.
+    fn poll(&self) -> Vec<String> {
+        let rx = self.rx.lock();
+        rx.try_iter().map(|id| id.to_hex()).collect()
+    }
 }
 
 /// A read view of one commit.
@@ -635,5 +879,6 @@ impl Snap {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Store>()?;
     m.add_class::<Snap>()?;
+    m.add_class::<Subscription>()?;
     Ok(())
 }

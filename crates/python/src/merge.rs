@@ -22,6 +22,10 @@ pub struct PyMergeFn {
     func: Py<PyAny>,
     errors: Errors,
     equal_changes: bool,
+    /// The engine's `ours` is the caller's `theirs` (a merge of another
+    /// commit into a branch, where Python's functions see the merged-in
+    /// side as ours).
+    swap: bool,
 }
 
 impl MergeFn for PyMergeFn {
@@ -32,10 +36,12 @@ impl MergeFn for PyMergeFn {
         ours: Option<&[u8]>,
         theirs: Option<&[u8]>,
     ) -> Resolution {
-        // The engine merges the local commit ("theirs" to it) into the
-        // branch head ("ours" to it); kvgit's functions see the local
-        // commit as ours and the head as theirs.
-        let (mine, head) = (theirs, ours);
+        // kvgit's functions see the local side (a transaction's writes,
+        // or the commit merged in) as ours and the branch head as theirs.
+        let (mine, head) = match self.swap {
+            true => (theirs, ours),
+            false => (ours, theirs),
+        };
         Python::with_gil(|py| {
             let arg = |v: Option<&[u8]>| match v {
                 Some(b) => PyBytes::new(py, b).into_any(),
@@ -75,15 +81,17 @@ impl MergeFn for PyMergeFn {
     }
 }
 
-/// A registry of the Python functions `by_key` (a dict of str to
-/// callable) and `default`, whose exceptions go to `errors`.
-pub fn registry(
-    py: Python<'_>,
+/// Merge functions by key, and a default.
+pub type Functions = (Vec<(Vec<u8>, PyMergeFn)>, Option<PyMergeFn>);
+
+/// The Python functions `by_key` (a dict of str to callable) and
+/// `default`, whose exceptions go to `errors`; `swap`: see [`PyMergeFn`].
+pub fn functions(
     by_key: Option<&Bound<'_, PyDict>>,
     default: Option<&Bound<'_, PyAny>>,
     errors: &Errors,
-) -> PyResult<Registry> {
-    let registry = Registry::new();
+    swap: bool,
+) -> PyResult<Functions> {
     let wrap = |f: &Bound<'_, PyAny>| -> PyResult<PyMergeFn> {
         if !f.is_callable() {
             return Err(pyo3::exceptions::PyTypeError::new_err(
@@ -98,19 +106,37 @@ pub fn registry(
             func: f.clone().unbind(),
             errors: errors.clone(),
             equal_changes,
+            swap,
         })
     };
+    let mut fns = Vec::new();
     if let Some(map) = by_key {
         for (k, f) in map.iter() {
             let key: String = k.extract()?;
-            registry.set(key.as_bytes(), wrap(&f)?);
+            fns.push((key.into_bytes(), wrap(&f)?));
         }
+    }
+    let default = match default {
+        Some(f) if !f.is_none() => Some(wrap(f)?),
+        _ => None,
+    };
+    Ok((fns, default))
+}
+
+/// A registry of the Python functions `by_key` and `default` for a merge
+/// of another commit into a branch (see [`functions`]).
+pub fn registry(
+    by_key: Option<&Bound<'_, PyDict>>,
+    default: Option<&Bound<'_, PyAny>>,
+    errors: &Errors,
+) -> PyResult<Registry> {
+    let registry = Registry::new();
+    let (fns, default) = functions(by_key, default, errors, true)?;
+    for (k, f) in fns {
+        registry.set(&k, f);
     }
     if let Some(f) = default {
-        if !f.is_none() {
-            registry.set_default(wrap(f)?);
-        }
+        registry.set_default(f);
     }
-    let _ = py;
     Ok(registry)
 }

@@ -11,8 +11,8 @@
 //! Every call takes the GIL; a Python exception becomes
 //! `Error::Storage` naming it.
 
-use kvgit::core::{Backend, CasOutcome, Durability, Error, Result};
-use kvgit::ObjectId;
+use kvgit::CommitId as ObjectId;
+use kvgit_core::{Backend, CasOutcome, Durability, Error, Result};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 

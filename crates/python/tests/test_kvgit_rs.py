@@ -219,13 +219,36 @@ def test_rebase_after_head_moved_raises_concurrency_error():
         v.rebase()
 
 
-def test_branch_head_takes_only_a_commit_of_the_store():
+def test_bogus_branch_head_keeps_history_and_refuses_commits_until_reset():
     mem = Memory()
     v = Versioned(mem)
+    good = v.commit({"x": b"1"}).commit
+    mem.set(BRANCH_HEAD % "main", _to_bytes("bogus_hash"))
+    # The key-value view reads back what was written...
+    assert mem.get(BRANCH_HEAD % "main") == _to_bytes("bogus_hash")
+    assert v.latest_head == "bogus_hash"
+    # ...commits on the branch see a head moved by someone else...
+    with pytest.raises(ConcurrencyError):
+        v.commit({"y": b"2"})
+    # ...and the branch's history is intact: writing a commit id back
+    # clears the foreign head.
+    mem.set(BRANCH_HEAD % "main", _to_bytes(good))
+    assert v.latest_head == good
+    assert v.commit({"y": b"2"})
+    assert Versioned(mem).get("x") == b"1"
+
+
+def test_bogus_branch_head_survives_reopening(tmp_path):
+    path = str(tmp_path / "d")
+    d = Disk(path)
+    v = Versioned(d)
     v.commit({"x": b"1"})
-    with pytest.raises(ValueError, match="branch head"):
-        mem.set(BRANCH_HEAD % "main", _to_bytes("bogus_hash"))
-    assert v.latest_head == v.current_commit
+    d.set(BRANCH_HEAD % "main", _to_bytes("elsewhere"))
+    del v, d
+    d2 = Disk(path)
+    assert d2.get(BRANCH_HEAD % "main") == _to_bytes("elsewhere")
+    with pytest.raises(ConcurrencyError):
+        Versioned(d2).commit({"y": b"2"})
 
 
 def test_commit_ids_are_64_hex_characters():

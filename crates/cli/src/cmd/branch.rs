@@ -33,7 +33,7 @@ pub fn branch(
             if name == ctx.branch && !delete.force {
                 bail!(
                     "not deleting branch {name}: commands read and write it by default \
-                     (--branch, KVGIT_BRANCH; default main); use --force to delete it anyway"
+                     (--branch, KVGIT_BRANCH, kvgit switch; default main); use --force to delete it anyway"
                 );
             }
             db.delete_branch(&name)?;

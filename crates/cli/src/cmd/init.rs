@@ -18,24 +18,24 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         db.branch(&ctx.branch)?;
         db
     } else {
-        use kvgit::core::Error as E;
+        use kvgit::Error as E;
         match kvgit::Db::builder().create(path, &ctx.branch) {
             Ok(db) => db,
-            Err(kvgit::Error::Core(E::StoreExists { .. })) => {
+            Err(E::StoreExists { .. }) => {
                 bail!("a store already exists at {}", display(path))
             }
-            Err(kvgit::Error::Core(E::NotAStore { .. })) => bail!(
+            Err(E::NotAStore { .. }) => bail!(
                 "{} exists and is not an empty directory; not creating a store there",
                 path.display()
             ),
-            Err(kvgit::Error::Core(E::Locked { .. })) => bail!(
+            Err(E::Locked { .. }) => bail!(
                 "store at {} is locked by another process (another kvgit command or a \
                  program using the store has it open)",
                 path.display()
             ),
-            Err(
-                e @ kvgit::Error::Core(E::NoSpace { .. } | E::ReadOnly { .. } | E::IoAt { .. }),
-            ) => return Err(anyhow!("{e}")),
+            Err(e @ (E::NoSpace { .. } | E::ReadOnly { .. } | E::IoAt { .. })) => {
+                return Err(anyhow!("{e}"))
+            }
             Err(e) => return Err(anyhow!("cannot create a store at {}: {e}", path.display())),
         }
     };

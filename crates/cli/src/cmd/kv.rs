@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use anyhow::{bail, Context, Result};
 
 use crate::cmd::arg_bytes;
-use crate::output::{lossy, stdout};
+use crate::output::{json_bytes, lossy, stdout, write_json};
 use crate::store::Ctx;
 
 /// Sets a key in one commit and prints the new head.
@@ -34,7 +34,8 @@ pub fn put(
     let mut tx = branch.transaction()?;
     tx.put(&key, &value);
     let message = message.unwrap_or_else(|| format!("put {}", lossy(&key)));
-    let outcome = in_context(tx.message(message).commit(), || {
+    tx.message(message);
+    let outcome = in_context(tx.commit(), || {
         format!("cannot put {:?} on branch {}", lossy(&key), branch.name())
     })?;
     if let Some(head) = outcome.commit {
@@ -83,7 +84,8 @@ pub fn rm(ctx: &Ctx, key: OsString, message: Option<String>) -> Result<()> {
     }
     tx.delete(&key);
     let message = message.unwrap_or_else(|| format!("rm {}", lossy(&key)));
-    let outcome = in_context(tx.message(message).commit(), || {
+    tx.message(message);
+    let outcome = in_context(tx.commit(), || {
         format!(
             "cannot delete {:?} on branch {}",
             lossy(&key),
@@ -96,14 +98,29 @@ pub fn rm(ctx: &Ctx, key: OsString, message: Option<String>) -> Result<()> {
     Ok(())
 }
 
-/// Lists keys, one per line, in order.
-pub fn ls(ctx: &Ctx, prefix: Option<OsString>, at: Option<String>) -> Result<()> {
+/// Lists keys, one per line (or as a JSON array), in order; `wait`:
+/// seconds to wait for another process that holds the store.
+pub fn ls(
+    ctx: &Ctx,
+    prefix: Option<OsString>,
+    at: Option<String>,
+    json: bool,
+    wait: Option<u64>,
+) -> Result<()> {
     let prefix = prefix.map(arg_bytes).unwrap_or_default();
-    let db = ctx.open_read_only()?;
+    let db = ctx.open_read_only_waiting(wait.map(std::time::Duration::from_secs))?;
     let snapshot = ctx.snapshot_at(&db, at.as_deref())?;
     let mut out = stdout();
-    for key in snapshot.keys_with_prefix(&prefix) {
-        writeln!(out, "{}", lossy(&key?))?;
+    if json {
+        let keys = snapshot
+            .keys_with_prefix(&prefix)
+            .map(|k| k.map(|k| json_bytes(&k)))
+            .collect::<kvgit::Result<Vec<_>>>()?;
+        write_json(&mut out, &serde_json::Value::Array(keys))?;
+    } else {
+        for key in snapshot.keys_with_prefix(&prefix) {
+            writeln!(out, "{}", lossy(&key?))?;
+        }
     }
     out.flush()?;
     Ok(())
@@ -113,13 +130,14 @@ pub fn ls(ctx: &Ctx, prefix: Option<OsString>, at: Option<String>) -> Result<()>
 /// the whole store (no space, a read-only store, an I/O error naming the
 /// path): that one line says all there is, as `kvgit: no space left on
 /// device (writing to <path>)`.
-fn in_context<T>(result: kvgit::Result<T>, context: impl FnOnce() -> String) -> anyhow::Result<T> {
-    use kvgit::core::Error as E;
+pub(crate) fn in_context<T>(
+    result: kvgit::Result<T>,
+    context: impl FnOnce() -> String,
+) -> anyhow::Result<T> {
+    use kvgit::Error as E;
     match result {
         Ok(v) => Ok(v),
-        Err(e @ kvgit::Error::Core(E::NoSpace { .. } | E::ReadOnly { .. } | E::IoAt { .. })) => {
-            Err(e.into())
-        }
+        Err(e @ (E::NoSpace { .. } | E::ReadOnly { .. } | E::IoAt { .. })) => Err(e.into()),
         Err(e) => Err(anyhow::Error::new(e).context(context())),
     }
 }

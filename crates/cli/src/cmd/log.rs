@@ -8,19 +8,38 @@ use kvgit::{CommitId, CommitInfo};
 use serde_json::{json, Value};
 
 use crate::cmd::arg_bytes;
-use crate::output::{lossy, stdout, write_json};
+use crate::output::{lossy, paint, painted, stdout, write_json};
 use crate::store::{resolve, Ctx};
 use crate::time::rfc3339;
 
-/// Lists the commits reachable from the branch head, newest first.
-pub fn log(ctx: &Ctx, n: Option<usize>, graph: bool, json: bool) -> Result<()> {
+/// Lists the commits reachable from the branch head (or from `rev`),
+/// newest first.
+pub fn log(
+    ctx: &Ctx,
+    n: Option<usize>,
+    graph: bool,
+    json: bool,
+    oneline: bool,
+    rev: Option<String>,
+) -> Result<()> {
     let db = ctx.open_read_only()?;
-    let branch = ctx.branch(&db)?;
+    let start = match &rev {
+        Some(rev) => resolve(&db, rev)?,
+        None => ctx.branch(&db)?.head()?,
+    };
     let mut out = stdout();
     let mut lanes = Graph::default();
     let mut listed = Vec::new();
-    for info in branch.log_all()?.take(n.unwrap_or(usize::MAX)) {
-        let info = info?;
+    for entry in kvgit::advanced::repo(&db)
+        .log(&[start])
+        .take(n.unwrap_or(usize::MAX))
+    {
+        let (id, commit) = entry?;
+        let info = CommitInfo { id, commit };
+        let line = match oneline {
+            true => oneline_summary(&db, &info)?,
+            false => summary(&info),
+        };
         if json {
             listed.push(commit_json(&info));
         } else if graph {
@@ -28,12 +47,12 @@ pub fn log(ctx: &Ctx, n: Option<usize>, graph: bool, json: bool) -> Result<()> {
             for line in before {
                 writeln!(out, "{}", line.trim_end())?;
             }
-            writeln!(out, "{} {}", prefix.trim_end(), summary(&info))?;
+            writeln!(out, "{} {line}", prefix.trim_end())?;
             for line in after {
                 writeln!(out, "{}", line.trim_end())?;
             }
         } else {
-            writeln!(out, "{}", summary(&info))?;
+            writeln!(out, "{line}")?;
         }
     }
     if json {
@@ -122,10 +141,21 @@ pub fn history(ctx: &Ctx, key: OsString, json: bool) -> Result<()> {
     Ok(())
 }
 
+/// `log --oneline`'s line: the abbreviated id and the message's first
+/// line.
+fn oneline_summary(db: &kvgit::Db, info: &CommitInfo) -> Result<String> {
+    let id = crate::rev::abbrev(db, &info.id)?;
+    Ok(format!(
+        "{} {}",
+        painted(paint::ID, &id),
+        first_line(info.message())
+    ))
+}
+
 fn summary(info: &CommitInfo) -> String {
     format!(
         "{} {} {}",
-        info.id,
+        painted(paint::ID, &info.id.to_hex()),
         rfc3339(info.commit.time_micros),
         first_line(info.message())
     )
@@ -237,7 +267,7 @@ mod tests {
     use super::*;
 
     fn id(n: u8) -> CommitId {
-        kvgit::ObjectId([n; 32])
+        kvgit::advanced::ObjectId([n; 32])
     }
 
     /// Draws a DAG given as (commit, parents) in log order.

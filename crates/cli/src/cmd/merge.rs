@@ -3,10 +3,11 @@
 use std::io::Write;
 
 use anyhow::{bail, Result};
-use kvgit::merge::{Counter, LastWriterWins, MergeFn, Strategy};
+use kvgit::merge::{Counter, LastWriterWins, MergeFn};
 use kvgit::Db;
+use kvgit::Strategy;
 
-use crate::output::{lossy, stdout};
+use crate::output::{json_bytes, lossy, stdout, write_json};
 use crate::store::{existing_branch, resolve, Ctx};
 
 /// Merges revision `from` into a branch, with the merge functions given
@@ -17,6 +18,7 @@ pub fn run(
     into: Option<String>,
     counters: &[String],
     lww: &[String],
+    json: bool,
 ) -> Result<()> {
     let db = ctx.open()?;
     for key in counters {
@@ -49,6 +51,26 @@ pub fn run(
         Err(e) => return Err(e.into()),
     };
     let mut out = stdout();
+    if json {
+        let strategy = match outcome.strategy {
+            Strategy::NoOp => "up-to-date",
+            Strategy::FastForward => "fast-forward",
+            _ => "merge",
+        };
+        let resolved: Vec<_> = outcome.resolved.iter().map(|k| json_bytes(k)).collect();
+        write_json(
+            &mut out,
+            &serde_json::json!({
+                "into": into,
+                "from": from,
+                "strategy": strategy,
+                "head": outcome.head.to_hex(),
+                "resolved": resolved,
+            }),
+        )?;
+        out.flush()?;
+        return Ok(());
+    }
     match outcome.strategy {
         Strategy::NoOp => writeln!(
             out,

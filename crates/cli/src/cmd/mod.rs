@@ -11,6 +11,11 @@ pub mod stats;
 pub mod transfer;
 pub mod verify;
 
+pub mod completions;
+pub mod edit;
+pub mod switch;
+pub mod tag;
+
 use std::ffi::OsString;
 
 /// A key or value given on the command line, as bytes (on Unix, exactly

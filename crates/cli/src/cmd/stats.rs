@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use anyhow::Result;
-use kvgit::CommitId;
+use indicatif::HumanBytes;
 use serde_json::json;
 
 use crate::output::{stdout, write_json};
@@ -15,32 +15,21 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<()> {
     let db = ctx.open_read_only()?;
     let branch = ctx.branch(&db)?;
     let snapshot = branch.snapshot()?;
-    let backend = db.repo().backend();
 
     let pb = progress::spinner("objects");
     pb.set_message("counting");
-    let (mut objects, mut object_bytes) = (0u64, 0u64);
-    backend.for_each_object(&mut |_, size| {
-        objects += 1;
-        object_bytes += size;
-        pb.inc(1);
-        Ok(true)
-    })?;
+    let shown = pb.clone();
+    let stats = db.stats(kvgit::Progress::new(move |_, n| shown.set_position(n)))?;
     pb.finish_and_clear();
-
-    let heads: Vec<CommitId> = backend
-        .list_refs("")?
-        .into_iter()
-        .map(|(_, id)| id)
-        .collect();
-    let mut commits = 0u64;
-    for commit in db.repo().log(&heads) {
-        commit?;
-        commits += 1;
-    }
-    let branches = db.branches()?.len();
-    let tags = db.tags()?.len();
-    let size_on_disk = backend.size_on_disk()?;
+    let kvgit::StoreStats {
+        objects,
+        object_bytes,
+        commits,
+        branches,
+        tags,
+        size_on_disk,
+        ..
+    } = stats;
 
     let mut out = stdout();
     if json {
@@ -67,15 +56,34 @@ pub fn run(ctx: &Ctx, json: bool) -> Result<()> {
             snapshot.commit_id()
         )?;
         writeln!(out, "keys         {}", snapshot.len())?;
-        writeln!(out, "value bytes  {}", snapshot.value_bytes())?;
-        writeln!(out, "objects      {objects} ({object_bytes} bytes)")?;
+        writeln!(
+            out,
+            "value bytes  {} ({})",
+            snapshot.value_bytes(),
+            HumanBytes(snapshot.value_bytes())
+        )?;
+        writeln!(
+            out,
+            "objects      {objects} ({}: values, tree nodes and commits of every branch, \
+             tag and not yet swept history)",
+            HumanBytes(object_bytes)
+        )?;
         writeln!(
             out,
             "commits      {commits} (reachable from branches and tags)"
         )?;
         writeln!(out, "branches     {branches}")?;
         writeln!(out, "tags         {tags}")?;
-        writeln!(out, "size on disk {size_on_disk} bytes")?;
+        let overhead = size_on_disk.saturating_sub(object_bytes);
+        writeln!(
+            out,
+            "size on disk {} ({} objects, {} the backend's own: metadata such as gc's access \
+             recency, its index and log, and space freed but not yet returned to the file \
+             system)",
+            HumanBytes(size_on_disk),
+            HumanBytes(object_bytes.min(size_on_disk)),
+            HumanBytes(overhead)
+        )?;
     }
     out.flush()?;
     Ok(())

@@ -75,7 +75,8 @@ pub fn import(ctx: &Ctx, file: &Path, message: Option<String>) -> Result<()> {
     commit_pb.set_message("committing");
     commit_pb.set_position(entries);
     let message = message.unwrap_or_else(|| format!("import {entries} entries from {name}"));
-    let outcome = tx.message(message).commit().with_context(|| {
+    tx.message(message);
+    let outcome = tx.commit().with_context(|| {
         format!(
             "cannot commit the import of {name} to branch {}",
             branch.name()

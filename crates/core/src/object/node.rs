@@ -131,6 +131,21 @@ struct Span {
     prefix: u64,
 }
 
+/// The length of the longest common prefix of `a` and `b`.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    const STEP: usize = 32;
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + STEP <= n && a[i..i + STEP] == b[i..i + STEP] {
+        i += STEP;
+    }
+    i + a[i..n]
+        .iter()
+        .zip(&b[i..n])
+        .take_while(|(x, y)| x == y)
+        .count()
+}
+
 /// A key's first eight bytes as a big-endian integer, zero-padded. If two
 /// keys' prefixes differ, they order as their prefixes do.
 fn key_prefix(key: &[u8]) -> u64 {
@@ -219,6 +234,30 @@ impl Node {
     /// values (or children) are equal.
     pub(crate) fn entry_tail(&self, i: usize) -> &[u8] {
         &self.bytes[self.spans[i].key_end as usize..self.span_end(i)]
+    }
+
+    /// How many entries, pair by pair, from entry `i` of this node and
+    /// entry `j` of `other` have the same encoding: one scan of the bytes
+    /// (entries are self-delimiting, so equal bytes from two entry starts
+    /// are equal entries). Meaningful for two nodes of the same level.
+    pub(crate) fn equal_run(&self, i: usize, other: &Node, j: usize) -> usize {
+        let (Some(a), Some(b)) = (self.spans.get(i), other.spans.get(j)) else {
+            return 0;
+        };
+        let same = common_prefix(
+            &self.bytes[a.start as usize..],
+            &other.bytes[b.start as usize..],
+        );
+        let limit = a.start as usize + same;
+        // Entry `i + k` ends where entry `i + k + 1` starts.
+        let rest = &self.spans[i + 1..];
+        let mut run = rest.partition_point(|s| s.start as usize <= limit);
+        if run == rest.len() && self.bytes.len() <= limit {
+            run += 1;
+        }
+        // Equal bytes parse alike: the other side has the same entries
+        // (the bound is kept for safety).
+        run.min(other.spans.len() - j)
     }
 
     /// Leaf entry `i`: its key and value.

@@ -2,6 +2,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use parking_lot::RwLock;
 
 use super::{Backend, CasOutcome, Durability};
@@ -17,6 +19,8 @@ pub struct MemoryBackend {
     objects: RwLock<ObjectMap>,
     refs: RwLock<BTreeMap<String, ObjectId>>,
     meta: RwLock<BTreeMap<Vec<u8>, Vec<u8>>>,
+    /// See [`Backend::ref_version`].
+    ref_version: AtomicU64,
 }
 
 impl MemoryBackend {
@@ -86,7 +90,13 @@ impl Backend for MemoryBackend {
             Some(id) => refs.insert(name.to_string(), *id),
             None => refs.remove(name),
         };
+        // Under the lock: no reader sees the new value with the old version.
+        self.ref_version.fetch_add(1, Ordering::SeqCst);
         Ok(CasOutcome::Swapped)
+    }
+
+    fn ref_version(&self) -> Option<u64> {
+        Some(self.ref_version.load(Ordering::SeqCst))
     }
 
     fn list_refs(&self, prefix: &str) -> Result<Vec<(String, ObjectId)>> {

@@ -154,6 +154,16 @@ pub trait Backend: Send + Sync + 'static {
     /// All refs whose names start with `prefix`, sorted by name.
     fn list_refs(&self, prefix: &str) -> Result<Vec<(String, ObjectId)>>;
 
+    /// A number that grows whenever any ref of this store changes
+    /// (incremented after the change is visible, before the call that made
+    /// it returns), if the store can tell: a store owned by this process
+    /// (memory, sled), which sees every ref move. `None` (the default) for
+    /// a store other processes change, whose refs must be read each time.
+    /// [`crate::Repo`] caches branch heads while it stays the same.
+    fn ref_version(&self) -> Option<u64> {
+        None
+    }
+
     /// A metadata value.
     fn get_meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
 

@@ -309,6 +309,9 @@ pub struct SledBackend {
     /// kvgit's lock on the store (`None` for a copy, released once copied,
     /// or a store without a lock file on a read-only open).
     lock: Option<StoreLock>,
+    /// See [`Backend::ref_version`]: the lock makes this process the only
+    /// writer, so every ref move passes through `cas_ref` here.
+    ref_version: std::sync::atomic::AtomicU64,
 }
 
 /// [`SledBackend::failed`]: a write failed.
@@ -401,6 +404,7 @@ impl SledBackend {
             path,
             _copy: None,
             lock: Some(lock),
+            ref_version: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -483,6 +487,7 @@ impl SledBackend {
         let handles = Handles::open_existing(db, &path, legacy)?;
         close_record::check(&path, close_record::RefsDigest::of(&handles.refs, &path)?)?;
         Ok(SledBackend {
+            ref_version: std::sync::atomic::AtomicU64::new(0),
             handles: RwLock::new(Some(handles)),
             mode: Mode::ReadCopy,
             options: options.clone(),
@@ -730,7 +735,13 @@ impl SledBackend {
             )
             .map_err(|e| self.write_failed(e))?;
         match outcome {
-            Ok(()) => Ok(CasOutcome::Swapped),
+            Ok(()) => {
+                // Every ref move of this store passes here (the lock makes
+                // this process its only writer): see `Backend::ref_version`.
+                self.ref_version
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok(CasOutcome::Swapped)
+            }
             Err(mismatch) => {
                 let actual = match mismatch.current {
                     Some(v) => Some(decode_ref(name, &v)?),
@@ -777,6 +788,7 @@ impl SledBackend {
             layout::write_marker(&path)?;
         }
         Ok(SledBackend {
+            ref_version: std::sync::atomic::AtomicU64::new(0),
             handles: RwLock::new(Some(handles)),
             mode: Mode::Write,
             options: options.clone(),
@@ -795,6 +807,7 @@ impl SledBackend {
         let handles = Handles::open_existing(db, path, legacy)?;
         close_record::check(path, close_record::RefsDigest::of(&handles.refs, path)?)?;
         Ok(SledBackend {
+            ref_version: std::sync::atomic::AtomicU64::new(0),
             handles: RwLock::new(Some(handles)),
             mode: Mode::ReadInPlace,
             options: options.clone(),
@@ -1646,6 +1659,10 @@ impl Backend for SledBackend {
         self.before_write(name.len() as u64 + 64)?;
         let h = self.h()?;
         self.swap_ref(&h, name, expected, new)
+    }
+
+    fn ref_version(&self) -> Option<u64> {
+        Some(self.ref_version.load(std::sync::atomic::Ordering::SeqCst))
     }
 
     fn list_refs(&self, prefix: &str) -> Result<Vec<(String, ObjectId)>> {

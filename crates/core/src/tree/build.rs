@@ -4,7 +4,7 @@ use super::chunker::Chunker;
 use super::{Tree, Writer};
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
-use crate::object::{check_key, encode_child_entry, encode_leaf_entry, ChildEntry};
+use crate::object::{check_key, encode_child_entry, encode_leaf_entry, ChildEntry, ValueRef};
 use crate::repo::Repo;
 
 impl Repo {
@@ -14,22 +14,98 @@ impl Repo {
     where
         I: IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
     {
-        let mut w = Writer::new(self, false);
-        let mut chunker = Chunker::new(0, &mut w);
-        let mut parents = Vec::new();
-        let mut last_key: Vec<u8> = Vec::new();
-        let mut entry = Vec::with_capacity(512);
-        for (index, (key, value)) in entries.into_iter().enumerate() {
-            check_key(&key)?;
-            if index > 0 && key <= last_key {
-                return Err(Error::Unsorted { index });
-            }
-            let value = w.value(value)?;
-            entry.clear();
-            encode_leaf_entry(&mut entry, &key, value.as_ref());
-            parents.extend(chunker.push(&key, &entry, &mut w)?);
-            last_key = key;
+        let mut builder = self.tree_builder();
+        for (key, value) in entries {
+            builder.push(&key, value)?;
         }
+        builder.finish()
+    }
+
+    /// A streaming bulk build: push entries in strictly increasing key
+    /// order, then [`TreeBuilder::finish`]. Only the node being filled and
+    /// one entry per finished leaf are held, so a build from a scan of
+    /// another tree never holds the entries themselves.
+    pub fn tree_builder(&self) -> TreeBuilder<'_> {
+        let mut w = Writer::new(self, false);
+        let chunker = Chunker::new(0, &mut w);
+        TreeBuilder {
+            w,
+            chunker,
+            parents: Vec::new(),
+            last_key: Vec::new(),
+            entry: Vec::with_capacity(512),
+            index: 0,
+        }
+    }
+}
+
+/// A bulk build in progress (see [`Repo::tree_builder`]): the same tree,
+/// node for node, as [`Repo::build_tree`] of the same entries.
+pub struct TreeBuilder<'r> {
+    w: Writer<'r>,
+    chunker: Chunker,
+    /// The finished leaves' entries in the level above.
+    parents: Vec<ChildEntry>,
+    last_key: Vec<u8>,
+    entry: Vec<u8>,
+    index: usize,
+}
+
+impl TreeBuilder<'_> {
+    /// Appends `key` with value bytes `value` (a blob is written for a
+    /// value over [`INLINE_MAX`](crate::INLINE_MAX)).
+    pub fn push(&mut self, key: &[u8], value: Vec<u8>) -> Result<()> {
+        self.check_order(key)?;
+        let value = self.w.value(value)?;
+        self.push_checked(key, value.as_ref())
+    }
+
+    /// Appends `key` with a value in stored form, as read from a tree of
+    /// this repository ([`Repo::for_each_entry`], [`Repo::range_raw`]): a
+    /// blob is referenced by its id, neither reloaded nor rewritten, so it
+    /// must be stored already.
+    pub fn push_stored(&mut self, key: &[u8], value: ValueRef<'_>) -> Result<()> {
+        self.check_order(key)?;
+        self.push_checked(key, value)
+    }
+
+    /// How many entries were pushed.
+    pub fn len(&self) -> usize {
+        self.index
+    }
+
+    /// True if no entry was pushed.
+    pub fn is_empty(&self) -> bool {
+        self.index == 0
+    }
+
+    fn check_order(&self, key: &[u8]) -> Result<()> {
+        check_key(key)?;
+        if self.index > 0 && key <= self.last_key.as_slice() {
+            return Err(Error::Unsorted { index: self.index });
+        }
+        Ok(())
+    }
+
+    fn push_checked(&mut self, key: &[u8], value: ValueRef<'_>) -> Result<()> {
+        self.entry.clear();
+        encode_leaf_entry(&mut self.entry, key, value);
+        self.parents
+            .extend(self.chunker.push(key, &self.entry, &mut self.w)?);
+        self.last_key.clear();
+        self.last_key.extend_from_slice(key);
+        self.index += 1;
+        Ok(())
+    }
+
+    /// Writes the last nodes and returns the tree.
+    pub fn finish(self) -> Result<Tree> {
+        let TreeBuilder {
+            mut w,
+            mut chunker,
+            mut parents,
+            ..
+        } = self;
         parents.extend(chunker.finish(&mut w)?);
         chunker.release(&mut w);
         let tree = match build_up(parents, 1, &mut w, None)? {
@@ -40,8 +116,9 @@ impl Repo {
                 level,
             },
             None => {
+                let repo = w.repo;
                 w.finish()?;
-                return self.empty_tree();
+                return repo.empty_tree();
             }
         };
         w.finish()?;

@@ -125,16 +125,17 @@ fn removed(node: &Node, idx: usize) -> Change {
     Change::Removed { key, value }
 }
 
-fn advance(stack: &mut [(Arc<Node>, usize)]) {
+fn advance(stack: &mut [(Arc<Node>, usize)], by: usize) {
     if let Some((_, idx)) = stack.last_mut() {
-        *idx += 1;
+        *idx += by;
     }
 }
 
 /// What to do next, decided while the heads are borrowed.
 enum Act {
     Emit(Change, bool, bool),
-    Skip,
+    /// Both sides' next entries are equal for this many entries.
+    Skip(usize),
     ExpandA,
     ExpandB,
     ExpandBoth,
@@ -153,13 +154,17 @@ fn decide(ha: Option<Head<'_>>, hb: Option<Head<'_>>) -> Option<Act> {
             Act::ExpandA
         }
         (Some(Head::Entry(x, i)), Some(Head::Entry(y, j))) => {
+            // Encodings are canonical: equal bytes, equal entries. Runs of
+            // equal entries are skipped in one scan of the bytes.
+            let run = x.equal_run(i, y, j);
+            if run > 0 {
+                return Some(Act::Skip(run));
+            }
             let kx = x.key_at(i).expect("index in range");
             let ky = y.key_at(j).expect("index in range");
             match kx.cmp(ky) {
                 Less => Act::Emit(removed(x, i), true, false),
                 Greater => Act::Emit(added(y, j), false, true),
-                // Encodings are canonical: equal bytes, equal values.
-                Equal if x.entry_tail(i) == y.entry_tail(j) => Act::Skip,
                 Equal => {
                     let (key, old) = entry_value(x, i);
                     let (_, new) = entry_value(y, j);
@@ -172,8 +177,9 @@ fn decide(ha: Option<Head<'_>>, hb: Option<Head<'_>>) -> Option<Act> {
             // are the same subtree. (Equal tails under different keys mean
             // one side is damaged: expanded, the child's check says so.)
             let (lx, ly) = (x.level(), y.level());
-            if lx == ly && x.entry_bytes(i) == y.entry_bytes(j) {
-                Act::Skip
+            let run = if lx == ly { x.equal_run(i, y, j) } else { 0 };
+            if run > 0 {
+                Act::Skip(run)
             } else if lx != ly {
                 if lx > ly {
                     Act::ExpandA
@@ -219,16 +225,16 @@ impl Diff {
             match act {
                 Act::Emit(change, adv_a, adv_b) => {
                     if adv_a {
-                        advance(&mut self.a);
+                        advance(&mut self.a, 1);
                     }
                     if adv_b {
-                        advance(&mut self.b);
+                        advance(&mut self.b, 1);
                     }
                     return Ok(Some(change));
                 }
-                Act::Skip => {
-                    advance(&mut self.a);
-                    advance(&mut self.b);
+                Act::Skip(run) => {
+                    advance(&mut self.a, run);
+                    advance(&mut self.b, run);
                 }
                 Act::ExpandA => Self::expand(&self.repo, &mut self.a)?,
                 Act::ExpandB => Self::expand(&self.repo, &mut self.b)?,

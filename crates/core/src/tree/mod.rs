@@ -14,6 +14,7 @@ mod build;
 mod diff;
 mod read;
 
+pub use build::TreeBuilder;
 pub use diff::{Change, Diff};
 pub use read::{prefix_successor, Range, RawRange};
 

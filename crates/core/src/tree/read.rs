@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::{upper_of, Tree};
 use crate::error::Result;
-use crate::object::{Node, Value};
+use crate::object::{Node, Value, ValueRef};
 use crate::repo::Repo;
 
 impl Repo {
@@ -57,6 +57,40 @@ impl Repo {
             None => Bound::Unbounded,
         };
         self.range(tree, (Bound::Included(prefix), end_bound))
+    }
+
+    /// Calls `visit` with every `(key, stored value)` of `tree`, in key
+    /// order, borrowing from the nodes: nothing is copied, no blob is
+    /// loaded, and only the nodes on the current path are held, so a scan
+    /// of any size runs in memory bounded by the tree's depth. Every node
+    /// is checked against its parent on the way down as every other reader
+    /// checks it (a damaged node is [`Error::Corrupt`], never visited).
+    /// Stops at the first error, `visit`'s own included.
+    ///
+    /// [`Error::Corrupt`]: crate::Error::Corrupt
+    pub fn for_each_entry<E, F>(&self, tree: &Tree, mut visit: F) -> std::result::Result<(), E>
+    where
+        E: From<crate::Error>,
+        F: FnMut(&[u8], ValueRef<'_>) -> std::result::Result<(), E>,
+    {
+        let mut stack: Vec<(Arc<Node>, usize)> = vec![(self.root_node(&tree.root())?, 0)];
+        while let Some(((node, idx), below)) = stack.split_last_mut() {
+            if node.is_leaf() {
+                for (key, value) in node.leaf_entries() {
+                    visit(key, value)?;
+                }
+                stack.pop();
+                continue;
+            }
+            if *idx >= node.len() {
+                stack.pop();
+                continue;
+            }
+            let child = self.child(node, *idx, upper_of(below))?;
+            *idx += 1;
+            stack.push((child, 0));
+        }
+        Ok(())
     }
 
     /// Like [`Repo::range`], yielding stored values (blobs not loaded).

@@ -71,8 +71,8 @@ fn round_trip(snapshot: &kvgit::Snapshot) {
     jsonl::import(&mut tx, &text[..], ImportOptions::default()).expect("an export imports");
     tx.commit().expect("commit");
     assert_eq!(
-        main.snapshot().expect("snapshot").tree().root(),
-        snapshot.tree().root(),
+        kvgit::advanced::tree(&main.snapshot().expect("snapshot")).root(),
+        kvgit::advanced::tree(snapshot).root(),
         "export then import keeps every entry"
     );
 }
@@ -113,7 +113,7 @@ fn model_entry(line: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
     };
     let key = bytes(map.get("key")?)?;
     let value = bytes(map.get("value")?)?;
-    let key_ok = !key.is_empty() && key.len() <= kvgit::core::MAX_KEY_LEN;
-    let value_ok = value.len() as u64 <= kvgit::core::MAX_VALUE_LEN;
+    let key_ok = !key.is_empty() && key.len() <= kvgit::MAX_KEY_LEN;
+    let value_ok = value.len() as u64 <= kvgit::MAX_VALUE_LEN;
     (key_ok && value_ok).then_some((key, value))
 }

@@ -5,8 +5,10 @@ the same classes and functions, with commits, merges, history and garbage
 collection run by the Rust ``kvgit`` crate.
 """
 
+from .db import Db, Snapshot
 from .content_types import MergeFn, counter, last_writer_wins
 from .errors import ConcurrencyError, KvgitError, MergeConflict, ValidationError
+from .keyfile import open
 from .live import Live
 from .namespaced import Namespaced
 from .staged import Staged
@@ -15,6 +17,7 @@ from .versioned import DiffResult, MergeResult, Versioned
 
 __all__ = [
     "ConcurrencyError",
+    "Db",
     "DiffResult",
     "KvgitError",
     "Live",
@@ -22,10 +25,12 @@ __all__ = [
     "MergeFn",
     "MergeResult",
     "Namespaced",
+    "Snapshot",
     "Staged",
     "ValidationError",
     "Versioned",
     "counter",
     "last_writer_wins",
+    "open",
     "store",
 ]

@@ -21,6 +21,7 @@ def counter() -> MergeFn:
     """
 
     def merge(old: Optional[int], ours: Optional[int], theirs: Optional[int]) -> int:
+        """ours + theirs - old (an absent old value counts as 0)."""
         base = old if old is not None else 0
         return ours + theirs - base  # type: ignore[operator]
 

@@ -26,6 +26,7 @@ class Namespaced(MutableMapping):
             raise TypeError(
                 f"Namespaced requires a MutableMapping, not {type(store).__name__}"
             )
+        self.namespace: str
         if isinstance(store, Namespaced):
             self.namespace = f"{store.namespace}/{namespace}"
             self._store: MutableMapping = store._store

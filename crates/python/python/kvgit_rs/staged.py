@@ -45,17 +45,20 @@ class Staged(MutableMapping):
         """Get a value, checking staged changes first."""
         if not isinstance(key, str):
             return default
-        if key in self._removals:
+        if self._removals and key in self._removals:
             return default
-        if key in self._updates:
+        if self._updates and key in self._updates:
             return self._updates[key]
-        if key in self._cache:
-            return self._cache[key]
-        raw = self._versioned.get(key)
+        cache = self._cache
+        if key in cache:
+            return cache[key]
+        # The Versioned's read view, called directly: one Python frame
+        # less per read (its get only checks the key's type, done above).
+        raw = self._versioned._snap.get(key)
         if raw is None:
             return default
         value = self._decoder(raw)
-        self._cache[key] = value
+        cache[key] = value
         return value
 
     def get_many(self, *keys: str) -> Dict[str, Any]:
@@ -147,6 +150,7 @@ class Staged(MutableMapping):
         def wrapped(
             old: Optional[bytes], ours: Optional[bytes], theirs: Optional[bytes]
         ) -> bytes:
+            """``fn`` over decoded values, its answer encoded."""
             old_val = decoder(old) if old is not None else None
             ours_val = decoder(ours) if ours is not None else None
             theirs_val = decoder(theirs) if theirs is not None else None

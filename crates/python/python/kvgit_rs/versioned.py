@@ -228,6 +228,8 @@ class Versioned:
 
     def get(self, key: str) -> Optional[bytes]:
         """The value of ``key`` in the current commit, or None."""
+        if type(key) is str:
+            return self._snap.get(key)
         return self._snap.get(_check_key(key))
 
     def get_many(self, *keys: str) -> Dict[str, bytes]:
@@ -330,15 +332,15 @@ class Versioned:
             fns.update(merge_fns)
         default = default_merge or self._default_merge
         saved = (self._current_commit, self._snap)
-        local = self._native.write_commit(
-            self._current_commit,
-            dict(updates or {}),
-            [_check_key(k) for k in (removals or ())],
-            metadata,
-        )
         try:
-            strategy, head, auto = self._native.land(
-                self._branch, local, fns or None, default, metadata
+            strategy, head, auto, snap = self._native.commit(
+                self._branch,
+                self._current_commit,
+                dict(updates or {}),
+                [_check_key(k) for k in (removals or ())],
+                fns or None,
+                default,
+                metadata,
             )
         except ConcurrencyError:
             self._current_commit, self._snap = saved
@@ -350,7 +352,8 @@ class Versioned:
         except MergeConflict:
             self._current_commit, self._snap = saved
             raise
-        self._load(head, update_base=True)
+        self._snap = snap
+        self._current_commit = self._base_commit = head
         if strategy == "fast_forward":
             auto = []
         result = MergeResult(
@@ -381,7 +384,7 @@ class Versioned:
         fns = dict(self._merge_fns)
         if merge_fns:
             fns.update(merge_fns)
-        strategy, head, auto = self._native.land(
+        strategy, head, auto = self._native.merge(
             self._branch,
             target,
             fns or None,

@@ -68,7 +68,7 @@ class Composite(KVStore):
     def __contains__(self, key: object) -> bool:
         for store in self._stores:
             try:
-                if key in store:
+                if key in store:  # type: ignore[operator]
                     return True
             except Exception:
                 continue
