@@ -387,6 +387,18 @@ pub enum Command {
     /// `kvgit man | man -l -` shows it; save it as kvgit.1 in a man
     /// directory to install it.
     Man,
+    /// Give the space of swept objects back to the file system
+    ///
+    /// A sweep deletes unreachable objects, but the embedded store keeps
+    /// their space until it is compacted: this rewrites the store to hold
+    /// only live data (crash-safe; other commands wait meanwhile). Run it
+    /// after `kvgit sweep`. A PostgreSQL store reclaims space by itself
+    /// (VACUUM): there it does nothing.
+    Compact {
+        /// A JSON object of the sizes.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// When to colour the output.

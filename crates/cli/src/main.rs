@@ -116,6 +116,7 @@ fn main() -> ExitCode {
         Command::Edit { key, message } => cmd::edit::run(&ctx, key, message),
         Command::Completions { shell } => cmd::completions::completions(shell),
         Command::Man => cmd::completions::man(),
+        Command::Compact { json } => cmd::gc::compact(&ctx, json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -574,3 +574,54 @@ fn on_a_terminal_gc_asks_colour_is_on_and_progress_shows_counts() {
     let (_, text) = in_pty(&format!("{log} --color=never"), "", &[]).expect("script");
     assert!(!text.contains("\x1b[33m"), "{text:?}");
 }
+
+/// `kvgit compact` gives the space of swept objects back (issue #20: "offer
+/// a `kvgit compact` if the backend can reclaim space") and keeps the data.
+#[test]
+fn compact_after_sweep_gives_space_back_and_keeps_the_data() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = dir.path().join("store");
+    let kv = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kvgit"))
+            .arg("--store")
+            .arg(&store)
+            .args(args)
+            .env_remove("KVGIT_BRANCH")
+            .output()
+            .expect("kvgit runs");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    kv(&["init"]);
+    let mut lines = String::new();
+    for i in 0..2000 {
+        lines.push_str(&format!(
+            "{{\"key\":\"k{i:05}\",\"value\":\"{}\"}}\n",
+            "x".repeat(200)
+        ));
+    }
+    let file = dir.path().join("data.jsonl");
+    std::fs::write(&file, lines).expect("write the import");
+    kv(&["branch", "scratch"]);
+    kv(&[
+        "--branch",
+        "scratch",
+        "import",
+        file.to_str().expect("utf-8 path"),
+    ]);
+    kv(&["put", "kept", "yes"]);
+    kv(&["branch", "-d", "scratch"]);
+    kv(&["sweep"]);
+    let report: serde_json::Value =
+        serde_json::from_str(&kv(&["compact", "--json"])).expect("json");
+    assert_eq!(report["compacted"], true, "{report}");
+    let before = report["bytes_before"].as_u64().expect("bytes_before");
+    let after = report["bytes_after"].as_u64().expect("bytes_after");
+    assert!(after < before, "{report}");
+    assert_eq!(kv(&["get", "kept"]), "yes");
+    kv(&["verify"]);
+}

@@ -18,9 +18,22 @@ impl Db {
     /// needs free space for the copy (about the live data, twice):
     /// [`kvgit_core::Error::NoSpace`] otherwise, with the store unchanged.
     ///
-    /// Returns the sizes before and after (see
-    /// [`kvgit::core::Compaction`](kvgit_core::Compaction)), or `None` for a
-    /// store with nothing to compact this way (in memory, PostgreSQL).
+    /// Returns the sizes before and after (see [`Compaction`](crate::Compaction)),
+    /// or `None` for a store with nothing to compact this way (in memory,
+    /// PostgreSQL).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().expect("a temporary directory");
+    /// let db = kvgit::Db::open(dir.path().join("store"))?;
+    /// let main = db.branch("main")?;
+    /// main.put("k", "v")?;
+    /// db.sweep()?;
+    /// let report = db.compact()?.expect("sled compacts");
+    /// assert!(report.live_bytes > 0);
+    /// assert_eq!(main.get("k")?.as_deref(), Some(&b"v"[..]));
+    /// assert!(kvgit::Db::memory().compact()?.is_none());
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn compact(&self) -> Result<Option<kvgit_core::Compaction>> {
         Ok(self.inner.repo.backend().compact()?)
     }

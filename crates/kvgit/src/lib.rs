@@ -85,7 +85,7 @@ pub use error::{Conflict, Error, Result};
 pub use file::{KeyFile, OpenMode};
 #[cfg(feature = "sled")]
 pub use kvgit_core::SledOptions;
-pub use kvgit_core::{Durability, VerifyReport, MAX_KEY_LEN, MAX_VALUE_LEN};
+pub use kvgit_core::{Compaction, Durability, VerifyReport, MAX_KEY_LEN, MAX_VALUE_LEN};
 pub use kvgit_gc::{
     GcPhase, Progress, Protected, RebaseReport, RebaseStatus, SweepOptions, SweepReport, Watermarks,
 };

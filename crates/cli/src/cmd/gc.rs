@@ -336,3 +336,37 @@ pub fn sweep(ctx: &Ctx, dry_run: bool, grace: Option<u64>, json: bool) -> Result
     }
     Ok(())
 }
+
+/// Rewrites the store to hold only live data (`Db::compact`).
+pub fn compact(ctx: &Ctx, json: bool) -> Result<()> {
+    let db = ctx.open()?;
+    let pb = progress::busy("compacting");
+    let report = db.compact()?;
+    pb.finish_and_clear();
+    let mut out = stdout();
+    match (report, json) {
+        (Some(c), true) => write_json(
+            &mut out,
+            &json!({
+                "compacted": true,
+                "bytes_before": c.bytes_before,
+                "bytes_after": c.bytes_after,
+                "live_bytes": c.live_bytes,
+            }),
+        )?,
+        (None, true) => write_json(&mut out, &json!({ "compacted": false }))?,
+        (Some(c), false) => writeln!(
+            out,
+            "size on disk {} -> {} ({} of live data)",
+            HumanBytes(c.bytes_before),
+            HumanBytes(c.bytes_after),
+            HumanBytes(c.live_bytes)
+        )?,
+        (None, false) => writeln!(
+            out,
+            "nothing to compact: this store gives freed space back by itself"
+        )?,
+    }
+    out.flush()?;
+    Ok(())
+}
