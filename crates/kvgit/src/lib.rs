@@ -67,6 +67,8 @@ mod file;
 pub mod jsonl;
 mod move_branch;
 mod namespace;
+#[cfg(feature = "remote")]
+pub mod remote;
 mod snapshot;
 mod tx;
 mod typed_merge;
@@ -83,6 +85,8 @@ pub use kvgit_core::SledOptions;
 pub use kvgit_core::{Durability, ObjectId};
 pub use move_branch::MoveKind;
 pub use namespace::{Namespace, TxNamespace};
+#[cfg(feature = "remote")]
+pub use remote::Remote;
 pub use snapshot::{Change, ChangeKind, CommitInfo, Snapshot};
 pub use tx::{CommitOutcome, Transaction};
 
