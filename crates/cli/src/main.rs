@@ -35,6 +35,7 @@ fn main() -> ExitCode {
     let ctx = Ctx {
         store: args.store,
         branch: args.branch,
+        remote_kvgit: args.remote_kvgit,
     };
     let result = match args.command {
         Command::Init => cmd::init::run(&ctx),
@@ -43,13 +44,29 @@ fn main() -> ExitCode {
             value,
             message,
         } => cmd::kv::put(&ctx, key, value, message),
-        Command::Get { key, at } => cmd::kv::get(&ctx, key, at),
+        Command::Get {
+            key,
+            remote: Some(url),
+            ..
+        } => cmd::remote::get_verified(&ctx, &url, key),
+        Command::Get { key, at, .. } => cmd::kv::get(&ctx, key, at),
         Command::Rm { key, message } => cmd::kv::rm(&ctx, key, message),
         Command::Ls { prefix, at } => cmd::kv::ls(&ctx, prefix, at),
-        Command::Log { n, graph, json } => cmd::log::log(&ctx, n, graph, json),
+        Command::Log {
+            rev,
+            n,
+            graph,
+            json,
+        } => cmd::log::log(&ctx, rev.as_deref(), n, graph, json),
         Command::Show { rev, json } => cmd::log::show(&ctx, &rev, json),
         Command::History { key, json } => cmd::log::history(&ctx, key, json),
         Command::Diff { a, b, json } => cmd::diff::run(&ctx, &a, &b, json),
+        Command::Branch {
+            list,
+            remotes: true,
+            json,
+            ..
+        } if list => cmd::remote::list_tracking(&ctx, json),
         Command::Branch {
             name,
             at,
@@ -57,6 +74,7 @@ fn main() -> ExitCode {
             delete,
             force,
             json,
+            ..
         } => cmd::branch::branch(
             &ctx,
             name,
@@ -78,6 +96,38 @@ fn main() -> ExitCode {
         Command::Export { at } => cmd::transfer::export(&ctx, at),
         Command::Import { file, message } => cmd::transfer::import(&ctx, &file, message),
         Command::Verify => cmd::verify::run(&ctx),
+        Command::Clone {
+            source,
+            dir,
+            depth,
+            json,
+        } => cmd::remote::clone(&ctx, &source, &dir, depth, json),
+        Command::Remote { action } => cmd::remote::remote(&ctx, action),
+        Command::Fetch {
+            remote,
+            branches,
+            depth,
+            json,
+        } => cmd::remote::fetch(&ctx, remote, &branches, depth, json),
+        Command::Pull {
+            remote,
+            branch,
+            counter,
+            lww,
+            json,
+        } => cmd::remote::pull(&ctx, remote, branch, &counter, &lww, json),
+        Command::Push {
+            remote,
+            branch,
+            force,
+            json,
+        } => cmd::remote::push(&ctx, remote, branch, force, json),
+        Command::Serve {
+            path,
+            pre_receive,
+            read_only,
+            ..
+        } => cmd::remote::serve(&path, pre_receive, read_only),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

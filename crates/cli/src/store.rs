@@ -13,6 +13,8 @@ pub struct Ctx {
     pub store: PathBuf,
     /// `--branch`.
     pub branch: String,
+    /// `--remote-kvgit` (`KVGIT_REMOTE_BIN`).
+    pub remote_kvgit: Option<String>,
 }
 
 /// True if `path` holds a store (a sled directory, or a PostgreSQL
@@ -123,13 +125,35 @@ pub fn existing_branch(db: &Db, name: &str) -> Result<Branch> {
     }
 }
 
-/// Resolves a revision: branch, tag, or commit id (a unique prefix of at
-/// least 4 hex digits).
+/// Resolves a revision: branch, tag, remote-tracking branch
+/// (`remotes/origin/main` or `origin/main`), or commit id (a unique prefix
+/// of at least 4 hex digits).
 pub fn resolve(db: &Db, rev: &str) -> Result<CommitId> {
-    match db.resolve(rev) {
+    // Remote-tracking branches: remotes/R/B, or R/B when no branch or tag
+    // has that name.
+    let tracking = |name: &str| -> Result<Option<CommitId>> {
+        match kvgit::core::refs::check_full_name(name) {
+            Ok(()) => Ok(db.repo().get_ref(name)?),
+            Err(_) => Ok(None),
+        }
+    };
+    if rev.starts_with(kvgit::core::refs::REMOTES) {
+        if let Some(id) = tracking(rev)? {
+            return Ok(id);
+        }
+    }
+    let result = db.resolve(rev);
+    if let Err(kvgit::Error::UnknownRevision(_)) = &result {
+        if rev.contains('/') {
+            if let Some(id) = tracking(&format!("{}{rev}", kvgit::core::refs::REMOTES))? {
+                return Ok(id);
+            }
+        }
+    }
+    match result {
         Ok(id) => Ok(id),
         Err(kvgit::Error::UnknownRevision(_)) => Err(anyhow!(
-            "unknown revision {rev:?}: not a branch, tag or commit id \
+            "unknown revision {rev:?}: not a branch, tag, remote branch or commit id \
              (commit ids take at least 4 hex digits)"
         )),
         Err(kvgit::Error::Core(kvgit::core::Error::AmbiguousId { candidates, .. })) => {

@@ -1,5 +1,6 @@
 //! `kvgit log`, `show` and `history`: reading commits.
 
+use std::collections::{BinaryHeap, HashSet};
 use std::ffi::OsString;
 use std::io::Write;
 
@@ -13,14 +14,21 @@ use crate::store::{resolve, Ctx};
 use crate::time::rfc3339;
 
 /// Lists the commits reachable from the branch head, newest first.
-pub fn log(ctx: &Ctx, n: Option<usize>, graph: bool, json: bool) -> Result<()> {
+pub fn log(ctx: &Ctx, rev: Option<&str>, n: Option<usize>, graph: bool, json: bool) -> Result<()> {
     let db = ctx.open_read_only()?;
-    let branch = ctx.branch(&db)?;
+    let start = match rev {
+        Some(rev) => resolve(&db, rev)?,
+        None => ctx.branch(&db)?.head()?,
+    };
     let mut out = stdout();
     let mut lanes = Graph::default();
     let mut listed = Vec::new();
-    for info in branch.log_all()?.take(n.unwrap_or(usize::MAX)) {
+    // Where a shallow clone cut the history: shown, and the walk does not
+    // go below it.
+    let shallow: HashSet<CommitId> = db.shallow_commits()?.into_iter().collect();
+    for info in Walk::new(&db, start, &shallow).take(n.unwrap_or(usize::MAX)) {
         let info = info?;
+        let at_cut = shallow.contains(&info.id);
         if json {
             listed.push(commit_json(&info));
         } else if graph {
@@ -34,6 +42,13 @@ pub fn log(ctx: &Ctx, n: Option<usize>, graph: bool, json: bool) -> Result<()> {
             }
         } else {
             writeln!(out, "{}", summary(&info))?;
+        }
+        if at_cut && !json {
+            writeln!(
+                out,
+                "(shallow: the history before {} was not fetched)",
+                info.id.short(12)
+            )?;
         }
     }
     if json {
@@ -286,5 +301,61 @@ mod tests {
         ]);
         assert!(drawn.contains("|_|/"), "{drawn}");
         assert!(drawn.ends_with("*.1\n"), "{drawn}");
+    }
+}
+
+/// Every commit reachable from a start, each once, newest (greatest
+/// height) first, not walking below the commits in `cut` (stored without
+/// their parents by a shallow clone).
+struct Walk<'a> {
+    repo: &'a kvgit::core::Repo,
+    cut: &'a HashSet<CommitId>,
+    queue: BinaryHeap<(u64, u64, CommitId)>,
+    seen: HashSet<CommitId>,
+    pending: Vec<CommitId>,
+}
+
+impl<'a> Walk<'a> {
+    fn new(db: &'a kvgit::Db, start: CommitId, cut: &'a HashSet<CommitId>) -> Self {
+        Walk {
+            repo: db.repo(),
+            cut,
+            queue: BinaryHeap::new(),
+            seen: HashSet::new(),
+            pending: vec![start],
+        }
+    }
+
+    fn step(&mut self) -> Result<Option<CommitInfo>> {
+        for id in std::mem::take(&mut self.pending) {
+            if self.seen.insert(id) {
+                let c = self.repo.commit_ref(&id)?;
+                self.queue.push((c.height, c.time_micros, id));
+            }
+        }
+        let Some((_, _, id)) = self.queue.pop() else {
+            return Ok(None);
+        };
+        let commit = self.repo.read_commit(&id)?;
+        if !self.cut.contains(&id) {
+            self.pending.extend(commit.parents.iter().copied());
+        }
+        Ok(Some(CommitInfo { id, commit }))
+    }
+}
+
+impl Iterator for Walk<'_> {
+    type Item = Result<CommitInfo>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.step() {
+            Ok(Some(info)) => Some(Ok(info)),
+            Ok(None) => None,
+            Err(e) => {
+                self.queue.clear();
+                self.pending.clear();
+                Some(Err(e))
+            }
+        }
     }
 }
