@@ -247,6 +247,62 @@ impl Graph {
     }
 }
 
+/// Every commit reachable from a start, each once, newest (greatest
+/// height) first, not walking below the commits in `cut` (stored without
+/// their parents by a shallow clone).
+struct Walk<'a> {
+    repo: &'a kvgit::core::Repo,
+    cut: &'a HashSet<CommitId>,
+    queue: BinaryHeap<(u64, u64, CommitId)>,
+    seen: HashSet<CommitId>,
+    pending: Vec<CommitId>,
+}
+
+impl<'a> Walk<'a> {
+    fn new(db: &'a kvgit::Db, start: CommitId, cut: &'a HashSet<CommitId>) -> Self {
+        Walk {
+            repo: db.repo(),
+            cut,
+            queue: BinaryHeap::new(),
+            seen: HashSet::new(),
+            pending: vec![start],
+        }
+    }
+
+    fn step(&mut self) -> Result<Option<CommitInfo>> {
+        for id in std::mem::take(&mut self.pending) {
+            if self.seen.insert(id) {
+                let c = self.repo.commit_ref(&id)?;
+                self.queue.push((c.height, c.time_micros, id));
+            }
+        }
+        let Some((_, _, id)) = self.queue.pop() else {
+            return Ok(None);
+        };
+        let commit = self.repo.read_commit(&id)?;
+        if !self.cut.contains(&id) {
+            self.pending.extend(commit.parents.iter().copied());
+        }
+        Ok(Some(CommitInfo { id, commit }))
+    }
+}
+
+impl Iterator for Walk<'_> {
+    type Item = Result<CommitInfo>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.step() {
+            Ok(Some(info)) => Some(Ok(info)),
+            Ok(None) => None,
+            Err(e) => {
+                self.queue.clear();
+                self.pending.clear();
+                Some(Err(e))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,61 +357,5 @@ mod tests {
         ]);
         assert!(drawn.contains("|_|/"), "{drawn}");
         assert!(drawn.ends_with("*.1\n"), "{drawn}");
-    }
-}
-
-/// Every commit reachable from a start, each once, newest (greatest
-/// height) first, not walking below the commits in `cut` (stored without
-/// their parents by a shallow clone).
-struct Walk<'a> {
-    repo: &'a kvgit::core::Repo,
-    cut: &'a HashSet<CommitId>,
-    queue: BinaryHeap<(u64, u64, CommitId)>,
-    seen: HashSet<CommitId>,
-    pending: Vec<CommitId>,
-}
-
-impl<'a> Walk<'a> {
-    fn new(db: &'a kvgit::Db, start: CommitId, cut: &'a HashSet<CommitId>) -> Self {
-        Walk {
-            repo: db.repo(),
-            cut,
-            queue: BinaryHeap::new(),
-            seen: HashSet::new(),
-            pending: vec![start],
-        }
-    }
-
-    fn step(&mut self) -> Result<Option<CommitInfo>> {
-        for id in std::mem::take(&mut self.pending) {
-            if self.seen.insert(id) {
-                let c = self.repo.commit_ref(&id)?;
-                self.queue.push((c.height, c.time_micros, id));
-            }
-        }
-        let Some((_, _, id)) = self.queue.pop() else {
-            return Ok(None);
-        };
-        let commit = self.repo.read_commit(&id)?;
-        if !self.cut.contains(&id) {
-            self.pending.extend(commit.parents.iter().copied());
-        }
-        Ok(Some(CommitInfo { id, commit }))
-    }
-}
-
-impl Iterator for Walk<'_> {
-    type Item = Result<CommitInfo>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        match self.step() {
-            Ok(Some(info)) => Some(Ok(info)),
-            Ok(None) => None,
-            Err(e) => {
-                self.queue.clear();
-                self.pending.clear();
-                Some(Err(e))
-            }
-        }
     }
 }

@@ -108,10 +108,8 @@ fn print_report(verb: &str, report: &Report, json: bool, extra: Option<Value>) -
     let mut out = stdout();
     if json {
         let mut value = report_json(report);
-        if let (Some(extra), Value::Object(map)) = (extra, &mut value) {
-            if let Value::Object(more) = extra {
-                map.extend(more);
-            }
+        if let (Some(Value::Object(more)), Value::Object(map)) = (extra, &mut value) {
+            map.extend(more);
         }
         write_json(&mut out, &value)?;
     } else {
