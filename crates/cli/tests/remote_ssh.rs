@@ -118,4 +118,5 @@ fn a_missing_store_over_ssh_is_a_clear_error() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no store at"), "{err}");
+    assert!(!copy.path.exists(), "a failed clone leaves no store behind");
 }

@@ -216,14 +216,24 @@ impl Db {
         path: impl AsRef<Path>,
         options: FetchOptions<'_>,
     ) -> Result<(Db, Report)> {
-        url.parse::<RemoteUrl>()?;
+        let FetchOptions {
+            depth,
+            connect,
+            progress,
+        } = options;
+        // Reach the source first: a source that cannot be reached leaves
+        // no store behind.
+        let mut conn = connect_to(url, &connect)?;
+        kvgit_remote::list_refs(&mut conn)?;
         let db = Db::open(path)?;
         let branches = db.branches()?;
         if !branches.is_empty() || !db.tags()?.is_empty() {
             return Err(kvgit_remote::Error::NotEmpty(branches.len()).into());
         }
         db.add_remote("origin", url)?;
-        let mut report = db.remote("origin")?.fetch(&[], options)?;
+        let wire = kvgit_remote::FetchOptions { depth, progress };
+        let mut report = kvgit_remote::fetch(db.repo(), &mut conn, "origin", &[], wire)?;
+        conn.close()?;
         let prefix = format!("{}origin/", refs::REMOTES);
         for (branch, id) in db.repo().list_refs(&prefix)? {
             // A branch is created through the one branch move, like any
@@ -412,4 +422,88 @@ fn connect_to(url: &str, connect: &ConnectOptions) -> Result<Connection> {
     };
     let wire = db.wire_serve_options(&ServeOptions::default());
     Ok(Connection::in_process(db.repo().clone(), wire)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A session with `server` served by `Db::serve` on a thread.
+    fn session(server: &Db, options: ServeOptions) -> Connection {
+        let (client_w, server_r) = kvgit_remote::pipe();
+        let (server_w, client_r) = kvgit_remote::pipe();
+        let db = server.clone();
+        std::thread::spawn(move || db.serve(server_r, server_w, &options));
+        Connection::new(client_r, client_w).expect("greeting")
+    }
+
+    fn push_main(local: &Db, conn: &mut Connection) -> kvgit_remote::Result<Report> {
+        kvgit_remote::push(
+            local.repo(),
+            conn,
+            "main",
+            kvgit_remote::PushOptions::default(),
+        )
+    }
+
+    #[test]
+    fn a_received_push_runs_the_validation_hooks_and_subscriptions() {
+        let server = Db::memory();
+        server.branch("main").unwrap().put("a", "1").unwrap();
+        server.add_validator("no-secrets", |check| {
+            match check.changes.iter().any(|c| c.key.starts_with(b"secret")) {
+                true => Err("secrets stay out".into()),
+                false => Ok(()),
+            }
+        });
+        let heads = server.branch("main").unwrap().subscribe().unwrap();
+        let local = Db::memory();
+        let mut conn = session(&server, ServeOptions::default());
+        kvgit_remote::clone(local.repo(), &mut conn, "origin", Default::default()).unwrap();
+
+        let main = local.branch("main").unwrap();
+        main.put("secret/x", "1").unwrap();
+        match push_main(&local, &mut conn) {
+            Err(kvgit_remote::Error::Rejected { reason, .. }) => {
+                assert!(reason.contains("secrets stay out"), "{reason}")
+            }
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+        assert_eq!(
+            server.branch("main").unwrap().get("secret/x").unwrap(),
+            None
+        );
+
+        main.delete("secret/x").unwrap();
+        main.put("b", "2").unwrap();
+        push_main(&local, &mut conn).unwrap();
+        assert_eq!(
+            server.branch("main").unwrap().get("b").unwrap(),
+            Some(b"2".to_vec())
+        );
+        assert_eq!(heads.try_recv().ok(), Some(main.head().unwrap()));
+        conn.close().unwrap();
+    }
+
+    #[test]
+    fn the_pre_receive_check_refuses_with_its_message() {
+        let server = Db::memory();
+        server.branch("main").unwrap().put("a", "1").unwrap();
+        let options = ServeOptions {
+            pre_receive: Some(Arc::new(|update: &PushUpdate| {
+                match update.changed_keys.iter().any(|k| k == b"frozen") {
+                    true => Err("frozen is frozen".to_string()),
+                    false => Ok(()),
+                }
+            })),
+            ..Default::default()
+        };
+        let local = Db::memory();
+        let mut conn = session(&server, options);
+        kvgit_remote::clone(local.repo(), &mut conn, "origin", Default::default()).unwrap();
+        local.branch("main").unwrap().put("frozen", "x").unwrap();
+        let err = push_main(&local, &mut conn).unwrap_err();
+        assert!(err.to_string().contains("frozen is frozen"), "{err}");
+        assert_eq!(server.branch("main").unwrap().get("frozen").unwrap(), None);
+    }
 }
