@@ -85,7 +85,7 @@ impl std::fmt::Debug for FetchOptions<'_> {
 }
 
 /// Options of [`Branch::push`].
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct PushOptions {
     /// Move the remote branch even if the push is not a fast-forward (its
     /// commits the local branch lacks are lost there).
@@ -94,6 +94,19 @@ pub struct PushOptions {
     pub remote_branch: Option<String>,
     /// How to reach `file://` and ssh remotes.
     pub connect: ConnectOptions,
+    /// Called as objects are sent.
+    pub progress: Option<Arc<kvgit_remote::PushProgress>>,
+}
+
+impl std::fmt::Debug for PushOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushOptions")
+            .field("force", &self.force)
+            .field("remote_branch", &self.remote_branch)
+            .field("connect", &self.connect)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
 }
 
 /// What [`Branch::pull`] did: the fetch, then the merge.
@@ -402,6 +415,7 @@ impl Branch {
             expected,
             remote_branch: Some(remote_branch),
             remote_name: Some(remote.name().to_string()),
+            progress: options.progress.clone(),
         };
         let report = kvgit_remote::push(self.db().repo(), &mut conn, self.name(), wire)?;
         conn.close()?;

@@ -337,12 +337,17 @@ pub fn push(
     let remote_name = remote.unwrap_or_else(|| ORIGIN.to_string());
     let remote = db.remote(&remote_name)?;
     let connect = connect_options(ctx, remote.url())?;
+    let pb = progress_bar("sending objects");
+    let shown = pb.clone();
     let options = PushOptions {
         force,
         connect,
+        progress: Some(Arc::new(move |p: &Progress| {
+            shown.set_position(p.objects);
+            shown.set_message(format!("sending objects ({})", human_bytes(p.bytes)));
+        })),
         ..Default::default()
     };
-    let pb = crate::progress::busy(format!("pushing {name} to {remote_name}"));
     let result = local.push(&remote_name, options);
     pb.finish_and_clear();
     let report = result.with_context(|| format!("cannot push {name} to {remote_name}"))?;
