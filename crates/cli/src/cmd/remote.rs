@@ -146,7 +146,8 @@ fn print_report(verb: &str, report: &Report, json: bool, extra: Option<Value>) -
                 if report.shallow.len() == 1 { "" } else { "s" }
             )?;
         }
-        if report.is_up_to_date() {
+        // A pull says what its merge did instead.
+        if report.is_up_to_date() && verb != "pull" {
             writeln!(out, "{verb}: up to date")?;
         }
     }
