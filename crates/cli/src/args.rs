@@ -9,8 +9,9 @@ use clap::{Parser, Subcommand};
 /// by hand, or script against it.
 ///
 /// Revisions (REV) are a branch name, a tag name, `HEAD` (the current
-/// branch), or a commit id in full or as a unique prefix of at least 4 hex
-/// digits; each may be followed, as in git, by `~N` (the Nth first-parent
+/// branch), a remote-tracking branch (remotes/origin/main or origin/main),
+/// or a commit id in full or as a unique prefix of at least 4 hex digits;
+/// each may be followed, as in git, by `~N` (the Nth first-parent
 /// ancestor; `~` is `~1`) and `^N` (the Nth parent; `^` is `^1`), as in
 /// `main~2` or `HEAD^2`.
 #[derive(Debug, Parser)]
@@ -37,6 +38,12 @@ pub struct Args {
         default_missing_value = "always"
     )]
     pub color: ColorWhen,
+    /// The kvgit program that serves a store for `file://` and ssh
+    /// remotes (default: this program for `file://`, `kvgit` on the
+    /// remote host's PATH for ssh). The ssh client and its options come
+    /// from KVGIT_SSH_COMMAND (default `ssh`).
+    #[arg(long, global = true, env = "KVGIT_REMOTE_BIN", value_name = "PATH")]
+    pub remote_kvgit: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -67,8 +74,16 @@ pub enum Command {
         /// The key.
         key: OsString,
         /// Read at this revision instead of the branch head.
-        #[arg(long, value_name = "REV")]
+        #[arg(long, value_name = "REV", conflicts_with = "remote")]
         at: Option<String>,
+        /// Read the key of the --branch branch of the store at URL, with a
+        /// Merkle proof checked here: only the proof and the value travel.
+        #[arg(long, value_name = "URL", requires = "verify")]
+        remote: Option<String>,
+        /// With --remote: check the value's proof against the remote
+        /// branch's head (always done; the flag says so).
+        #[arg(long, requires = "remote")]
+        verify: bool,
     },
     /// Delete a key in one commit
     ///
@@ -107,6 +122,10 @@ pub enum Command {
     /// Newest first, one per line: id, time (RFC 3339, UTC), first line of
     /// the message.
     Log {
+        /// Start from this revision (a branch, tag, commit id or
+        /// remote-tracking branch such as origin/main) instead of --branch.
+        #[arg(value_name = "REV")]
+        rev: Option<String>,
         /// Show at most N commits.
         #[arg(short = 'n', long = "max-count", value_name = "N")]
         n: Option<usize>,
@@ -121,9 +140,6 @@ pub enum Command {
         /// line.
         #[arg(long, conflicts_with = "json")]
         oneline: bool,
-        /// Start from this revision instead of the branch head.
-        #[arg(value_name = "REV")]
-        rev: Option<String>,
     },
     /// Show one commit
     ///
@@ -187,6 +203,9 @@ pub enum Command {
         /// List the branches with their heads.
         #[arg(short, long, conflicts_with_all = ["name", "delete"])]
         list: bool,
+        /// With --list: list the remote-tracking branches (remotes/R/B).
+        #[arg(short, long, requires = "list")]
+        remotes: bool,
         /// Delete branch NAME (its commits stay until a sweep).
         #[arg(short = 'd', long, requires = "name")]
         delete: bool,
@@ -312,6 +331,99 @@ pub enum Command {
         #[arg(short, long)]
         message: Option<String>,
     },
+    /// Copy a store: every branch, with remote origin set to SOURCE
+    ///
+    /// SOURCE is a store path, file:///path (served by a local `kvgit serve`
+    /// process), ssh://[user@]host[:port]/path or host:path (over the system
+    /// ssh client, running `kvgit serve --stdio PATH` there), or a
+    /// postgres:// URL. DIR is the new store (a directory or a postgres://
+    /// URL).
+    Clone {
+        /// Where to copy from.
+        source: String,
+        /// The new store.
+        dir: PathBuf,
+        /// Copy only the last N commits of each branch (and their trees).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        depth: Option<u32>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage the store's remotes
+    Remote {
+        #[command(subcommand)]
+        action: RemoteAction,
+    },
+    /// Fetch branches of a remote into remotes/REMOTE/BRANCH
+    ///
+    /// No local branch moves; `merge remotes/REMOTE/BRANCH` (or `pull`)
+    /// merges one in.
+    Fetch {
+        /// The remote (default: origin).
+        remote: Option<String>,
+        /// The branches (default: all of the remote's).
+        branches: Vec<String>,
+        /// Fetch only the last N commits of each branch.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        depth: Option<u32>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fetch a branch of a remote and merge it into the --branch branch
+    Pull {
+        /// The remote (default: origin).
+        remote: Option<String>,
+        /// The remote's branch (default: --branch).
+        branch: Option<String>,
+        /// Merge this key as a counter (see merge).
+        #[arg(long, value_name = "KEY_OR_PREFIX")]
+        counter: Vec<String>,
+        /// Merge this key by last writer wins (see merge).
+        #[arg(long, value_name = "KEY_OR_PREFIX")]
+        lww: Vec<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send a branch to a remote and move the remote's branch to it
+    ///
+    /// The remote branch moves by compare-and-swap from the head last
+    /// fetched from it; a push that is not a fast-forward is refused (pull
+    /// first) unless --force.
+    Push {
+        /// The remote (default: origin).
+        remote: Option<String>,
+        /// The local branch (default: --branch); the remote's branch of the
+        /// same name moves.
+        branch: Option<String>,
+        /// Move the remote branch even if it has commits this one lacks.
+        #[arg(short, long)]
+        force: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve the store at PATH on standard input and output
+    ///
+    /// What `file://` and ssh remotes run on the serving side.
+    Serve {
+        /// Speak the protocol on standard input and output (required).
+        #[arg(long, required = true)]
+        stdio: bool,
+        /// The store.
+        path: PathBuf,
+        /// Before a pushed branch moves, run CMD (with `sh -c`) with
+        /// {"ref", "old", "new", "forced", "changed_keys"} as JSON on its
+        /// standard input; a non-zero exit refuses the push, and its
+        /// standard error is shown to the pusher.
+        #[arg(long, value_name = "CMD")]
+        pre_receive: Option<String>,
+        /// Refuse every push.
+        #[arg(long)]
+        read_only: bool,
+    },
     /// Check the store's integrity
     ///
     /// Walks every branch and tag, every commit they reach, every tree node
@@ -410,6 +522,30 @@ pub enum ColorWhen {
     Always,
     /// Never.
     Never,
+}
+
+/// `kvgit remote` actions.
+#[derive(Debug, Subcommand)]
+pub enum RemoteAction {
+    /// Add a remote (or change its URL)
+    Add {
+        /// Its name.
+        name: String,
+        /// Its URL (as for clone).
+        url: String,
+    },
+    /// Remove a remote and its remote-tracking branches
+    #[command(alias = "rm")]
+    Remove {
+        /// Its name.
+        name: String,
+    },
+    /// List the remotes: name and URL
+    List {
+        /// A JSON array of {"name", "url"}.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Parses a byte count: digits with an optional unit (B; K, M, G, T and

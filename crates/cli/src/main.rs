@@ -38,6 +38,7 @@ fn main() -> ExitCode {
     let ctx = Ctx {
         store: args.store,
         branch,
+        remote_kvgit: args.remote_kvgit,
     };
     rev::set_head(&ctx.branch);
     let result = match args.command {
@@ -47,7 +48,12 @@ fn main() -> ExitCode {
             value,
             message,
         } => cmd::kv::put(&ctx, key, value, message),
-        Command::Get { key, at } => cmd::kv::get(&ctx, key, at),
+        Command::Get {
+            key,
+            remote: Some(url),
+            ..
+        } => cmd::remote::get_verified(&ctx, &url, key),
+        Command::Get { key, at, .. } => cmd::kv::get(&ctx, key, at),
         Command::Rm { key, message } => cmd::kv::rm(&ctx, key, message),
         Command::Ls {
             prefix,
@@ -66,12 +72,19 @@ fn main() -> ExitCode {
         Command::History { key, json } => cmd::log::history(&ctx, key, json),
         Command::Diff { a, b, json, patch } => cmd::diff::run(&ctx, &a, &b, json, patch),
         Command::Branch {
+            list,
+            remotes: true,
+            json,
+            ..
+        } if list => cmd::remote::list_tracking(&ctx, json),
+        Command::Branch {
             name,
             at,
             list,
             delete,
             force,
             json,
+            ..
         } => cmd::branch::branch(
             &ctx,
             name,
@@ -117,6 +130,38 @@ fn main() -> ExitCode {
         Command::Completions { shell } => cmd::completions::completions(shell),
         Command::Man => cmd::completions::man(),
         Command::Compact { json } => cmd::gc::compact(&ctx, json),
+        Command::Clone {
+            source,
+            dir,
+            depth,
+            json,
+        } => cmd::remote::clone(&ctx, &source, &dir, depth, json),
+        Command::Remote { action } => cmd::remote::remote(&ctx, action),
+        Command::Fetch {
+            remote,
+            branches,
+            depth,
+            json,
+        } => cmd::remote::fetch(&ctx, remote, &branches, depth, json),
+        Command::Pull {
+            remote,
+            branch,
+            counter,
+            lww,
+            json,
+        } => cmd::remote::pull(&ctx, remote, branch, &counter, &lww, json),
+        Command::Push {
+            remote,
+            branch,
+            force,
+            json,
+        } => cmd::remote::push(&ctx, remote, branch, force, json),
+        Command::Serve {
+            path,
+            pre_receive,
+            read_only,
+            ..
+        } => cmd::remote::serve(&path, pre_receive, read_only),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

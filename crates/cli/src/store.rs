@@ -13,6 +13,8 @@ pub struct Ctx {
     pub store: PathBuf,
     /// `--branch`.
     pub branch: String,
+    /// `--remote-kvgit` (`KVGIT_REMOTE_BIN`).
+    pub remote_kvgit: Option<String>,
 }
 
 /// True if `path` holds a store (a sled directory, or a PostgreSQL
@@ -138,19 +140,36 @@ pub fn existing_branch(db: &Db, name: &str) -> Result<Branch> {
     }
 }
 
-/// Resolves a revision: branch, tag, `HEAD`, or commit id (a unique
-/// prefix of at least 4 hex digits), with git's `~N` and `^N` steps (see
-/// `rev`).
+/// Resolves a revision: branch, tag, `HEAD`, remote-tracking branch
+/// (`remotes/origin/main` or `origin/main`), or commit id (a unique prefix
+/// of at least 4 hex digits), with git's `~N` and `^N` steps (see `rev`).
 pub fn resolve(db: &Db, rev: &str) -> Result<CommitId> {
     crate::rev::resolve(db, rev, resolve_name)
 }
 
-/// Resolves a branch, tag or commit id.
+/// Resolves a branch, tag, remote-tracking branch or commit id.
 fn resolve_name(db: &Db, rev: &str) -> Result<CommitId> {
-    match db.resolve(rev) {
+    // Remote-tracking branches: remotes/R/B, or R/B when no branch or tag
+    // has that name.
+    const REMOTES: &str = "remotes/";
+    let tracking = |name: &str| kvgit::advanced::repo(db).get_ref(name).ok().flatten();
+    if rev.starts_with(REMOTES) {
+        if let Some(id) = tracking(rev) {
+            return Ok(id);
+        }
+    }
+    let result = db.resolve(rev);
+    if let Err(kvgit::Error::UnknownRevision(_)) = &result {
+        if rev.contains('/') {
+            if let Some(id) = tracking(&format!("{REMOTES}{rev}")) {
+                return Ok(id);
+            }
+        }
+    }
+    match result {
         Ok(id) => Ok(id),
         Err(kvgit::Error::UnknownRevision(_)) => Err(anyhow!(
-            "unknown revision {rev:?}: not a branch, tag or commit id \
+            "unknown revision {rev:?}: not a branch, tag, remote branch or commit id \
              (commit ids take at least 4 hex digits)"
         )),
         Err(kvgit::Error::AmbiguousId { candidates, .. }) => Err(anyhow!(

@@ -68,7 +68,17 @@ impl Repo {
             blobs: HashSet::new(),
             bytes: 0,
             read_errors: 0,
+            shallow: HashSet::new(),
         };
+        // Commits a shallow fetch stored without their parents
+        // (kvgit-remote records each under `shallow/<id>`): their history
+        // ends there by design.
+        for (key, _) in backend.scan_meta(b"shallow/")? {
+            let hex = String::from_utf8_lossy(&key[b"shallow/".len()..]).into_owned();
+            if let Ok(id) = hex.parse() {
+                v.shallow.insert(id);
+            }
+        }
         let refs = backend.list_refs("")?;
         for (name, head) in &refs {
             v.walk_commits(*head, name)?;
@@ -149,6 +159,8 @@ struct Verifier<'a> {
     bytes: u64,
     /// Objects the backend failed to read, so far.
     read_errors: usize,
+    /// Commits stored without their parents (a shallow fetch's cut).
+    shallow: HashSet<ObjectId>,
 }
 
 /// How many objects [`Repo::verify`] lists as unreadable before it takes
@@ -202,7 +214,9 @@ impl Verifier<'_> {
             self.commits
                 .insert(id, Some((commit.height, commit.parents.clone())));
             self.walk_tree(commit.root, &id)?;
-            stack.extend(commit.parents.iter().copied());
+            if !self.shallow.contains(&id) {
+                stack.extend(commit.parents.iter().copied());
+            }
         }
         Ok(())
     }

@@ -71,6 +71,8 @@ mod file;
 pub mod jsonl;
 mod move_branch;
 mod namespace;
+#[cfg(feature = "remote")]
+pub mod remote;
 mod snapshot;
 mod tx;
 mod tx_at;
@@ -94,6 +96,8 @@ pub use kvgit_merge::Strategy;
 pub use kvgit_postgres::PgOptions;
 pub use move_branch::MoveKind;
 pub use namespace::{Namespace, TxNamespace};
+#[cfg(feature = "remote")]
+pub use remote::Remote;
 pub use snapshot::{Change, ChangeKind, CommitInfo, Snapshot};
 pub use tx::{CommitOutcome, Transaction};
 

@@ -8,7 +8,7 @@ use kvgit_core::{CasOutcome, ObjectId, Repo};
 use crate::error::{Error, Result};
 use crate::protocol::{Message, RefUpdate, UpdateResult};
 use crate::receive::receive;
-use crate::report::{Progress, RefChange, Report};
+use crate::report::{Phase, Progress, RefChange, Report};
 use crate::source::{answer_want_commits, answer_want_objects, is_ancestor, Sent};
 use crate::transport::Connection;
 
@@ -30,8 +30,11 @@ impl std::fmt::Debug for FetchOptions<'_> {
     }
 }
 
+/// Called as a push sends objects.
+pub type PushProgress = dyn Fn(&Progress) + Send + Sync;
+
 /// Options of [`push`].
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct PushOptions {
     /// Move the remote branch even if it is not an ancestor of the pushed
     /// commit (its commits are lost there).
@@ -46,6 +49,20 @@ pub struct PushOptions {
     /// The remote's name here: its tracking ref
     /// `remotes/<remote>/<branch>` is moved to the pushed commit.
     pub remote_name: Option<String>,
+    /// Called as objects are sent (phase [`Phase::Sending`]).
+    pub progress: Option<std::sync::Arc<PushProgress>>,
+}
+
+impl std::fmt::Debug for PushOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushOptions")
+            .field("force", &self.force)
+            .field("expected", &self.expected)
+            .field("remote_branch", &self.remote_branch)
+            .field("remote_name", &self.remote_name)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
 }
 
 /// The remote's branches and tags, full names.
@@ -221,7 +238,14 @@ pub fn push(
                     answer_want_commits(repo, &mut conn.ch, &wants, &haves, depth)?,
                 ),
                 Message::WantObjects(ids) => {
-                    add(&mut sent, answer_want_objects(repo, &mut conn.ch, &ids)?)
+                    add(&mut sent, answer_want_objects(repo, &mut conn.ch, &ids)?);
+                    if let Some(progress) = &options.progress {
+                        progress(&Progress {
+                            phase: Phase::Sending,
+                            objects: sent.objects,
+                            bytes: sent.bytes,
+                        });
+                    }
                 }
                 Message::PushResult(results) => break results,
                 other => {

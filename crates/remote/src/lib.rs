@@ -54,7 +54,9 @@ mod serve;
 mod source;
 mod transport;
 
-pub use client::{clone, fetch, list_refs, push, shallow_commits, FetchOptions, PushOptions};
+pub use client::{
+    clone, fetch, list_refs, push, shallow_commits, FetchOptions, PushOptions, PushProgress,
+};
 pub use config::{add_remote, list_remotes, remote_url, remove_remote};
 pub use error::{Error, Result};
 pub use proof::{get_verified, prove, Proof, ProvenValue};

@@ -16,14 +16,17 @@ pub enum Phase {
     Storing,
     /// Everything received is stored and durable.
     Done,
+    /// Sending objects (a push).
+    Sending,
 }
 
-/// A progress update: objects and bytes received so far.
+/// A progress update: objects and bytes received (or, for a push, sent)
+/// so far.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Progress {
     /// The stage.
     pub phase: Phase,
-    /// Objects received so far.
+    /// Objects received (sent) so far.
     pub objects: u64,
     /// Their bytes.
     pub bytes: u64,

@@ -35,7 +35,8 @@ pub type PreReceive = dyn Fn(&Repo, &PushUpdate) -> std::result::Result<(), Stri
 /// How an accepted update moves the ref: a compare-and-swap from `old` to
 /// `new`. The default is [`Repo::move_ref`]; the facade passes its own, so
 /// that a received push runs its validation hooks, subscriptions and
-/// bookkeeping like any other branch move.
+/// bookkeeping like any other branch move. [`Error::Rejected`] refuses the
+/// update (the pusher sees its reason); any other error ends the session.
 pub type ApplyUpdate = dyn Fn(&Repo, &PushUpdate) -> Result<CasOutcome> + Send + Sync;
 
 /// How [`serve`] treats pushes.
@@ -207,7 +208,12 @@ fn receive_update(
         }
     }
     let outcome = match &options.apply {
-        Some(apply) => apply(repo, &push)?,
+        Some(apply) => match apply(repo, &push) {
+            Ok(outcome) => outcome,
+            // The receiving side's own validation refused the move.
+            Err(Error::Rejected { reason, .. }) => return Ok(UpdateResult::Rejected(reason)),
+            Err(e) => return Err(e),
+        },
         None => repo.move_ref(name, current.as_ref(), Some(&push.new))?,
     };
     Ok(match outcome {

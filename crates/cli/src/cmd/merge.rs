@@ -88,7 +88,7 @@ pub fn run(
 }
 
 /// Registers `f` for an exact key, or for a prefix when `key` ends in `/`.
-fn register(db: &Db, key: &str, f: impl MergeFn + 'static) {
+pub fn register(db: &Db, key: &str, f: impl MergeFn + 'static) {
     if key.ends_with('/') {
         db.merge_fns().set_prefix(key, f);
     } else {

@@ -7,6 +7,7 @@ pub mod init;
 pub mod kv;
 pub mod log;
 pub mod merge;
+pub mod remote;
 pub mod stats;
 pub mod transfer;
 pub mod verify;

@@ -61,6 +61,7 @@ fn stored_branch(path: &Path, wait: Option<std::time::Duration>) -> Option<Strin
     let ctx = Ctx {
         store: path.to_path_buf(),
         branch: String::new(),
+        remote_kvgit: None,
     };
     let db = ctx.open_read_only_waiting(wait).ok()?;
     let value = kvgit::advanced::repo(&db)
