@@ -199,6 +199,24 @@ impl Remote {
 /// Reads key `key` of branch `branch` at `url` with a Merkle proof of it
 /// against the branch's head commit, without fetching the store: only the
 /// path from the root to the key's leaf travels, and it is checked here.
+///
+/// ```
+/// # fn main() -> Result<(), kvgit::remote::Error> {
+/// let dir = tempfile::tempdir().expect("temp dir");
+/// let origin = kvgit::Db::open(dir.path().join("origin"))?;
+/// origin.branch("main")?.put("greeting", "hello")?;
+/// drop(origin); // a sled store is open in one place at a time
+/// let url = dir.path().join("origin").to_string_lossy().into_owned();
+/// let value = kvgit::remote::get_verified(
+///     &url,
+///     "main",
+///     b"greeting",
+///     &kvgit::remote::ConnectOptions::default(),
+/// )?;
+/// assert_eq!(value.value.as_deref(), Some(&b"hello"[..]));
+/// # Ok(())
+/// # }
+/// ```
 pub fn get_verified(
     url: &str,
     branch: &str,
@@ -217,6 +235,21 @@ impl Db {
     /// `ssh://[user@]host[:port]/path`, `host:path`, `postgres://`) into a
     /// new store at `path`: every branch, with remote `origin` set to
     /// `url`.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), kvgit::remote::Error> {
+    /// let dir = tempfile::tempdir().expect("temp dir");
+    /// let origin = kvgit::Db::open(dir.path().join("origin"))?;
+    /// origin.branch("main")?.put("greeting", "hello")?;
+    /// drop(origin); // a sled store is open in one place at a time
+    /// let url = dir.path().join("origin").to_string_lossy().into_owned();
+    /// let (copy, report) = kvgit::Db::clone_from(&url, dir.path().join("copy"))?;
+    /// assert!(report.objects_received > 0);
+    /// assert_eq!(copy.branch("main")?.get("greeting")?.as_deref(), Some(&b"hello"[..]));
+    /// assert_eq!(copy.remotes()?, vec![("origin".to_string(), url)]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn clone_from(url: &str, path: impl AsRef<Path>) -> Result<(Db, Report)> {
         Db::clone_from_with(url, path, FetchOptions::default())
     }
@@ -224,6 +257,23 @@ impl Db {
     /// [`Db::clone_from`] with options (a shallow `depth`, progress, how
     /// to connect). A clone cut short leaves a store without branches;
     /// running it again fetches only what is missing.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), kvgit::remote::Error> {
+    /// let dir = tempfile::tempdir().expect("temp dir");
+    /// let origin = kvgit::Db::open(dir.path().join("origin"))?;
+    /// origin.branch("main")?.put("greeting", "hello")?;
+    /// drop(origin); // a sled store is open in one place at a time
+    /// let url = dir.path().join("origin").to_string_lossy().into_owned();
+    /// let options = kvgit::remote::FetchOptions {
+    ///     depth: Some(1),
+    ///     ..Default::default()
+    /// };
+    /// let (copy, _) = kvgit::Db::clone_from_with(&url, dir.path().join("copy"), options)?;
+    /// assert_eq!(copy.shallow_commits()?.len(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn clone_from_with(
         url: &str,
         path: impl AsRef<Path>,
@@ -262,21 +312,80 @@ impl Db {
     }
 
     /// Adds remote `name` at `url` (replacing its URL if it exists).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), kvgit::remote::Error> {
+    /// let dir = tempfile::tempdir().expect("temp dir");
+    /// let origin = kvgit::Db::open(dir.path().join("origin"))?;
+    /// origin.branch("main")?.put("greeting", "hello")?;
+    /// drop(origin); // a sled store is open in one place at a time
+    /// let url = dir.path().join("origin").to_string_lossy().into_owned();
+    /// let copy = kvgit::Db::open(dir.path().join("copy"))?;
+    /// copy.add_remote("origin", &url)?;
+    /// assert_eq!(copy.remotes()?, vec![("origin".to_string(), url)]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn add_remote(&self, name: &str, url: &str) -> Result<()> {
         Ok(kvgit_remote::add_remote(self.repo(), name, url)?)
     }
 
     /// Removes remote `name` and its remote-tracking refs.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), kvgit::remote::Error> {
+    /// let dir = tempfile::tempdir().expect("temp dir");
+    /// let origin = kvgit::Db::open(dir.path().join("origin"))?;
+    /// origin.branch("main")?.put("greeting", "hello")?;
+    /// drop(origin); // a sled store is open in one place at a time
+    /// let url = dir.path().join("origin").to_string_lossy().into_owned();
+    /// let (copy, _) = kvgit::Db::clone_from(&url, dir.path().join("copy"))?;
+    /// copy.remove_remote("origin")?;
+    /// assert!(copy.remotes()?.is_empty());
+    /// assert!(copy.remote_branches()?.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn remove_remote(&self, name: &str) -> Result<()> {
         Ok(kvgit_remote::remove_remote(self.repo(), name)?)
     }
 
     /// The configured remotes, `(name, url)`, sorted by name.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), kvgit::remote::Error> {
+    /// let dir = tempfile::tempdir().expect("temp dir");
+    /// let origin = kvgit::Db::open(dir.path().join("origin"))?;
+    /// origin.branch("main")?.put("greeting", "hello")?;
+    /// drop(origin); // a sled store is open in one place at a time
+    /// let url = dir.path().join("origin").to_string_lossy().into_owned();
+    /// let (copy, _) = kvgit::Db::clone_from(&url, dir.path().join("copy"))?;
+    /// copy.add_remote("backup", "ssh://backup.example/stores/kv")?;
+    /// let names: Vec<String> = copy.remotes()?.into_iter().map(|(name, _)| name).collect();
+    /// assert_eq!(names, ["backup", "origin"]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn remotes(&self) -> Result<Vec<(String, String)>> {
         Ok(kvgit_remote::list_remotes(self.repo())?)
     }
 
     /// The configured remote `name`.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), kvgit::remote::Error> {
+    /// let dir = tempfile::tempdir().expect("temp dir");
+    /// let origin = kvgit::Db::open(dir.path().join("origin"))?;
+    /// origin.branch("main")?.put("greeting", "hello")?;
+    /// drop(origin); // a sled store is open in one place at a time
+    /// let url = dir.path().join("origin").to_string_lossy().into_owned();
+    /// let (copy, _) = kvgit::Db::clone_from(&url, dir.path().join("copy"))?;
+    /// let origin = copy.remote("origin")?;
+    /// assert_eq!(origin.url(), url);
+    /// assert!(origin.tracking("main")?.is_some());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn remote(&self, name: &str) -> Result<Remote> {
         let url = kvgit_remote::remote_url(self.repo(), name)?;
         Ok(Remote {
@@ -288,11 +397,39 @@ impl Db {
 
     /// The commits this store holds without their parents: where shallow
     /// clones and fetches cut the history.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), kvgit::remote::Error> {
+    /// let dir = tempfile::tempdir().expect("temp dir");
+    /// let origin = kvgit::Db::open(dir.path().join("origin"))?;
+    /// origin.branch("main")?.put("greeting", "hello")?;
+    /// drop(origin); // a sled store is open in one place at a time
+    /// let url = dir.path().join("origin").to_string_lossy().into_owned();
+    /// let (full, _) = kvgit::Db::clone_from(&url, dir.path().join("full"))?;
+    /// assert!(full.shallow_commits()?.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn shallow_commits(&self) -> Result<Vec<CommitId>> {
         Ok(kvgit_remote::shallow_commits(self.repo())?)
     }
 
     /// The remote-tracking refs, `(remote, branch, head)`.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), kvgit::remote::Error> {
+    /// let dir = tempfile::tempdir().expect("temp dir");
+    /// let origin = kvgit::Db::open(dir.path().join("origin"))?;
+    /// origin.branch("main")?.put("greeting", "hello")?;
+    /// drop(origin); // a sled store is open in one place at a time
+    /// let url = dir.path().join("origin").to_string_lossy().into_owned();
+    /// let (copy, _) = kvgit::Db::clone_from(&url, dir.path().join("copy"))?;
+    /// let tracking = copy.remote_branches()?;
+    /// assert_eq!(tracking.len(), 1);
+    /// assert_eq!((tracking[0].0.as_str(), tracking[0].1.as_str()), ("origin", "main"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn remote_branches(&self) -> Result<Vec<(String, String, CommitId)>> {
         let mut out = Vec::new();
         for (rest, id) in self.repo().list_refs(refs::REMOTES)? {
@@ -308,6 +445,23 @@ impl Db {
     /// branch moves through the same path as any commit: the
     /// `pre_receive` check, then the validation hooks, the
     /// compare-and-swap, subscriptions and the automatic GC.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), kvgit::remote::Error> {
+    /// let dir = tempfile::tempdir().expect("temp dir");
+    /// let origin = kvgit::Db::open(dir.path().join("origin"))?;
+    /// origin.branch("main")?.put("greeting", "hello")?;
+    /// drop(origin); // a sled store is open in one place at a time
+    /// let url = dir.path().join("origin").to_string_lossy().into_owned();
+    /// // A server over an in-memory pipe pair is what `kvgit serve --stdio`
+    /// // runs over stdin and stdout; here it only answers an empty session.
+    /// let server = kvgit::Db::open(&url)?;
+    /// let hello = Vec::new(); // a peer that says nothing: the session ends
+    /// let result = server.serve(std::io::Cursor::new(hello), std::io::sink(), &Default::default());
+    /// assert!(result.is_err(), "a silent peer is not a kvgit peer");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn serve(
         &self,
         reader: impl std::io::Read + Send + 'static,
@@ -374,11 +528,49 @@ impl Branch {
     /// Fetches this branch from remote `remote`, then merges its
     /// remote-tracking ref into this branch with the store's merge
     /// functions, like [`Branch::merge_commit`].
+    ///
+    /// ```
+    /// # fn main() -> Result<(), kvgit::remote::Error> {
+    /// let dir = tempfile::tempdir().expect("temp dir");
+    /// let origin = kvgit::Db::open(dir.path().join("origin"))?;
+    /// origin.branch("main")?.put("greeting", "hello")?;
+    /// drop(origin); // a sled store is open in one place at a time
+    /// let url = dir.path().join("origin").to_string_lossy().into_owned();
+    /// let (copy, _) = kvgit::Db::clone_from(&url, dir.path().join("copy"))?;
+    /// drop(copy);
+    /// let origin = kvgit::Db::open(&url)?;
+    /// origin.branch("main")?.put("news", "fresh")?;
+    /// drop(origin);
+    /// let copy = kvgit::Db::open(dir.path().join("copy"))?;
+    /// let main = copy.branch("main")?;
+    /// main.pull("origin", Default::default())?;
+    /// assert_eq!(main.get("news")?.as_deref(), Some(&b"fresh"[..]));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn pull(&self, remote: &str, options: FetchOptions<'_>) -> Result<PullReport> {
         self.pull_branch(remote, self.name(), options)
     }
 
     /// [`Branch::pull`] of the remote's branch `remote_branch`.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), kvgit::remote::Error> {
+    /// let dir = tempfile::tempdir().expect("temp dir");
+    /// let origin = kvgit::Db::open(dir.path().join("origin"))?;
+    /// origin.branch("main")?.put("greeting", "hello")?;
+    /// drop(origin); // a sled store is open in one place at a time
+    /// let url = dir.path().join("origin").to_string_lossy().into_owned();
+    /// let origin = kvgit::Db::open(&url)?;
+    /// origin.branch("main")?.fork("dev")?.put("feature", "on")?;
+    /// drop(origin);
+    /// let (copy, _) = kvgit::Db::clone_from(&url, dir.path().join("copy"))?;
+    /// let main = copy.branch("main")?;
+    /// main.pull_branch("origin", "dev", Default::default())?;
+    /// assert_eq!(main.get("feature")?.as_deref(), Some(&b"on"[..]));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn pull_branch(
         &self,
         remote: &str,
@@ -398,6 +590,23 @@ impl Branch {
     /// then the remote moves its branch by compare-and-swap from the head
     /// this store last saw there (its remote-tracking ref). Not a
     /// fast-forward: refused (pull first) unless `force`.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), kvgit::remote::Error> {
+    /// let dir = tempfile::tempdir().expect("temp dir");
+    /// let origin = kvgit::Db::open(dir.path().join("origin"))?;
+    /// origin.branch("main")?.put("greeting", "hello")?;
+    /// drop(origin); // a sled store is open in one place at a time
+    /// let url = dir.path().join("origin").to_string_lossy().into_owned();
+    /// let (copy, _) = kvgit::Db::clone_from(&url, dir.path().join("copy"))?;
+    /// copy.branch("main")?.put("greeting", "hi")?;
+    /// copy.branch("main")?.push("origin", kvgit::remote::PushOptions::default())?;
+    /// drop(copy);
+    /// let origin = kvgit::Db::open(&url)?;
+    /// assert_eq!(origin.branch("main")?.get("greeting")?.as_deref(), Some(&b"hi"[..]));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn push(&self, remote: &str, options: PushOptions) -> Result<Report> {
         let remote = self.db().remote(remote)?;
         let remote_branch = options

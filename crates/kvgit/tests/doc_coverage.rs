@@ -22,6 +22,9 @@ const FILES: &[&str] = &[
     "file.rs",
     "jsonl.rs",
     "typed_merge.rs",
+    "compact.rs",
+    "remote.rs",
+    "tx_at.rs",
 ];
 
 /// The types whose inherent methods must all have examples.
