@@ -1460,13 +1460,15 @@ fn coldest_is_untouched(name: &str, writer: &Db, other: &Db, rebaser: &Db) {
 #[test]
 fn access_recency_is_shared_between_openers() {
     let tdb = TestDb::new("access");
-    let a = Db::open(&tdb.url).unwrap();
-    let b = Db::open(&tdb.url).unwrap();
+    // Recency is recorded by default only with water marks: ask for it.
+    let open = || Db::builder().track_access(true).open(&tdb.url).unwrap();
+    let a = open();
+    let b = open();
     // a rebases and sees b's touch; then the other way round.
     coldest_is_untouched("x", &a, &b, &a);
     coldest_is_untouched("y", &b, &a, &b);
     // A third opener, which touched nothing, sees both.
-    coldest_is_untouched("z", &a, &b, &Db::open(&tdb.url).unwrap());
+    coldest_is_untouched("z", &a, &b, &open());
 }
 
 /// A commit on a branch that lost a race moments ago takes the writer turn
