@@ -267,17 +267,25 @@ fn full_disk_case(env: &[(&str, &str)]) {
     assert_eq!(ok(&store, &["export"]).lines().count(), keys);
     assert!(ok(&store, &["verify"]).starts_with("ok: 1 refs"));
     ok(&store, &["log"]);
-    // Another put of that size while full fails the same way.
-    let again = one_error(
-        &["put"],
-        &run_env(&store, &["put", "x"], &pseudo_random(200_000, 1), env),
-    );
-    assert!(again.contains("no space left on device"), "{again}");
+    // Another put of that size while full fails the same way. When sled
+    // itself met the full disk, it may have given back the space of the
+    // segment it abandoned, so the second put may fit: then it must be
+    // there, whole, like any acknowledged put.
+    let value = pseudo_random(200_000, 1);
+    let out = run_env(&store, &["put", "x"], &value, env);
+    let mut expected = keys;
+    if out.status.success() && !env.is_empty() {
+        assert_eq!(ok_raw(&store, &["get", "x"]), value);
+        expected += 1;
+    } else {
+        let again = one_error(&["put"], &out);
+        assert!(again.contains("no space left on device"), "{again}");
+    }
     // Room again: everything works.
     fs.remount("size=64m");
     ok(&store, &["put", "after", "room"]);
     assert_eq!(ok(&store, &["get", "after"]), "room");
-    assert_eq!(ok(&store, &["ls"]).lines().count(), keys + 1);
+    assert_eq!(ok(&store, &["ls"]).lines().count(), expected + 1);
     assert!(ok(&store, &["verify"]).starts_with("ok: 1 refs"));
 }
 

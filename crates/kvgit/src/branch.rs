@@ -602,7 +602,7 @@ impl Branch {
                     outcome.gc = gc;
                     return Ok(outcome);
                 }
-                Outcome::Lost { actual: None, .. } => {
+                Outcome::Deleted | Outcome::Lost { actual: None, .. } => {
                     return Err(Error::BranchDeleted(self.name.clone()))
                 }
                 Outcome::Lost { .. } => continue,
@@ -647,7 +647,7 @@ impl Branch {
             };
             match move_branch(&self.db, request)? {
                 Outcome::Moved { .. } => return Ok(()),
-                Outcome::Lost { actual: None, .. } => {
+                Outcome::Deleted | Outcome::Lost { actual: None, .. } => {
                     return Err(Error::BranchDeleted(self.name.clone()))
                 }
                 Outcome::Lost { .. } => continue,

@@ -487,8 +487,9 @@ pub struct CommitCheck<'a> {
     pub kind: MoveKind,
     /// The head the move replaces (`None` for a new branch).
     pub old_head: Option<CommitId>,
-    /// The head the branch gets (for a commit, the commit written for it).
-    pub new_head: CommitId,
+    /// The head the branch gets (for a commit, the commit written for it);
+    /// `None` when the branch is deleted ([`MoveKind::Delete`]).
+    pub new_head: Option<CommitId>,
 }
 
 type Validator = Arc<dyn Fn(&CommitCheck<'_>) -> std::result::Result<(), String> + Send + Sync>;
@@ -981,7 +982,9 @@ impl Db {
             .collect())
     }
 
-    /// Deletes branch `name` (its commits stay until a sweep).
+    /// Deletes branch `name` (its commits stay until a sweep). Validation
+    /// hooks see it as a [`MoveKind::Delete`] that removes every key and
+    /// can refuse it; subscriptions to the branch end.
     ///
     /// ```
     /// let db = kvgit::Db::memory();
@@ -993,13 +996,26 @@ impl Db {
     /// ```
     pub fn delete_branch(&self, name: &str) -> Result<()> {
         let ref_name = refs::branch_ref(name)?;
-        match self.inner.repo.delete_ref(&ref_name, None) {
-            Ok(_) => {
-                self.inner.access.forget_branch(name)?;
-                Ok(())
+        let repo = &self.inner.repo;
+        loop {
+            let fence = Fence::handed(repo.write_fence());
+            let Some(head) = repo.get_ref(&ref_name)? else {
+                return Err(Error::NoSuchBranch(name.to_string()));
+            };
+            let request = Request {
+                branch: name,
+                ref_name: &ref_name,
+                kind: MoveKind::Delete,
+                expected: Some(head),
+                target: Target::Deleted,
+                message: format!("delete branch {name}"),
+                written: &[],
+                fence,
+            };
+            match move_branch(self, request)? {
+                Outcome::Lost { .. } => continue,
+                Outcome::Deleted | Outcome::Moved { .. } => return Ok(()),
             }
-            Err(kvgit_core::Error::UnknownRef(_)) => Err(Error::NoSuchBranch(name.to_string())),
-            Err(e) => Err(e.into()),
         }
     }
 
@@ -1193,8 +1209,9 @@ impl Db {
 
     /// Subscribes to the heads of branch `name`: the receiver gets every new
     /// head this `Db` (or a clone) moves the branch to, in order. Dropping
-    /// the receiver ends the subscription. Moves made by other processes
-    /// are not seen.
+    /// the receiver ends the subscription; deleting the branch through this
+    /// `Db` ends it too (the receiver is then disconnected). Moves made by
+    /// other processes are not seen.
     ///
     /// ```
     /// let db = kvgit::Db::memory();
@@ -1246,6 +1263,11 @@ impl Db {
             .lock()
             .get(ref_name)
             .is_some_and(|t| t.elapsed() < CONTENDED_FOR)
+    }
+
+    /// Ends every subscription to `ref_name` (the branch was deleted).
+    pub(crate) fn unsubscribe_all(&self, ref_name: &str) {
+        self.inner.subscribers.lock().remove(ref_name);
     }
 
     pub(crate) fn notify(&self, ref_name: &str, head: CommitId) {

@@ -50,6 +50,9 @@ pub enum MoveKind {
     /// [`Branch::fork`](crate::Branch::fork). The changes are those from
     /// the empty tree.
     Create,
+    /// [`Db::delete_branch`]: the branch goes away. The changes remove
+    /// every key it held, and [`CommitCheck::new_head`] is `None`.
+    Delete,
 }
 
 /// Where a move takes the branch.
@@ -63,6 +66,8 @@ pub(crate) enum Target {
         unwritten: Unwritten,
         spec: CommitSpec,
     },
+    /// No commit: the branch is deleted.
+    Deleted,
 }
 
 /// The caller's share of the write fence ([`kvgit_core::Repo::write_fence`]),
@@ -111,6 +116,8 @@ pub(crate) enum Outcome<'r> {
         head: CommitId,
         gc: Option<RebaseReport>,
     },
+    /// The branch was deleted ([`Target::Deleted`]).
+    Deleted,
     /// Another writer moved the branch first (`actual`: what it holds now,
     /// `None` if it was deleted). Nothing moved; the fence is handed back.
     Lost {
@@ -135,7 +142,7 @@ pub(crate) fn move_branch<'r>(db: &'r Db, request: Request<'r>) -> Result<Outcom
         written,
         fence,
     } = request;
-    let check = |message: &str, new_head: CommitId, new_tree: Option<&Tree>| {
+    let check = |message: &str, new_head: Option<CommitId>, new_tree: Option<&Tree>| {
         validate(db, kind, branch, message, expected, new_head, new_tree)
     };
     let (head, cas) = match target {
@@ -157,14 +164,29 @@ pub(crate) fn move_branch<'r>(db: &'r Db, request: Request<'r>) -> Result<Outcom
             // stored first (garbage if the move is refused or lost).
             repo.write_objects(unwritten)?;
             let id = repo.write_commit(&tree, &spec)?;
-            check(&spec.message, id, Some(&tree))?;
+            check(&spec.message, Some(id), Some(&tree))?;
             (id, repo.move_ref(ref_name, expected.as_ref(), Some(&id))?)
         }
         Target::Existing(id) => {
             if db.has_validators() {
-                check(&message, id, None)?;
+                check(&message, Some(id), None)?;
             }
             (id, repo.move_ref(ref_name, expected.as_ref(), Some(&id))?)
+        }
+        Target::Deleted => {
+            if db.has_validators() {
+                check(&message, None, None)?;
+            }
+            let cas = repo.move_ref(ref_name, expected.as_ref(), None)?;
+            if let CasOutcome::Mismatch { actual } = cas {
+                return Ok(Outcome::Lost { actual, fence });
+            }
+            // Subscribers learn of the deletion by their channel closing;
+            // the branch's access recency goes with it.
+            db.unsubscribe_all(ref_name);
+            drop(fence);
+            db.inner.access.forget_branch(branch)?;
+            return Ok(Outcome::Deleted);
         }
     };
     if let CasOutcome::Mismatch { actual } = cas {
@@ -181,14 +203,15 @@ pub(crate) fn move_branch<'r>(db: &'r Db, request: Request<'r>) -> Result<Outcom
     Ok(Outcome::Moved { head, gc })
 }
 
-/// Runs the hooks on the move from `expected` to `new_head`.
+/// Runs the hooks on the move from `expected` to `new_head` (`None`: the
+/// branch is deleted, and its keys are all removed).
 fn validate(
     db: &Db,
     kind: MoveKind,
     branch: &str,
     message: &str,
     expected: Option<CommitId>,
-    new_head: CommitId,
+    new_head: Option<CommitId>,
     new_tree: Option<&Tree>,
 ) -> Result<()> {
     let repo = &db.inner.repo;
@@ -197,9 +220,10 @@ fn validate(
         Some(id) => tree_of(id)?,
         None => repo.empty_tree()?,
     };
-    let new_tree = match new_tree {
-        Some(tree) => *tree,
-        None => tree_of(&new_head)?,
+    let new_tree = match (new_tree, &new_head) {
+        (Some(tree), _) => *tree,
+        (None, Some(id)) => tree_of(id)?,
+        (None, None) => repo.empty_tree()?,
     };
     let changes = diff_trees(db, &old_tree, &new_tree)?;
     db.validate(&CommitCheck {
@@ -247,7 +271,7 @@ pub(crate) fn rebase(
             fence: Fence::held_by_caller(),
         };
         Ok(match move_branch(db, request)? {
-            Outcome::Moved { .. } => CasOutcome::Swapped,
+            Outcome::Moved { .. } | Outcome::Deleted => CasOutcome::Swapped,
             Outcome::Lost { actual, .. } => CasOutcome::Mismatch { actual },
         })
     };

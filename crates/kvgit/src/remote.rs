@@ -514,7 +514,7 @@ fn apply_push(db: &Db, update: &PushUpdate) -> kvgit_remote::Result<CasOutcome> 
         fence: Fence::handed(repo.write_fence()),
     };
     match move_branch(db, request) {
-        Ok(Outcome::Moved { .. }) => Ok(CasOutcome::Swapped),
+        Ok(Outcome::Moved { .. } | Outcome::Deleted) => Ok(CasOutcome::Swapped),
         Ok(Outcome::Lost { actual, .. }) => Ok(CasOutcome::Mismatch { actual }),
         Err(crate::Error::Rejected { hook, message, .. }) => Err(kvgit_remote::Error::Rejected {
             name: update.name.clone(),

@@ -897,7 +897,7 @@ impl Transaction {
                     outcome.gc = gc;
                     return Ok(Some(outcome));
                 }
-                Outcome::Lost { actual: None, .. } => {
+                Outcome::Deleted | Outcome::Lost { actual: None, .. } => {
                     return Err(Error::BranchDeleted(self.branch.name.clone()))
                 }
                 Outcome::Lost {

@@ -255,7 +255,12 @@ fn a_refused_automatic_gc_leaves_the_commit_in_place() {
 #[test]
 fn a_validator_sees_the_kind_and_the_old_and_new_heads_of_every_move() {
     use std::sync::{Arc, Mutex};
-    type Seen = (MoveKind, Option<kvgit::CommitId>, kvgit::CommitId, usize);
+    type Seen = (
+        MoveKind,
+        Option<kvgit::CommitId>,
+        Option<kvgit::CommitId>,
+        usize,
+    );
     let db = Db::memory();
     let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
     let log = seen.clone();
@@ -275,6 +280,7 @@ fn a_validator_sees_the_kind_and_the_old_and_new_heads_of_every_move() {
     main.put("c", "3").unwrap();
     let merged = main.merge_from(&dev).unwrap();
     let rebased = db.rebase_keep("main", |k| k != b"c").unwrap();
+    dev.delete_branch().unwrap();
     let seen = seen.lock().unwrap().clone();
     let kinds: Vec<MoveKind> = seen.iter().map(|s| s.0).collect();
     assert_eq!(
@@ -289,19 +295,54 @@ fn a_validator_sees_the_kind_and_the_old_and_new_heads_of_every_move() {
             MoveKind::Commit,
             MoveKind::Merge,
             MoveKind::Rebase,
+            MoveKind::Delete,
         ]
     );
     assert_eq!(seen[0].1, None);
-    assert_eq!(seen[0].2, c0);
-    assert_eq!((seen[1].1, seen[1].2, seen[1].3), (Some(c0), c1, 1));
-    assert_eq!((seen[2].1, seen[2].2), (None, c1));
-    assert_eq!((seen[4].1, seen[4].2, seen[4].3), (Some(c1), d1, 1));
-    assert_eq!((seen[5].1, seen[5].2, seen[5].3), (Some(d1), c1, 1));
-    assert_eq!((seen[7].2, seen[7].3), (merged.head, 1));
+    assert_eq!(seen[0].2, Some(c0));
+    assert_eq!((seen[1].1, seen[1].2, seen[1].3), (Some(c0), Some(c1), 1));
+    assert_eq!((seen[2].1, seen[2].2), (None, Some(c1)));
+    assert_eq!((seen[4].1, seen[4].2, seen[4].3), (Some(c1), Some(d1), 1));
+    assert_eq!((seen[5].1, seen[5].2, seen[5].3), (Some(d1), Some(c1), 1));
+    assert_eq!((seen[7].2, seen[7].3), (Some(merged.head), 1));
     assert_eq!(
-        (seen[8].1, Some(seen[8].2), seen[8].3),
+        (seen[8].1, seen[8].2, seen[8].3),
         (Some(merged.head), rebased.commit, 1)
     );
+    // dev held a and b: its deletion removes both.
+    assert_eq!((seen[9].1, seen[9].2, seen[9].3), (Some(d1), None, 2));
+}
+
+#[test]
+fn deleting_a_branch_is_a_move_hooks_can_refuse_and_subscribers_see_end() {
+    let db = Db::memory();
+    let main = db.branch("main").unwrap();
+    let tmp = main.fork("tmp").unwrap();
+    tmp.put("x", "1").unwrap();
+    let head = tmp.head().unwrap();
+    let updates = db.subscribe("tmp").unwrap();
+    db.add_validator("keep tmp", |c| match (c.kind, c.branch) {
+        (MoveKind::Delete, "tmp") => Err("tmp is kept".into()),
+        _ => Ok(()),
+    });
+    let refused = db.delete_branch("tmp").unwrap_err();
+    assert!(
+        matches!(&refused, kvgit::Error::Rejected { hook, .. } if hook == "keep tmp"),
+        "{refused:?}"
+    );
+    let kept = db.get_branch("tmp").unwrap().expect("tmp is still there");
+    assert_eq!(kept.head().unwrap(), head, "nothing moved");
+    db.remove_validator("keep tmp");
+    db.delete_branch("tmp").unwrap();
+    assert!(db.get_branch("tmp").unwrap().is_none());
+    // The subscription ends with the branch.
+    assert!(updates
+        .recv_timeout(std::time::Duration::from_secs(5))
+        .is_err());
+    assert!(matches!(
+        db.delete_branch("tmp"),
+        Err(kvgit::Error::NoSuchBranch(_))
+    ));
 }
 
 // ---- 5. every read of a value at a branch head counts as access ----

@@ -603,8 +603,8 @@ impl Store {
     /// Adds validation hook `name`: `hook(check)` runs before every move
     /// of any branch lands (commits from Python included), with `check` a
     /// dict: `branch`, `message`, `kind` (`"commit"`, `"merge"`,
-    /// `"fast_forward"`, `"reset"`, `"rebase"`, `"create"`), `old_head`
-    /// (hex or None), `new_head` and `changes` (a list of `(key, kind,
+    /// `"fast_forward"`, `"reset"`, `"rebase"`, `"create"`, `"delete"`), `old_head`
+    /// (hex or None), `new_head` (hex, or None for `"delete"`) and `changes` (a list of `(key, kind,
     /// old, new)`, kind `"added"`, `"removed"` or `"modified"`). Returning
     /// False or raising refuses the move (ValidationError).
     fn add_validator(&self, name: &str, hook: Py<PyAny>) -> PyResult<()> {
@@ -763,11 +763,12 @@ fn check_dict<'py>(py: Python<'py>, c: &kvgit::CommitCheck<'_>) -> PyResult<Boun
         kvgit::MoveKind::Reset => "reset",
         kvgit::MoveKind::Rebase => "rebase",
         kvgit::MoveKind::Create => "create",
+        kvgit::MoveKind::Delete => "delete",
         _ => "other",
     };
     d.set_item("kind", kind)?;
     d.set_item("old_head", c.old_head.map(|h| h.to_hex()))?;
-    d.set_item("new_head", c.new_head.to_hex())?;
+    d.set_item("new_head", c.new_head.map(|h| h.to_hex()))?;
     let changes = PyList::empty(py);
     for ch in c.changes {
         let kind = match ch.kind {

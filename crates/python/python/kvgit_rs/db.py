@@ -16,8 +16,9 @@ from .versioned import DiffResult, Versioned
 
 #: What a validation hook receives: ``branch``, ``message``, ``kind``
 #: (``"commit"``, ``"merge"``, ``"fast_forward"``, ``"reset"``,
-#: ``"rebase"``, ``"create"``), ``old_head``, ``new_head`` and ``changes``
-#: (a list of ``(key, kind, old, new)``).
+#: ``"rebase"``, ``"create"``, ``"delete"``), ``old_head``, ``new_head``
+#: (None when the branch is deleted) and ``changes`` (a list of
+#: ``(key, kind, old, new)``).
 Check = Dict[str, Any]
 
 #: A validation hook: returns False or raises to refuse a branch move.
