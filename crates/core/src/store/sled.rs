@@ -37,11 +37,14 @@
 //! # Reading only
 //!
 //! [`SledBackend::open_read_only`] refuses every write. sled 0.34 cannot
-//! open a database without writing (it opens `db` read-write and writes a
-//! fresh page-table snapshot), so: where the store is writable with room
-//! to spare, sled opens it in place, and the only change is that snapshot
-//! (`snap.*`, equivalent to the one it replaces; the close record is
-//! checked but kept); on a read-only mount, without write permission or
+//! open a database without writing: it opens `db` read-write (which sets
+//! its modification time, though no byte changes), and it writes a fresh
+//! page-table snapshot (`snap.*`) whenever its log is ahead of the newest
+//! one. A handle that wrote refreshes that snapshot when it is dropped (it
+//! opens sled once more, under kvgit's lock), so a read-only open after a
+//! clean close creates no file. Where the store is writable with room
+//! to spare, sled opens it in place (the close record is checked but
+//! kept); on a read-only mount, without write permission or
 //! on a full disk, the store is copied under its lock into a private
 //! directory (`/dev/shm` where there is one, else the temporary
 //! directory) that sled opens instead and that is removed on drop. That
@@ -302,6 +305,10 @@ pub struct SledBackend {
     /// True from [`SledBackend::create`] until
     /// [`SledBackend::complete_init`].
     pending_init: AtomicBool,
+    /// True once anything was written through this handle: then sled's
+    /// page-table snapshot is behind its log, and dropping refreshes it
+    /// (see `Drop`).
+    wrote: AtomicBool,
     path: PathBuf,
     /// The private copy a [`Mode::ReadCopy`] backend reads; removed on
     /// drop, after sled.
@@ -401,6 +408,7 @@ impl SledBackend {
             synced_blobs: Mutex::new(HashSet::new()),
             failed: AtomicU8::new(0),
             pending_init: AtomicBool::new(true),
+            wrote: AtomicBool::new(false),
             path,
             _copy: None,
             lock: Some(lock),
@@ -428,9 +436,10 @@ impl SledBackend {
     /// is created or changed.
     ///
     /// Where the store can be written (permissions, mount, at least
-    /// 8 MiB free), sled is opened in place, which writes one file: a
-    /// fresh snapshot of sled's page table (`snap.*`, equivalent to the
-    /// one it replaces). Elsewhere (a read-only mount, no write permission,
+    /// 8 MiB free), sled is opened in place, which creates no file after a
+    /// clean close (a handle that wrote refreshes sled's page-table
+    /// snapshot when dropped); after a crash, sled writes a fresh snapshot
+    /// (`snap.*`, equivalent to the one it replaces). Elsewhere (a read-only mount, no write permission,
     /// a full disk) the store is copied, under its lock, to a private
     /// temporary directory (under `/dev/shm` where there is one, else the
     /// system's temporary directory), which is read and removed on drop:
@@ -494,6 +503,7 @@ impl SledBackend {
             synced_blobs: Mutex::new(HashSet::new()),
             failed: AtomicU8::new(0),
             pending_init: AtomicBool::new(false),
+            wrote: AtomicBool::new(false),
             path,
             _copy: Some(copy),
             lock: None,
@@ -795,6 +805,7 @@ impl SledBackend {
             synced_blobs: Mutex::new(HashSet::new()),
             failed: AtomicU8::new(0),
             pending_init: AtomicBool::new(false),
+            wrote: AtomicBool::new(false),
             path,
             _copy: None,
             lock: Some(lock),
@@ -814,6 +825,7 @@ impl SledBackend {
             synced_blobs: Mutex::new(HashSet::new()),
             failed: AtomicU8::new(0),
             pending_init: AtomicBool::new(false),
+            wrote: AtomicBool::new(false),
             path: path.to_path_buf(),
             _copy: None,
             lock: None,
@@ -829,6 +841,9 @@ impl SledBackend {
                 path: self.path.display().to_string(),
                 detail: "it was opened for reading only".to_string(),
             });
+        }
+        if !self.wrote.load(Ordering::Relaxed) {
+            self.wrote.store(true, Ordering::Relaxed);
         }
         match self.failed.load(Ordering::Acquire) {
             0 => {}
@@ -1036,6 +1051,22 @@ impl Drop for SledBackend {
         }
         // Every sled handle goes before the copy and the lock.
         drop(self.handles.get_mut().take());
+        if self.mode == Mode::Write && *self.wrote.get_mut() {
+            refresh_snapshot(&self.path, &self.options);
+        }
+    }
+}
+
+/// Opens the closed sled database at `path` once more and closes it, so
+/// that sled writes its page-table snapshot now, under kvgit's lock, and
+/// not on the next open: sled 0.34 writes one on any open that finds its
+/// log ahead of the newest snapshot, and a read-only open must create
+/// nothing. Best effort: a failure leaves the snapshot to the next open,
+/// as before. Never waits: if sled's lock is still held (a handle of this
+/// process still open), it is skipped.
+fn refresh_snapshot(path: &Path, options: &SledOptions) {
+    if let Ok(db) = open_guarded(&config(path, options)) {
+        drop(db);
     }
 }
 
