@@ -147,25 +147,10 @@ pub fn resolve(db: &Db, rev: &str) -> Result<CommitId> {
     crate::rev::resolve(db, rev, resolve_name)
 }
 
-/// Resolves a branch, tag, remote-tracking branch or commit id.
+/// Resolves a branch, tag, remote-tracking branch or commit id
+/// ([`Db::resolve`]), with the command line's messages.
 fn resolve_name(db: &Db, rev: &str) -> Result<CommitId> {
-    // Remote-tracking branches: remotes/R/B, or R/B when no branch or tag
-    // has that name.
-    const REMOTES: &str = "remotes/";
-    let tracking = |name: &str| kvgit::advanced::repo(db).get_ref(name).ok().flatten();
-    if rev.starts_with(REMOTES) {
-        if let Some(id) = tracking(rev) {
-            return Ok(id);
-        }
-    }
     let result = db.resolve(rev);
-    if let Err(kvgit::Error::UnknownRevision(_)) = &result {
-        if rev.contains('/') {
-            if let Some(id) = tracking(&format!("{REMOTES}{rev}")) {
-                return Ok(id);
-            }
-        }
-    }
     match result {
         Ok(id) => Ok(id),
         Err(kvgit::Error::UnknownRevision(_)) => Err(anyhow!(

@@ -1070,8 +1070,10 @@ impl Db {
         }
     }
 
-    /// Resolves a revision: a branch name, a tag name, or a commit id in
-    /// full or as a unique prefix of at least 4 hex digits.
+    /// Resolves a revision: a branch name, a tag name, a remote-tracking
+    /// branch a fetch left (`remotes/origin/main`, or `origin/main` when no
+    /// branch or tag has that name), or a commit id in full or as a unique
+    /// prefix of at least 4 hex digits.
     ///
     /// ```
     /// let db = kvgit::Db::memory();
@@ -1086,12 +1088,24 @@ impl Db {
     /// # Ok::<(), kvgit::Error>(())
     /// ```
     pub fn resolve(&self, rev: &str) -> Result<CommitId> {
+        const REMOTES: &str = "remotes/";
         let repo = &self.inner.repo;
         if refs::validate_name(rev).is_ok() {
             if let Some(id) = repo.get_ref(&format!("{HEADS}{rev}"))? {
                 return Ok(id);
             }
             if let Some(id) = repo.get_ref(&format!("{TAGS}{rev}"))? {
+                return Ok(id);
+            }
+        }
+        // Remote-tracking branches: `remotes/R/B`, or `R/B` when no branch
+        // or tag has that name.
+        let tracking = match rev.starts_with(REMOTES) {
+            true => rev.to_string(),
+            false => format!("{REMOTES}{rev}"),
+        };
+        if rev.contains('/') {
+            if let Ok(Some(id)) = repo.get_ref(&tracking) {
                 return Ok(id);
             }
         }

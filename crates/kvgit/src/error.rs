@@ -203,6 +203,23 @@ pub enum Error {
     /// An I/O error.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    /// A transfer with a remote failed (feature `remote`): the connection,
+    /// the peer, a push refused (not a fast-forward, or by the remote's
+    /// hooks), a bad URL, an unknown remote or remote branch, an invalid
+    /// proof. Failures of the local store are the other variants.
+    #[cfg(feature = "remote")]
+    #[error(transparent)]
+    Remote(kvgit_remote::Error),
+}
+
+#[cfg(feature = "remote")]
+impl From<kvgit_remote::Error> for Error {
+    fn from(e: kvgit_remote::Error) -> Self {
+        match e {
+            kvgit_remote::Error::Core(e) => e.into(),
+            other => Error::Remote(other),
+        }
+    }
 }
 
 /// The facade's result type.
@@ -343,6 +360,19 @@ impl From<kvgit_gc::WatermarkError> for Error {
 
 impl Error {
     /// The conflicts, if this is [`Error::Conflicts`].
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// let main = db.branch("main")?;
+    /// main.put("k", "base")?;
+    /// let mut tx = main.transaction()?;
+    /// tx.put("k", "mine");
+    /// main.put("k", "theirs")?; // another writer, no merge function
+    /// let err = tx.commit().unwrap_err();
+    /// let conflicts = err.conflicts().expect("a conflict");
+    /// assert_eq!(conflicts[0].key, b"k".to_vec());
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn conflicts(&self) -> Option<&[Conflict]> {
         match self {
             Error::Conflicts(c) => Some(c),
@@ -352,6 +382,13 @@ impl Error {
 
     /// True for the errors that say something asked for does not exist: a
     /// branch, a tag, a revision, a commit, or (after a sweep) an object.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// assert!(db.resolve("nope").unwrap_err().is_not_found());
+    /// assert!(db.delete_branch("nope").unwrap_err().is_not_found());
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
     pub fn is_not_found(&self) -> bool {
         matches!(
             self,

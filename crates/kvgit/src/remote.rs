@@ -9,7 +9,7 @@
 //! subscriptions, automatic GC), like any other commit.
 //!
 //! ```
-//! # fn main() -> Result<(), kvgit::remote::Error> {
+//! # fn main() -> kvgit::Result<()> {
 //! let dir = tempfile::tempdir().expect("temp dir");
 //! let origin = kvgit::Db::open(dir.path().join("origin"))?;
 //! origin.branch("main")?.put("greeting", "hello")?;
@@ -32,36 +32,17 @@ use std::sync::Arc;
 
 use kvgit_core::refs::{self, HEADS};
 use kvgit_core::{CasOutcome, Repo};
+pub use kvgit_remote::Error as TransferError;
 pub use kvgit_remote::{
-    ConnectOptions, Phase, Progress, ProvenValue, PushUpdate, RefChange, RemoteUrl, Report,
+    ConnectOptions, Phase, Progress, Proof, ProvenValue, PushUpdate, RefChange, RemoteUrl, Report,
 };
 use kvgit_remote::{Connection, ServeOptions as WireServeOptions};
 
 use crate::branch::{Branch, MergeOutcome};
 use crate::db::{CommitId, Db};
+use crate::error::Result;
 use crate::move_branch::{move_branch, Fence, MoveKind, Outcome, Request, Target};
-
-/// What can go wrong with a remote: the transfer, or the local store.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The transfer failed (the connection, the peer, a refused push, a
-    /// bad URL, an unknown remote).
-    #[error(transparent)]
-    Transfer(#[from] kvgit_remote::Error),
-    /// The local store failed, or the merge of a pull stopped (conflicts).
-    #[error(transparent)]
-    Db(#[from] crate::Error),
-}
-
-impl From<kvgit_core::Error> for Error {
-    fn from(e: kvgit_core::Error) -> Self {
-        Error::Db(e.into())
-    }
-}
-
-/// The result type of remote operations.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+use crate::snapshot::Snapshot;
 
 /// Options of a clone or fetch.
 #[derive(Default)]
@@ -152,11 +133,39 @@ pub struct Remote {
 
 impl Remote {
     /// Its name (`origin`).
+    ///
+    /// ```
+    /// # fn main() -> kvgit::Result<()> {
+    /// let dir = tempfile::tempdir().expect("temp dir");
+    /// let origin = kvgit::Db::open(dir.path().join("origin"))?;
+    /// origin.branch("main")?.put("k", "1")?;
+    /// drop(origin);
+    /// let url = dir.path().join("origin").to_string_lossy().into_owned();
+    /// let (copy, _) = kvgit::Db::clone_from(&url, dir.path().join("copy"))?;
+    /// let origin = copy.remote("origin")?;
+    /// assert_eq!(origin.name(), "origin");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// Its URL.
+    ///
+    /// ```
+    /// # fn main() -> kvgit::Result<()> {
+    /// let dir = tempfile::tempdir().expect("temp dir");
+    /// let origin = kvgit::Db::open(dir.path().join("origin"))?;
+    /// origin.branch("main")?.put("k", "1")?;
+    /// drop(origin);
+    /// let url = dir.path().join("origin").to_string_lossy().into_owned();
+    /// let (copy, _) = kvgit::Db::clone_from(&url, dir.path().join("copy"))?;
+    /// let origin = copy.remote("origin")?;
+    /// assert_eq!(origin.url(), url);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -164,6 +173,30 @@ impl Remote {
     /// Fetches `branches` (every branch of the remote if empty) into the
     /// remote-tracking refs `remotes/<name>/<branch>`. No local branch
     /// moves.
+    ///
+    /// ```
+    /// # fn main() -> kvgit::Result<()> {
+    /// let dir = tempfile::tempdir().expect("temp dir");
+    /// let origin = kvgit::Db::open(dir.path().join("origin"))?;
+    /// origin.branch("main")?.put("k", "1")?;
+    /// drop(origin);
+    /// let url = dir.path().join("origin").to_string_lossy().into_owned();
+    /// let (copy, _) = kvgit::Db::clone_from(&url, dir.path().join("copy"))?;
+    /// let origin = copy.remote("origin")?;
+    /// // The origin moves on; a fetch brings only what is new.
+    /// drop((origin, copy)); // both hold the copy open
+    /// let source = kvgit::Db::open(dir.path().join("origin"))?;
+    /// let head = source.branch("main")?.put("k", "2")?;
+    /// drop(source);
+    /// let copy = kvgit::Db::open(dir.path().join("copy"))?;
+    /// let report = copy.remote("origin")?.fetch(&[], Default::default())?;
+    /// assert!(report.objects_received > 0);
+    /// assert_eq!(copy.resolve("origin/main")?, head);
+    /// // The local branch did not move.
+    /// assert_eq!(copy.branch("main")?.get("k")?.as_deref(), Some(&b"1"[..]));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn fetch(&self, branches: &[String], options: FetchOptions<'_>) -> Result<Report> {
         let FetchOptions {
             depth,
@@ -179,12 +212,42 @@ impl Remote {
 
     /// The commit the remote-tracking ref `remotes/<name>/<branch>` holds
     /// (what the last fetch or push saw), if any.
+    ///
+    /// ```
+    /// # fn main() -> kvgit::Result<()> {
+    /// let dir = tempfile::tempdir().expect("temp dir");
+    /// let origin = kvgit::Db::open(dir.path().join("origin"))?;
+    /// origin.branch("main")?.put("k", "1")?;
+    /// drop(origin);
+    /// let url = dir.path().join("origin").to_string_lossy().into_owned();
+    /// let (copy, _) = kvgit::Db::clone_from(&url, dir.path().join("copy"))?;
+    /// let origin = copy.remote("origin")?;
+    /// assert_eq!(origin.tracking("main")?, Some(copy.resolve("main")?));
+    /// assert_eq!(origin.tracking("nope")?, None);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn tracking(&self, branch: &str) -> Result<Option<CommitId>> {
         let name = refs::remote_ref(&self.name, branch)?;
         Ok(self.db.repo().get_ref(&name)?)
     }
 
     /// The remote's branches and their heads, read from the remote now.
+    ///
+    /// ```
+    /// # fn main() -> kvgit::Result<()> {
+    /// let dir = tempfile::tempdir().expect("temp dir");
+    /// let origin = kvgit::Db::open(dir.path().join("origin"))?;
+    /// origin.branch("main")?.put("k", "1")?;
+    /// drop(origin);
+    /// let url = dir.path().join("origin").to_string_lossy().into_owned();
+    /// let (copy, _) = kvgit::Db::clone_from(&url, dir.path().join("copy"))?;
+    /// let origin = copy.remote("origin")?;
+    /// let branches = origin.list_branches(&Default::default())?;
+    /// assert_eq!(branches, vec![("main".to_string(), copy.resolve("main")?)]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn list_branches(&self, connect: &ConnectOptions) -> Result<Vec<(String, CommitId)>> {
         let mut conn = connect_to(&self.url, connect)?;
         let refs = kvgit_remote::list_refs(&mut conn)?;
@@ -201,7 +264,7 @@ impl Remote {
 /// path from the root to the key's leaf travels, and it is checked here.
 ///
 /// ```
-/// # fn main() -> Result<(), kvgit::remote::Error> {
+/// # fn main() -> kvgit::Result<()> {
 /// let dir = tempfile::tempdir().expect("temp dir");
 /// let origin = kvgit::Db::open(dir.path().join("origin"))?;
 /// origin.branch("main")?.put("greeting", "hello")?;
@@ -237,7 +300,7 @@ impl Db {
     /// `url`.
     ///
     /// ```
-    /// # fn main() -> Result<(), kvgit::remote::Error> {
+    /// # fn main() -> kvgit::Result<()> {
     /// let dir = tempfile::tempdir().expect("temp dir");
     /// let origin = kvgit::Db::open(dir.path().join("origin"))?;
     /// origin.branch("main")?.put("greeting", "hello")?;
@@ -247,6 +310,10 @@ impl Db {
     /// assert!(report.objects_received > 0);
     /// assert_eq!(copy.branch("main")?.get("greeting")?.as_deref(), Some(&b"hello"[..]));
     /// assert_eq!(copy.remotes()?, vec![("origin".to_string(), url)]);
+    /// // The remote-tracking branch is a revision like any other.
+    /// let main = copy.resolve("main")?;
+    /// assert_eq!(copy.resolve("origin/main")?, main);
+    /// assert_eq!(copy.resolve("remotes/origin/main")?, main);
     /// # Ok(())
     /// # }
     /// ```
@@ -259,7 +326,7 @@ impl Db {
     /// running it again fetches only what is missing.
     ///
     /// ```
-    /// # fn main() -> Result<(), kvgit::remote::Error> {
+    /// # fn main() -> kvgit::Result<()> {
     /// let dir = tempfile::tempdir().expect("temp dir");
     /// let origin = kvgit::Db::open(dir.path().join("origin"))?;
     /// origin.branch("main")?.put("greeting", "hello")?;
@@ -314,7 +381,7 @@ impl Db {
     /// Adds remote `name` at `url` (replacing its URL if it exists).
     ///
     /// ```
-    /// # fn main() -> Result<(), kvgit::remote::Error> {
+    /// # fn main() -> kvgit::Result<()> {
     /// let dir = tempfile::tempdir().expect("temp dir");
     /// let origin = kvgit::Db::open(dir.path().join("origin"))?;
     /// origin.branch("main")?.put("greeting", "hello")?;
@@ -333,7 +400,7 @@ impl Db {
     /// Removes remote `name` and its remote-tracking refs.
     ///
     /// ```
-    /// # fn main() -> Result<(), kvgit::remote::Error> {
+    /// # fn main() -> kvgit::Result<()> {
     /// let dir = tempfile::tempdir().expect("temp dir");
     /// let origin = kvgit::Db::open(dir.path().join("origin"))?;
     /// origin.branch("main")?.put("greeting", "hello")?;
@@ -353,7 +420,7 @@ impl Db {
     /// The configured remotes, `(name, url)`, sorted by name.
     ///
     /// ```
-    /// # fn main() -> Result<(), kvgit::remote::Error> {
+    /// # fn main() -> kvgit::Result<()> {
     /// let dir = tempfile::tempdir().expect("temp dir");
     /// let origin = kvgit::Db::open(dir.path().join("origin"))?;
     /// origin.branch("main")?.put("greeting", "hello")?;
@@ -373,7 +440,7 @@ impl Db {
     /// The configured remote `name`.
     ///
     /// ```
-    /// # fn main() -> Result<(), kvgit::remote::Error> {
+    /// # fn main() -> kvgit::Result<()> {
     /// let dir = tempfile::tempdir().expect("temp dir");
     /// let origin = kvgit::Db::open(dir.path().join("origin"))?;
     /// origin.branch("main")?.put("greeting", "hello")?;
@@ -399,7 +466,7 @@ impl Db {
     /// clones and fetches cut the history.
     ///
     /// ```
-    /// # fn main() -> Result<(), kvgit::remote::Error> {
+    /// # fn main() -> kvgit::Result<()> {
     /// let dir = tempfile::tempdir().expect("temp dir");
     /// let origin = kvgit::Db::open(dir.path().join("origin"))?;
     /// origin.branch("main")?.put("greeting", "hello")?;
@@ -417,7 +484,7 @@ impl Db {
     /// The remote-tracking refs, `(remote, branch, head)`.
     ///
     /// ```
-    /// # fn main() -> Result<(), kvgit::remote::Error> {
+    /// # fn main() -> kvgit::Result<()> {
     /// let dir = tempfile::tempdir().expect("temp dir");
     /// let origin = kvgit::Db::open(dir.path().join("origin"))?;
     /// origin.branch("main")?.put("greeting", "hello")?;
@@ -447,7 +514,7 @@ impl Db {
     /// compare-and-swap, subscriptions and the automatic GC.
     ///
     /// ```
-    /// # fn main() -> Result<(), kvgit::remote::Error> {
+    /// # fn main() -> kvgit::Result<()> {
     /// let dir = tempfile::tempdir().expect("temp dir");
     /// let origin = kvgit::Db::open(dir.path().join("origin"))?;
     /// origin.branch("main")?.put("greeting", "hello")?;
@@ -530,7 +597,7 @@ impl Branch {
     /// functions, like [`Branch::merge_commit`].
     ///
     /// ```
-    /// # fn main() -> Result<(), kvgit::remote::Error> {
+    /// # fn main() -> kvgit::Result<()> {
     /// let dir = tempfile::tempdir().expect("temp dir");
     /// let origin = kvgit::Db::open(dir.path().join("origin"))?;
     /// origin.branch("main")?.put("greeting", "hello")?;
@@ -555,7 +622,7 @@ impl Branch {
     /// [`Branch::pull`] of the remote's branch `remote_branch`.
     ///
     /// ```
-    /// # fn main() -> Result<(), kvgit::remote::Error> {
+    /// # fn main() -> kvgit::Result<()> {
     /// let dir = tempfile::tempdir().expect("temp dir");
     /// let origin = kvgit::Db::open(dir.path().join("origin"))?;
     /// origin.branch("main")?.put("greeting", "hello")?;
@@ -592,7 +659,7 @@ impl Branch {
     /// fast-forward: refused (pull first) unless `force`.
     ///
     /// ```
-    /// # fn main() -> Result<(), kvgit::remote::Error> {
+    /// # fn main() -> kvgit::Result<()> {
     /// let dir = tempfile::tempdir().expect("temp dir");
     /// let origin = kvgit::Db::open(dir.path().join("origin"))?;
     /// origin.branch("main")?.put("greeting", "hello")?;
@@ -651,6 +718,38 @@ impl Db {
     /// it through [`crate::advanced::repo`]).
     pub(crate) fn repo(&self) -> &kvgit_core::Repo {
         &self.inner.repo
+    }
+}
+
+impl Snapshot {
+    /// A Merkle proof of `key` in this snapshot's tree: the nodes from the
+    /// root to the leaf where the key is, or would be (and the value's
+    /// blob, for a large value). [`Proof::verify`] checks it against the
+    /// tree's root id ([`Snapshot::root_id`]) without a store, and gives
+    /// the value, or `None` for a proof of absence.
+    ///
+    /// ```
+    /// # fn main() -> kvgit::Result<()> {
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("k", "v")?;
+    /// let snap = main.snapshot()?;
+    /// let root = snap.root_id();
+    /// let proof = snap.prove("k")?;
+    /// assert_eq!(proof.verify(&root, b"k")?, Some(b"v".to_vec()));
+    /// // Absence is proved too.
+    /// assert_eq!(snap.prove("nope")?.verify(&root, b"nope")?, None);
+    /// // Against any other root, the proof fails.
+    /// main.put("k", "changed")?;
+    /// assert!(proof.verify(&main.snapshot()?.root_id(), b"k").is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn prove(&self, key: impl AsRef<[u8]>) -> Result<Proof> {
+        Ok(kvgit_remote::prove(
+            &self.db.inner.repo,
+            &self.tree.root(),
+            key.as_ref(),
+        )?)
     }
 }
 

@@ -213,6 +213,24 @@ impl Snapshot {
         self.id
     }
 
+    /// The id of the root node of this snapshot's tree (what a commit
+    /// names as its tree; the root a [`Proof`](crate::remote::Proof) is
+    /// checked against).
+    ///
+    /// ```
+    /// let main = kvgit::Db::memory().branch("main")?;
+    /// main.put("k", "v")?;
+    /// let snap = main.snapshot()?;
+    /// // The same keys and values have the same root, whatever the history.
+    /// let other = kvgit::Db::memory().branch("main")?;
+    /// other.put("k", "v")?;
+    /// assert_eq!(snap.root_id(), other.snapshot()?.root_id());
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
+    pub fn root_id(&self) -> CommitId {
+        self.tree.root()
+    }
+
     /// The commit's metadata.
     ///
     /// ```

@@ -25,6 +25,10 @@ const FILES: &[&str] = &[
     "compact.rs",
     "remote.rs",
     "tx_at.rs",
+    "error.rs",
+    // The merge functions and their registry, in kvgit-merge.
+    "../../merge/src/resolve.rs",
+    "../../merge/src/builtin.rs",
 ];
 
 /// The types whose inherent methods must all have examples.
@@ -40,6 +44,9 @@ const TYPES: &[&str] = &[
     "KeyFile",
     "ImportError",
     "Typed",
+    "Remote",
+    "Error",
+    "Registry",
 ];
 
 /// The type an `impl` line (at column 0) implements inherently, if it is

@@ -1664,3 +1664,68 @@ mod model {
         verify_store(kvgit::advanced::repo(&db)).unwrap();
     }
 }
+
+// ---------------------------------------------------------------------
+// 6. Remotes between sled and PostgreSQL
+// ---------------------------------------------------------------------
+
+/// Clone, push and clone back across backends: sled to PostgreSQL (the
+/// source a path), PostgreSQL to sled (the source a `postgres://` URL).
+/// Commit ids are content: the same history has the same ids on both.
+#[cfg(feature = "remote")]
+#[test]
+fn clones_and_pushes_between_sled_and_postgres() {
+    use kvgit::remote::PushOptions;
+    let tdb = TestDb::new("clone");
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("source");
+    let (main_head, dev_head) = {
+        let db = Db::open(&source).unwrap();
+        let main = db.branch("main").unwrap();
+        let mut tx = main.transaction().unwrap();
+        for i in 0..300 {
+            tx.put(format!("k{i:03}"), format!("value {i}"));
+        }
+        tx.commit().unwrap();
+        let dev = main.fork("dev").unwrap();
+        dev.put("only-on-dev", "1").unwrap();
+        (main.head().unwrap(), dev.head().unwrap())
+    };
+    let source_url = source.to_string_lossy().into_owned();
+
+    // sled -> PostgreSQL.
+    let (pg, report) = Db::clone_from(&source_url, &tdb.url).unwrap();
+    assert!(report.objects_received > 0);
+    assert_eq!(pg.resolve("main").unwrap(), main_head);
+    assert_eq!(pg.resolve("dev").unwrap(), dev_head);
+    assert_eq!(pg.resolve("origin/dev").unwrap(), dev_head);
+    assert!(pg.verify().unwrap().is_ok());
+    let pg_main = pg.branch("main").unwrap();
+    assert_eq!(pg_main.len().unwrap(), 300);
+    assert_eq!(
+        text(pg_main.get("k042").unwrap()).as_deref(),
+        Some("value 42")
+    );
+
+    // A commit made on PostgreSQL, pushed back to the sled store.
+    let pushed = pg_main.put("k042", "changed on postgres").unwrap();
+    pg_main.push("origin", PushOptions::default()).unwrap();
+    {
+        let db = Db::open_existing(&source).unwrap();
+        assert_eq!(db.resolve("main").unwrap(), pushed);
+        assert!(db.verify().unwrap().is_ok());
+    }
+
+    // PostgreSQL -> a new sled store.
+    let back = dir.path().join("back");
+    let (copy, report) = Db::clone_from(&tdb.url, &back).unwrap();
+    assert!(report.objects_received > 0);
+    assert_eq!(copy.resolve("main").unwrap(), pushed);
+    assert_eq!(copy.resolve("dev").unwrap(), dev_head);
+    let copy_main = copy.branch("main").unwrap();
+    assert_eq!(
+        text(copy_main.get("k042").unwrap()).as_deref(),
+        Some("changed on postgres")
+    );
+    assert!(copy.verify().unwrap().is_ok());
+}

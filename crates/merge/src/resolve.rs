@@ -288,6 +288,16 @@ impl Registry {
     /// A new registry holding the entries this one holds now, not shared
     /// with it: changes to either leave the other alone (for overrides
     /// that apply to one merge).
+    ///
+    /// ```
+    /// use kvgit_merge::{Counter, Policy, Registry};
+    /// let registry = Registry::new();
+    /// registry.set("hits", Counter);
+    /// let once = registry.fork();
+    /// once.set_policy("owner", Policy::Ours);
+    /// assert!(once.lookup(b"hits").is_some()); // what it held when forked
+    /// assert!(registry.lookup(b"owner").is_none()); // not shared back
+    /// ```
     pub fn fork(&self) -> Registry {
         Registry {
             entries: Arc::new(RwLock::new(self.snapshot())),

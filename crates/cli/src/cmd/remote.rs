@@ -278,7 +278,7 @@ pub fn pull(
     pb.finish_and_clear();
     let pulled = match result {
         Ok(pulled) => pulled,
-        Err(kvgit::remote::Error::Db(kvgit::Error::Conflicts(conflicts))) => {
+        Err(kvgit::Error::Conflicts(conflicts)) => {
             let keys: Vec<String> = conflicts
                 .iter()
                 .map(|c| lossy(&c.key).into_owned())
