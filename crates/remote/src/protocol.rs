@@ -212,6 +212,13 @@ impl Channel {
         Ok(ch)
     }
 
+    /// Drops both ends: the peer reads the end of its input, and its
+    /// writes fail. Later calls read nothing and write nowhere.
+    pub(crate) fn hang_up(&mut self) {
+        self.reader = Box::new(std::io::empty());
+        self.writer = Box::new(std::io::sink());
+    }
+
     /// What went over the channel so far.
     pub fn traffic(&self) -> Traffic {
         self.traffic

@@ -308,8 +308,16 @@ impl Connection {
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        // Dropping the channel closes our ends; the server sees the end of
-        // its input and stops. A child is waited for so that it is reaped.
+        // A session that ends without `close` (an error on either side):
+        // hang up, so the serving thread sees the end of its input (or a
+        // failed write) and stops, then wait for it. Until it has stopped
+        // it holds the served store open (a sled store's lock), so a next
+        // session could not open it.
+        if let Some(server) = self.server.take() {
+            self.ch.hang_up();
+            let _ = server.join();
+        }
+        // A child is killed and waited for so that it is reaped.
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
