@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{json, Store};
+use common::{in_pty, json, Store};
 
 fn kvgit() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_kvgit"));
@@ -313,6 +313,7 @@ fn sweep_and_stats_speak_human_units() {
         "{out}"
     );
     assert!(!out.contains(" bytes"), "{out}");
+    assert!(out.contains("`kvgit compact` gives it back"), "{out}");
     let report = json(&s.ok(["sweep", "--json"]));
     assert!(report["size_after"].as_u64().is_some());
     assert_eq!(report["objects_freed"], 0);
@@ -455,6 +456,32 @@ fn edit_commits_a_changed_value_and_aborts_otherwise() {
     let out = edit(&s, "new", "sh -c 'printf hello > \"$1\"' sh");
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(s.ok(["get", "new"]), "hello");
+    // $KVGIT_EDITOR, then $VISUAL, then $EDITOR: the first set is the one run.
+    let chosen = |vars: &[(&str, &str)]| {
+        let mut c = kvgit();
+        c.env_remove("VISUAL")
+            .env_remove("KVGIT_EDITOR")
+            .env_remove("EDITOR");
+        for (k, v) in vars {
+            c.env(k, v);
+        }
+        let out = c
+            .arg("--store")
+            .arg(&s.path)
+            .args(["edit", "who"])
+            .output()
+            .expect("runs");
+        assert!(out.status.success(), "{}", stderr(&out));
+        s.ok(["get", "who"])
+    };
+    let writes = |who: &str| format!("sh -c 'printf {who} > \"$1\"' sh");
+    let (k, v, e) = (writes("kvgit"), writes("visual"), writes("editor"));
+    assert_eq!(chosen(&[("EDITOR", &e)]), "editor");
+    assert_eq!(chosen(&[("EDITOR", &e), ("VISUAL", &v)]), "visual");
+    assert_eq!(
+        chosen(&[("EDITOR", &e), ("VISUAL", &v), ("KVGIT_EDITOR", &k)]),
+        "kvgit"
+    );
 }
 
 #[test]
@@ -504,38 +531,6 @@ fn the_readme_says_how_to_install_and_the_demo_honours_cargo_target_dir() {
     let demo = std::fs::read_to_string(root.join("scripts/demo.sh")).expect("demo");
     assert!(demo.contains("${CARGO_TARGET_DIR:-target}/release/kvgit"));
     assert!(!demo.contains("./target/release/kvgit"));
-}
-
-/// Runs `command` (a shell line) in a pseudo-terminal through util-linux
-/// `script`, feeding `input` after a moment; its output (the terminal's),
-/// or `None` where `script` is not installed.
-fn in_pty(command: &str, input: &str, env: &[(&str, &str)]) -> Option<(Output, String)> {
-    if Command::new("script").arg("--version").output().is_err() {
-        eprintln!("util-linux script is not installed: skipping the terminal test");
-        return None;
-    }
-    let mut c = Command::new("script");
-    c.args(["-q", "-e", "-c", command, "/dev/null"])
-        .env_remove("KVGIT_STORE")
-        .env_remove("KVGIT_BRANCH")
-        .env_remove("NO_COLOR")
-        .env("TERM", "xterm")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    let mut child = c.spawn().expect("script runs");
-    let mut stdin = child.stdin.take().expect("stdin");
-    std::thread::sleep(Duration::from_millis(1500));
-    let _ = stdin.write_all(input.as_bytes());
-    let _ = stdin.flush();
-    std::thread::sleep(Duration::from_millis(300));
-    drop(stdin);
-    let out = child.wait_with_output().expect("script ends");
-    let text = stdout(&out);
-    Some((out, text))
 }
 
 #[test]

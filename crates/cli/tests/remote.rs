@@ -224,3 +224,58 @@ fn a_cut_transfer_leaves_refs_unchanged_and_a_rerun_completes() {
     assert_eq!(copy.ok(["ls"]).lines().count(), 3000);
     copy.ok(["verify"]);
 }
+
+#[test]
+fn pull_with_lww_takes_the_remote_value_and_without_it_conflicts() {
+    let origin = Store::init();
+    origin.ok(["put", "k", "base"]);
+    let copy = cloned(&origin, &[]);
+    origin.ok(["put", "k", "theirs"]);
+    copy.ok(["put", "k", "mine"]);
+    let head = copy.head("main");
+    // No merge function: a conflict naming the key, and nothing moves.
+    let refused = copy.fail(["pull"]);
+    assert!(
+        refused.contains("conflict") && refused.contains('k'),
+        "{refused}"
+    );
+    assert_eq!(copy.head("main"), head);
+    assert_eq!(copy.ok(["get", "k"]), "mine");
+    // Last writer wins: the value being merged in is the later write.
+    let pulled = copy.ok(["pull", "--lww", "k", "--json"]);
+    assert_eq!(common::json(&pulled)["merge"]["strategy"], "ThreeWay");
+    assert_eq!(copy.ok(["get", "k"]), "theirs");
+    copy.ok(["push"]);
+    assert_eq!(origin.ok(["get", "k"]), "theirs");
+}
+
+#[test]
+fn clone_on_a_terminal_shows_progress_with_object_counts() {
+    let origin = Store::init();
+    let lines: String = (0..3000)
+        .map(|i| {
+            format!(
+                "{{\"key\":\"k{i:05}\",\"value\":\"{}\"}}\n",
+                "v".repeat(200)
+            )
+        })
+        .collect();
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(file.path(), lines).expect("written");
+    origin.ok(["import", &path_str(file.path())]);
+    let copy = Store::new();
+    let command = format!(
+        "{} clone {} {}",
+        env!("CARGO_BIN_EXE_kvgit"),
+        file_url(&origin),
+        copy.path.display()
+    );
+    let Some((out, text)) = common::in_pty(&command, "", &[]) else {
+        return;
+    };
+    assert!(out.status.success(), "{text}");
+    // The spinner names what it does, the objects so far and the bytes.
+    assert!(text.contains("receiving objects ("), "{text:?}");
+    assert!(text.contains("KiB") || text.contains("MiB"), "{text:?}");
+    assert_eq!(copy.ok(["ls"]).lines().count(), 3000);
+}

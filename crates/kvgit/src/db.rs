@@ -711,7 +711,39 @@ impl Db {
             Some(low) => Watermarks::with_low(high, low)?,
             None => Watermarks::new(high),
         };
-        crate::move_branch::rebase(self, branch, Keep::Watermarks(&marks), progress)
+        crate::move_branch::rebase(self, branch, Keep::Watermarks(&marks), progress, None)
+    }
+
+    /// [`Db::rebase`] with `protected` as the protection rule of this one
+    /// rebase, in place of the store's ([`DbBuilder::protected`]): the keys
+    /// it accepts are never dropped.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory();
+    /// let cache = db.branch("cache")?;
+    /// cache.put("pinned/a", "0123456789")?;
+    /// cache.put("b", "0123456789")?;
+    /// cache.put("c", "0123456789")?;
+    /// // pinned/a is the coldest, but this rebase protects it.
+    /// let pinned = kvgit::Protected::new(|key| key.starts_with(b"pinned/"));
+    /// let report = db.rebase_protecting("cache", 25, Some(20), pinned)?;
+    /// assert!(cache.contains("pinned/a")?);
+    /// assert_eq!(report.dropped.len(), 1);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
+    pub fn rebase_protecting(
+        &self,
+        branch: &str,
+        high: u64,
+        low: Option<u64>,
+        protected: Protected,
+    ) -> Result<RebaseReport> {
+        let marks = match low {
+            Some(low) => Watermarks::with_low(high, low)?,
+            None => Watermarks::new(high),
+        };
+        let keep = Keep::Watermarks(&marks);
+        crate::move_branch::rebase(self, branch, keep, Progress::default(), Some(protected))
     }
 
     /// Explicit rebase of `branch`: keeps exactly the keys `keep` accepts
@@ -728,7 +760,7 @@ impl Db {
     /// # Ok::<(), kvgit::Error>(())
     /// ```
     pub fn rebase_keep(&self, branch: &str, keep: impl Fn(&[u8]) -> bool) -> Result<RebaseReport> {
-        crate::move_branch::rebase(self, branch, Keep::Only(&keep), Progress::default())
+        crate::move_branch::rebase(self, branch, Keep::Only(&keep), Progress::default(), None)
     }
 
     /// Deletes every object no branch or tag can reach (old history after

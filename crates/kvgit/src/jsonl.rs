@@ -48,7 +48,7 @@ const LINE_SLACK: usize = 64 << 10;
 pub const MAX_LINE_LEN: usize = 6 * (MAX_KEY_LEN + MAX_VALUE_LEN as usize) + LINE_SLACK;
 
 /// A progress callback: called with the report so far.
-pub type Progress<'a, R> = Box<dyn FnMut(&R) + 'a>;
+pub type LineProgress<'a, R> = Box<dyn FnMut(&R) + 'a>;
 
 /// What [`import`] has read: reported after every line, and returned.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -65,7 +65,7 @@ pub struct ImportReport {
 pub struct ImportOptions<'a> {
     /// Called after every line with what has been read so far (e.g. to
     /// draw a progress bar).
-    pub progress: Option<Progress<'a, ImportReport>>,
+    pub progress: Option<LineProgress<'a, ImportReport>>,
     /// Lines longer than this many bytes (without the line end) are
     /// refused unread. Default: [`MAX_LINE_LEN`], which every valid entry
     /// fits; lowering it bounds the memory one line takes.
@@ -226,7 +226,7 @@ pub struct ExportReport {
 #[derive(Default)]
 pub struct ExportOptions<'a> {
     /// Called after every entry with what has been written so far.
-    pub progress: Option<Progress<'a, ExportReport>>,
+    pub progress: Option<LineProgress<'a, ExportReport>>,
 }
 
 impl std::fmt::Debug for ExportOptions<'_> {

@@ -244,16 +244,18 @@ pub(crate) enum Keep<'a> {
     Only(&'a dyn Fn(&[u8]) -> bool),
 }
 
-/// A rebase of `branch`, its ref moved through [`move_branch`].
+/// A rebase of `branch`, its ref moved through [`move_branch`]; `protected`
+/// replaces the store's protection rule for this rebase.
 pub(crate) fn rebase(
     db: &Db,
     branch: &str,
     keep: Keep<'_>,
     progress: kvgit_gc::Progress,
+    protected: Option<kvgit_gc::Protected>,
 ) -> Result<RebaseReport> {
     let repo = &db.inner.repo;
     let options = kvgit_gc::RebaseOptions {
-        protected: db.inner.options.protected.clone(),
+        protected: protected.unwrap_or_else(|| db.inner.options.protected.clone()),
         progress,
         ..kvgit_gc::RebaseOptions::default()
     };
@@ -291,7 +293,13 @@ fn automatic_gc(db: &Db, branch: &str) -> Result<Option<RebaseReport>> {
     let Some(marks) = db.inner.options.watermarks else {
         return Ok(None);
     };
-    match rebase(db, branch, Keep::Watermarks(&marks), Default::default()) {
+    match rebase(
+        db,
+        branch,
+        Keep::Watermarks(&marks),
+        Default::default(),
+        None,
+    ) {
         Ok(report) => Ok(report.performed().then_some(report)),
         Err(Error::Rejected { .. }) => Ok(None),
         Err(e) => Err(e),

@@ -33,8 +33,11 @@ use std::sync::Arc;
 use kvgit_core::refs::{self, HEADS};
 use kvgit_core::{CasOutcome, Repo};
 pub use kvgit_remote::Error as TransferError;
+/// How far a transfer is (what the progress callbacks of clone, fetch
+/// and push receive).
+pub use kvgit_remote::Progress as TransferProgress;
 pub use kvgit_remote::{
-    ConnectOptions, Phase, Progress, Proof, ProvenValue, PushUpdate, RefChange, RemoteUrl, Report,
+    ConnectOptions, Phase, Proof, ProvenValue, PushUpdate, RefChange, RemoteUrl, Report,
 };
 use kvgit_remote::{Connection, ServeOptions as WireServeOptions};
 
@@ -53,7 +56,7 @@ pub struct FetchOptions<'a> {
     /// How to reach `file://` and ssh remotes.
     pub connect: ConnectOptions,
     /// Called as objects arrive.
-    pub progress: Option<&'a mut dyn FnMut(&Progress)>,
+    pub progress: Option<&'a mut dyn FnMut(&TransferProgress)>,
 }
 
 impl std::fmt::Debug for FetchOptions<'_> {

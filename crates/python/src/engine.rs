@@ -364,9 +364,19 @@ pub fn merge(
     })
 }
 
-/// High/low-water rebase of branch `name` (see `Db::rebase`).
-pub fn rebase(db: &Db, name: &str, high: u64, low: Option<u64>) -> Result<kvgit::RebaseReport> {
-    db.rebase(name, high, low)
+/// High/low-water rebase of branch `name` (see `Db::rebase`), with
+/// `protected` in place of the store's protection rule if given.
+pub fn rebase(
+    db: &Db,
+    name: &str,
+    high: u64,
+    low: Option<u64>,
+    protected: Option<kvgit::Protected>,
+) -> Result<kvgit::RebaseReport> {
+    match protected {
+        Some(p) => db.rebase_protecting(name, high, low, p),
+        None => db.rebase(name, high, low),
+    }
 }
 
 /// Rebase of branch `name` keeping the keys `keep` accepts.

@@ -653,16 +653,30 @@ impl Store {
     // -- garbage collection --
 
     /// High/low-water rebase of `branch`; returns a dict report.
-    #[pyo3(signature = (branch, high, low=None))]
+    /// `protected`, if given, is a callable taking a key (str) and
+    /// returning whether the rebase must keep it, in place of the default
+    /// rule (last segment starting with `__`); a key it raises on is kept.
+    #[pyo3(signature = (branch, high, low=None, protected=None))]
     fn rebase<'py>(
         &self,
         py: Python<'py>,
         branch: &str,
         high: u64,
         low: Option<u64>,
+        protected: Option<Py<PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
+        let protected = protected.map(|f| {
+            kvgit::Protected::new(move |key: &[u8]| {
+                Python::with_gil(|py| {
+                    let key = String::from_utf8_lossy(key);
+                    f.call1(py, (key.as_ref(),))
+                        .and_then(|r| r.is_truthy(py))
+                        .unwrap_or(true)
+                })
+            })
+        });
         let report = py
-            .allow_threads(|| engine::rebase(&self.db, branch, high, low))
+            .allow_threads(|| engine::rebase(&self.db, branch, high, low, protected))
             .map_err(|e| to_py(py, e, None))?;
         rebase_report(py, &report)
     }

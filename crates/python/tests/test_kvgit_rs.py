@@ -390,3 +390,31 @@ def test_bad_commit_ids_are_refused_cleanly():
         list(v.history("nope"))
     with pytest.raises(ValueError):
         v.diff("nope", v.current_commit)
+
+
+def test_a_custom_is_protected_keeps_its_keys_through_gc():
+    from kvgit_rs.gc import GCVersioned
+
+    mem = Memory()
+    pinned = lambda key: key.startswith("pin/")  # noqa: E731
+    v = GCVersioned(
+        mem, high_water_bytes=3000, low_water_bytes=1500, is_protected=pinned
+    )
+    # The pinned keys are written first: the coldest, dropped first
+    # without the rule.
+    v.commit({"pin/a": b"x" * 400, "pin/b": b"x" * 400})
+    for i in range(20):
+        v.commit({f"k{i:02}": b"y" * 400})
+    result = v.last_rebase_result
+    assert result is not None and result.performed
+    assert v.get("pin/a") == b"x" * 400 and v.get("pin/b") == b"x" * 400
+    assert not any(k.startswith("pin/") for k in result.dropped_keys)
+    # An explicit rebase keeps them too.
+    v.rebase(keep_keys={"k19"})
+    assert sorted(v.keys()) == ["k19", "pin/a", "pin/b"]
+    # The default rule alone would have dropped them.
+    plain = GCVersioned(Memory(), high_water_bytes=3000, low_water_bytes=1500)
+    plain.commit({"pin/a": b"x" * 400})
+    for i in range(20):
+        plain.commit({f"k{i:02}": b"y" * 400})
+    assert plain.get("pin/a") is None

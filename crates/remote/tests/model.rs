@@ -1,5 +1,6 @@
-//! Three stores with random histories (puts, deletes, GC-style rebases to
-//! fresh roots, merges) and random fetches, pulls and pushes between them:
+//! Three stores with random histories on two branches (puts, deletes,
+//! branches made and reset, local merges, GC-style rebases to fresh roots)
+//! and random fetches, pulls and pushes between them:
 //! after each step every ref's tree matches a model and every store
 //! verifies.
 
@@ -18,22 +19,36 @@ type Map = BTreeMap<Vec<u8>, Vec<u8>>;
 
 #[derive(Clone, Debug)]
 enum Op {
-    Put(usize, u8, u8),
-    Delete(usize, u8),
-    Rebase(usize),
+    /// Store, branch, key, value.
+    Put(usize, usize, u8, u8),
+    Delete(usize, usize, u8),
+    /// Store, from branch, to branch: `to` becomes a copy of `from` (a new
+    /// branch, or a branch reset to another's head).
+    Branch(usize, usize, usize),
+    /// Store, from branch, into branch: a local merge.
+    Merge(usize, usize, usize),
+    Rebase(usize, usize),
     Fetch(usize, usize),
-    Pull(usize, usize),
-    Push(usize, usize),
+    /// Into store, from store, branch.
+    Pull(usize, usize, usize),
+    Push(usize, usize, usize),
 }
 
+/// The branches the stores use.
+const BRANCHES: [&str; 2] = ["main", "dev"];
+
 fn op() -> impl Strategy<Value = Op> {
+    let s = 0..3usize;
+    let b = 0..BRANCHES.len();
     prop_oneof![
-        4 => (0..3usize, 0..40u8, any::<u8>()).prop_map(|(s, k, v)| Op::Put(s, k, v)),
-        1 => (0..3usize, 0..40u8).prop_map(|(s, k)| Op::Delete(s, k)),
-        1 => (0..3usize).prop_map(Op::Rebase),
-        2 => (0..3usize, 0..3usize).prop_map(|(a, b)| Op::Fetch(a, b)),
-        2 => (0..3usize, 0..3usize).prop_map(|(a, b)| Op::Pull(a, b)),
-        2 => (0..3usize, 0..3usize).prop_map(|(a, b)| Op::Push(a, b)),
+        4 => (s.clone(), b.clone(), 0..40u8, any::<u8>()).prop_map(|(s, b, k, v)| Op::Put(s, b, k, v)),
+        1 => (s.clone(), b.clone(), 0..40u8).prop_map(|(s, b, k)| Op::Delete(s, b, k)),
+        1 => (s.clone(), b.clone(), b.clone()).prop_map(|(s, f, t)| Op::Branch(s, f, t)),
+        1 => (s.clone(), b.clone(), b.clone()).prop_map(|(s, f, t)| Op::Merge(s, f, t)),
+        1 => (s.clone(), b.clone()).prop_map(|(s, b)| Op::Rebase(s, b)),
+        2 => (s.clone(), s.clone()).prop_map(|(a, b)| Op::Fetch(a, b)),
+        2 => (s.clone(), s.clone(), b.clone()).prop_map(|(a, c, b)| Op::Pull(a, c, b)),
+        2 => (s.clone(), s, b).prop_map(|(a, c, b)| Op::Push(a, c, b)),
     ]
 }
 
@@ -47,18 +62,22 @@ fn k(i: u8) -> Vec<u8> {
     format!("key{i:03}").into_bytes()
 }
 
+fn head(b: usize) -> String {
+    format!("heads/{}", BRANCHES[b])
+}
+
 fn conn(to: &Repo) -> Connection {
     Connection::in_process(to.clone(), ServeOptions::default()).unwrap()
 }
 
 impl World {
-    fn edit(&mut self, s: usize, key: Vec<u8>, value: Option<Vec<u8>>) {
+    fn edit(&mut self, s: usize, b: usize, key: Vec<u8>, value: Option<Vec<u8>>) {
         let repo = &self.stores[s];
-        commit(repo, "main", &[(&key, value.as_deref())]);
-        let main = self.model[s].entry("heads/main".into()).or_default();
+        commit(repo, BRANCHES[b], &[(&key, value.as_deref())]);
+        let branch = self.model[s].entry(head(b)).or_default();
         match value {
-            Some(v) => main.insert(key, v),
-            None => main.remove(&key),
+            Some(v) => branch.insert(key, v),
+            None => branch.remove(&key),
         };
     }
 
@@ -74,71 +93,91 @@ impl World {
         )
         .unwrap();
         c.close().unwrap();
-        if let Some(main) = self.model[b].get("heads/main").cloned() {
-            self.model[a].insert(format!("remotes/{remote}/main"), main);
+        let theirs: Vec<(String, Map)> = self.model[b]
+            .iter()
+            .filter_map(|(name, map)| Some((name.strip_prefix("heads/")?.to_string(), map.clone())))
+            .collect();
+        for (branch, map) in theirs {
+            self.model[a].insert(format!("remotes/{remote}/{branch}"), map);
         }
+    }
+
+    /// Merges ref `from` into branch `b` of store `s` (theirs, with ours
+    /// winning where both have a key), as a two-parent commit.
+    fn merge_ref(&mut self, s: usize, from: &str, b: usize) {
+        let repo = &self.stores[s];
+        let Some(theirs) = repo.get_ref(from).unwrap() else {
+            return;
+        };
+        let into = head(b);
+        let ours = repo.get_ref(&into).unwrap();
+        let mut merged = self.model[s].get(from).cloned().unwrap_or_default();
+        merged.extend(self.model[s].get(&into).cloned().unwrap_or_default());
+        let tree = repo.build_tree(merged.clone()).unwrap();
+        let parents = match ours {
+            Some(o) if o != theirs => vec![o, theirs],
+            _ => vec![theirs],
+        };
+        let spec = CommitSpec {
+            parents,
+            ..Default::default()
+        };
+        repo.commit(&into, ours.as_ref(), &tree, &spec).unwrap();
+        self.model[s].insert(into, merged);
     }
 
     fn apply(&mut self, op: &Op) {
         match *op {
-            Op::Put(s, key, v) => self.edit(s, k(key), Some(vec![v; 1 + usize::from(v) * 2])),
-            Op::Delete(s, key) if self.model[s].contains_key("heads/main") => {
-                self.edit(s, k(key), None)
+            Op::Put(s, b, key, v) => self.edit(s, b, k(key), Some(vec![v; 1 + usize::from(v) * 2])),
+            Op::Delete(s, b, key) if self.model[s].contains_key(&head(b)) => {
+                self.edit(s, b, k(key), None)
             }
-            Op::Rebase(s) => {
+            Op::Branch(s, f, t) if f != t => {
                 let repo = &self.stores[s];
-                if let Some(head) = repo.get_ref("heads/main").unwrap() {
-                    let root = repo.read_commit(&head).unwrap().root;
+                let Some(id) = repo.get_ref(&head(f)).unwrap() else {
+                    return;
+                };
+                let old = repo.get_ref(&head(t)).unwrap();
+                repo.move_ref(&head(t), old.as_ref(), Some(&id)).unwrap();
+                let map = self.model[s][&head(f)].clone();
+                self.model[s].insert(head(t), map);
+            }
+            Op::Merge(s, f, t) if f != t => self.merge_ref(s, &head(f), t),
+            Op::Rebase(s, b) => {
+                let repo = &self.stores[s];
+                if let Some(id) = repo.get_ref(&head(b)).unwrap() {
+                    let root = repo.read_commit(&id).unwrap().root;
                     let tree = repo.tree(root).unwrap();
-                    repo.commit("heads/main", Some(&head), &tree, &CommitSpec::default())
+                    repo.commit(&head(b), Some(&id), &tree, &CommitSpec::default())
                         .unwrap();
                 }
             }
             Op::Fetch(a, b) if a != b => self.fetch(a, b),
-            Op::Pull(a, b) if a != b => {
-                self.fetch(a, b);
-                let repo = &self.stores[a];
-                let tracking = format!("remotes/s{b}/main");
-                let Some(theirs) = repo.get_ref(&tracking).unwrap() else {
-                    return;
-                };
-                let ours = repo.get_ref("heads/main").unwrap();
-                let mut merged = self.model[a].get(&tracking).cloned().unwrap_or_default();
-                merged.extend(self.model[a].get("heads/main").cloned().unwrap_or_default());
-                let tree = repo.build_tree(merged.clone()).unwrap();
-                let parents = match ours {
-                    Some(o) if o != theirs => vec![o, theirs],
-                    _ => vec![theirs],
-                };
-                let spec = CommitSpec {
-                    parents,
-                    ..Default::default()
-                };
-                repo.commit("heads/main", ours.as_ref(), &tree, &spec)
-                    .unwrap();
-                self.model[a].insert("heads/main".into(), merged);
+            Op::Pull(a, c, b) if a != c => {
+                self.fetch(a, c);
+                self.merge_ref(a, &format!("remotes/s{c}/{}", BRANCHES[b]), b);
             }
-            Op::Push(a, b) if a != b => {
-                if !self.model[a].contains_key("heads/main") {
+            Op::Push(a, c, b) if a != c => {
+                if !self.model[a].contains_key(&head(b)) {
                     return;
                 }
-                let mut c = conn(&self.stores[b]);
-                let remote = format!("s{b}");
+                let mut conn = conn(&self.stores[c]);
+                let remote = format!("s{c}");
                 let result = push(
                     &self.stores[a],
-                    &mut c,
-                    "main",
+                    &mut conn,
+                    BRANCHES[b],
                     PushOptions {
                         remote_name: Some(remote.clone()),
                         ..Default::default()
                     },
                 );
-                c.close().unwrap();
+                conn.close().unwrap();
                 match result {
                     Ok(_) => {
-                        let main = self.model[a]["heads/main"].clone();
-                        self.model[b].insert("heads/main".into(), main.clone());
-                        self.model[a].insert(format!("remotes/{remote}/main"), main);
+                        let map = self.model[a][&head(b)].clone();
+                        self.model[c].insert(head(b), map.clone());
+                        self.model[a].insert(format!("remotes/{remote}/{}", BRANCHES[b]), map);
                     }
                     Err(Error::NotFastForward { .. }) => {}
                     Err(e) => panic!("push failed: {e}"),

@@ -329,7 +329,7 @@ pub fn sweep(ctx: &Ctx, dry_run: bool, grace: Option<u64>, json: bool) -> Result
         crate::outln!(
             "size on disk {} -> {} ({change}): the embedded store reuses the freed space \
              for new writes and returns it to the file system gradually, as it rewrites \
-             its files",
+             its files; `kvgit compact` gives it back now",
             HumanBytes(before),
             HumanBytes(after)
         )?;

@@ -12,8 +12,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use indicatif::ProgressBar;
 use kvgit::merge::{Counter, LastWriterWins};
 use kvgit::remote::{
-    ConnectOptions, FetchOptions, Progress, PushOptions, PushUpdate, RemoteUrl, Report,
-    ServeOptions,
+    ConnectOptions, FetchOptions, PushOptions, PushUpdate, RemoteUrl, Report, ServeOptions,
+    TransferProgress,
 };
 use serde_json::{json, Value};
 
@@ -59,8 +59,8 @@ fn progress_bar(what: &'static str) -> ProgressBar {
     pb
 }
 
-fn on_progress<'a>(pb: &'a ProgressBar, what: &'static str) -> impl FnMut(&Progress) + 'a {
-    move |p: &Progress| {
+fn on_progress<'a>(pb: &'a ProgressBar, what: &'static str) -> impl FnMut(&TransferProgress) + 'a {
+    move |p: &TransferProgress| {
         pb.set_position(p.objects);
         pb.set_message(format!("{what} ({})", human_bytes(p.bytes)));
     }
@@ -343,7 +343,7 @@ pub fn push(
     let options = PushOptions {
         force,
         connect,
-        progress: Some(Arc::new(move |p: &Progress| {
+        progress: Some(Arc::new(move |p: &TransferProgress| {
             shown.set_position(p.objects);
             shown.set_message(format!("sending objects ({})", human_bytes(p.bytes)));
         })),

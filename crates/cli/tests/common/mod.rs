@@ -6,6 +6,7 @@ use std::ffi::OsStr;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 /// A temporary directory with a store path inside it (not created until
 /// `kvgit init` runs).
@@ -127,4 +128,40 @@ pub fn one_line_error(what: &[String], out: &Output) -> String {
 /// Parses JSON output.
 pub fn json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).expect("valid JSON")
+}
+
+/// Runs `command` (a shell line) in a pseudo-terminal through util-linux
+/// `script`, feeding `input` after a moment; its output (the terminal's),
+/// or `None` where `script` is not installed.
+pub fn in_pty(command: &str, input: &str, env: &[(&str, &str)]) -> Option<(Output, String)> {
+    if Command::new("script").arg("--version").output().is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the terminal test needs util-linux `script` (apt-get install bsdutils)"
+        );
+        eprintln!("util-linux script is not installed: skipping the terminal test");
+        return None;
+    }
+    let mut c = Command::new("script");
+    c.args(["-q", "-e", "-c", command, "/dev/null"])
+        .env_remove("KVGIT_STORE")
+        .env_remove("KVGIT_BRANCH")
+        .env_remove("NO_COLOR")
+        .env("TERM", "xterm")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let mut child = c.spawn().expect("script runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    std::thread::sleep(Duration::from_millis(1500));
+    let _ = stdin.write_all(input.as_bytes());
+    let _ = stdin.flush();
+    std::thread::sleep(Duration::from_millis(300));
+    drop(stdin);
+    let out = child.wait_with_output().expect("script ends");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    Some((out, text))
 }

@@ -134,8 +134,15 @@ class Store:
     def subscribe(self, branch: str) -> Subscription:
         """Subscribes to the heads of ``branch``."""
     # garbage collection
-    def rebase(self, branch: str, high: int, low: Optional[int] = None) -> Dict[str, Any]:
-        """High/low-water rebase of ``branch``."""
+    def rebase(
+        self,
+        branch: str,
+        high: int,
+        low: Optional[int] = None,
+        protected: Optional[Callable[[str], bool]] = None,
+    ) -> Dict[str, Any]:
+        """High/low-water rebase of ``branch``; ``protected`` (a key's
+        predicate) replaces the default protection rule."""
     def rebase_keep(self, branch: str, keep: List[str]) -> Dict[str, Any]:
         """Rebase of ``branch`` keeping the keys ``keep``."""
     def sweep(self) -> int:

@@ -46,8 +46,8 @@ class GCVersioned(Versioned):
       commit; then sweep what no branch reaches.
 
     Every ``commit()`` runs the check. Keys whose last ``/`` segment starts
-    with ``__`` are protected (``is_protected`` other than that default is
-    accepted but not supported by the engine yet: see COMPAT.md).
+    with ``__`` are protected, unless ``is_protected`` says otherwise: the
+    engine's rebase calls it for the keys it would drop.
     """
 
     def __init__(
@@ -102,8 +102,17 @@ class GCVersioned(Versioned):
         """Run rebase only if the branch is above the high water mark."""
         self._check_head()
         return self._report(
-            self._native.rebase(self._branch, self.high_water, self.low_water)
+            self._native.rebase(
+                self._branch, self.high_water, self.low_water, self._protected_rule()
+            )
         )
+
+    def _protected_rule(self) -> Optional[Callable[[str], bool]]:
+        """The custom protection rule, or None for the engine's default
+        (the same rule, applied without calling into Python)."""
+        if self._is_protected is _is_system_key:
+            return None
+        return self._is_protected
 
     def _check_head(self) -> None:
         if self._native.head(self._branch) != self._base_commit:
@@ -124,9 +133,15 @@ class GCVersioned(Versioned):
         """
         self._check_head()
         if keep_keys is not None:
-            report = self._native.rebase_keep(self._branch, sorted(keep_keys))
+            keep = set(keep_keys)
+            rule = self._protected_rule()
+            if rule is not None:
+                keep.update(k for k in self.keys() if rule(k))
+            report = self._native.rebase_keep(self._branch, sorted(keep))
         else:
-            report = self._native.rebase(self._branch, self.low_water, self.low_water)
+            report = self._native.rebase(
+                self._branch, self.low_water, self.low_water, self._protected_rule()
+            )
         return self._report(report)
 
     def clean_orphans(self, min_age: float = 3600) -> int:

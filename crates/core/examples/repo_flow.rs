@@ -3,7 +3,7 @@
 //! then show the log, the diff between the branches, and values read back.
 //!
 //! ```text
-//! cargo run --release -p kvgit-core --example quickstart [PATH]
+//! cargo run --release -p kvgit-core --example repo_flow [PATH]
 //! ```
 //!
 //! PATH defaults to `./quickstart.kvgit`. Run it again on the same path: it
