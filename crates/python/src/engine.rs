@@ -19,17 +19,21 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Edits of one commit: `None` deletes the key.
 pub type Edits = Vec<(Vec<u8>, Option<Vec<u8>>)>;
 
-/// Opens a store: `":memory:"`, a directory (sled) or a URL.
+/// Opens a store: `":memory:"`, a directory (sled) or a URL. Stores used
+/// from Python record access recency: `GCVersioned` picks the coldest keys
+/// by it, as the Python kvgit does, and gives its water marks per call.
 pub fn open(target: &str) -> Result<Db> {
+    let builder = Db::builder().track_access(true);
     match target {
-        ":memory:" => Ok(Db::memory()),
-        path => Db::open(path),
+        ":memory:" => Ok(builder.memory()),
+        path => builder.open(path),
     }
 }
 
-/// A store over a backend of the caller's.
+/// A store over a backend of the caller's (access recency recorded, as in
+/// [`open`]).
 pub fn with_backend(backend: Arc<dyn Backend>) -> Result<Db> {
-    Db::builder().backend(backend)
+    Db::builder().track_access(true).backend(backend)
 }
 
 /// The ref name of branch `name`.

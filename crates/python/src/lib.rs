@@ -232,7 +232,9 @@ impl Store {
     /// A new store in memory.
     #[staticmethod]
     fn memory(py: Python<'_>) -> PyResult<Store> {
-        Store::wrap(Db::memory()).map_err(|e| to_py(py, e, None))
+        engine::open(":memory:")
+            .and_then(Store::wrap)
+            .map_err(|e| to_py(py, e, None))
     }
 
     /// Opens (or creates) the store at `target`: a directory (sled), or a
