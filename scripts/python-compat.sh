@@ -31,6 +31,9 @@ rm -rf "$work/wheels"
 
 echo "== the package's own tests (crates/python/tests)"
 (cd "$work" && "$py" -m pytest -q -p no:cacheprovider "$root/crates/python/tests")
+echo "== mypy over the installed package (its .pyi stub and py.typed included)"
+"$py" -m pip install -q --disable-pip-version-check "mypy==1.13.0"
+(cd "$work" && "$py" -m mypy --no-incremental -p kvgit_rs)
 
 echo "== kvgit 0.1.3's own tests against kvgit_rs"
 if [ ! -d "$work/kvgit-0.1.3" ]; then
