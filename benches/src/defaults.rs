@@ -1,7 +1,7 @@
 //! The workloads of the `defaults` target (criterion group `facade`):
 //! kvgit measured the way a user calls it, through the public facade API
 //! only (`kvgit::Db`, `Branch`, `Transaction`, `Snapshot`), with default
-//! options (durable commits, access recency tracked, no water marks), on a
+//! options (durable commits, no water marks and so no access recency), on a
 //! store made with `Db::memory()` or `Db::open(dir)`, beside raw sled
 //! opened with `sled::open(dir)` doing the nearest equivalent work.
 //!
