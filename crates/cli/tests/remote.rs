@@ -250,7 +250,7 @@ fn pull_with_lww_takes_the_remote_value_and_without_it_conflicts() {
 }
 
 #[test]
-fn clone_on_a_terminal_shows_progress_with_object_counts() {
+fn import_and_clone_on_a_terminal_show_progress_with_counts() {
     let origin = Store::init();
     let lines: String = (0..3000)
         .map(|i| {
@@ -262,7 +262,18 @@ fn clone_on_a_terminal_shows_progress_with_object_counts() {
         .collect();
     let file = tempfile::NamedTempFile::new().expect("temp file");
     std::fs::write(file.path(), lines).expect("written");
-    origin.ok(["import", &path_str(file.path())]);
+    // The import on a terminal shows its counts too.
+    let import = format!(
+        "{} --store {} import {}",
+        env!("CARGO_BIN_EXE_kvgit"),
+        origin.path.display(),
+        file.path().display()
+    );
+    let Some((out, text)) = common::in_pty(&import, "", &[]) else {
+        return;
+    };
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("committing 3000 entries"), "{text:?}");
     let copy = Store::new();
     let command = format!(
         "{} clone {} {}",
