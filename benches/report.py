@@ -421,7 +421,7 @@ def facade_section(res, log):
         "",
         "Ids `facade/<workload>/<backend>/<N>` (see `benches/README.md`): through "
         "`kvgit::Db` / `Branch` / `Transaction` / `Snapshot` with default options "
-        "(durable commits, access recency tracked) on `Db::memory()` and `Db::open(dir)` "
+        "(durable commits, no water marks and so no access recency) on `Db::memory()` and `Db::open(dir)` "
         "(`sled`), beside raw sled (`sled::open`) and an fdatasync alone (`disk`).",
     ]
     if by:
