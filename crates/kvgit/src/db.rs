@@ -199,11 +199,7 @@ impl DbBuilder {
     /// # Ok::<(), kvgit::Error>(())
     /// ```
     pub fn watermarks(mut self, high: u64, low: Option<u64>) -> Result<Self> {
-        let marks = match low {
-            Some(low) => Watermarks::with_low(high, low)?,
-            None => Watermarks::new(high),
-        };
-        self.options.watermarks = Some(marks);
+        self.options.watermarks = Some(watermarks(high, low)?);
         Ok(self)
     }
 
@@ -369,6 +365,15 @@ impl DbBuilder {
     pub fn backend(self, backend: Arc<dyn Backend>) -> Result<Db> {
         Db::with_backend(backend, self.options)
     }
+}
+
+/// The water marks of a rebase: `high`, and `low` if given (else the
+/// default fraction of `high`).
+fn watermarks(high: u64, low: Option<u64>) -> Result<Watermarks> {
+    Ok(match low {
+        Some(low) => Watermarks::with_low(high, low)?,
+        None => Watermarks::new(high),
+    })
 }
 
 /// The request creating branch `name`.
@@ -707,10 +712,7 @@ impl Db {
         low: Option<u64>,
         progress: Progress,
     ) -> Result<RebaseReport> {
-        let marks = match low {
-            Some(low) => Watermarks::with_low(high, low)?,
-            None => Watermarks::new(high),
-        };
+        let marks = watermarks(high, low)?;
         crate::move_branch::rebase(self, branch, Keep::Watermarks(&marks), progress, None)
     }
 
@@ -738,10 +740,7 @@ impl Db {
         low: Option<u64>,
         protected: Protected,
     ) -> Result<RebaseReport> {
-        let marks = match low {
-            Some(low) => Watermarks::with_low(high, low)?,
-            None => Watermarks::new(high),
-        };
+        let marks = watermarks(high, low)?;
         let keep = Keep::Watermarks(&marks);
         crate::move_branch::rebase(self, branch, keep, Progress::default(), Some(protected))
     }
