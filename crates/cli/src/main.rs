@@ -41,6 +41,24 @@ fn main() -> ExitCode {
         remote_kvgit: args.remote_kvgit,
     };
     rev::set_head(&ctx.branch);
+    // Only the commands that read, and open the store through
+    // `Ctx::open_read_only`, reuse the open made for the current branch.
+    let reads_only = matches!(
+        args.command,
+        Command::Get { remote: None, .. }
+            | Command::Ls { .. }
+            | Command::Log { .. }
+            | Command::Show { .. }
+            | Command::Diff { .. }
+            | Command::History { .. }
+            | Command::Export { .. }
+            | Command::Verify { .. }
+            | Command::Stats { .. }
+            | Command::Status { .. }
+    );
+    if !reads_only {
+        store::release_read_only();
+    }
     let result = match args.command {
         Command::Init => cmd::init::run(&ctx),
         Command::Put {
@@ -163,6 +181,9 @@ fn main() -> ExitCode {
             ..
         } => cmd::remote::serve(&path, pre_receive, read_only),
     };
+    // Closed before the process reports and exits (a read-only copy is
+    // removed when its `Db` is dropped).
+    store::release_read_only();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => report(&err),

@@ -67,8 +67,11 @@ fn stored_branch(path: &Path, wait: Option<std::time::Duration>) -> Option<Strin
     let value = kvgit::advanced::repo(&db)
         .backend()
         .get_meta(CURRENT_BRANCH)
-        .ok()??;
-    String::from_utf8(value).ok().filter(|b| !b.is_empty())
+        .ok()
+        .flatten();
+    // A read-only command reuses this open instead of opening again.
+    crate::store::keep_read_only(path, db);
+    String::from_utf8(value?).ok().filter(|b| !b.is_empty())
 }
 
 /// Makes `name` the current branch (creating it at the current branch's
