@@ -721,16 +721,16 @@ impl Db {
     /// it accepts are never dropped.
     ///
     /// ```
-    /// let db = kvgit::Db::memory();
+    /// let db = kvgit::Db::builder().track_access(true).memory();
     /// let cache = db.branch("cache")?;
     /// cache.put("pinned/a", "0123456789")?;
     /// cache.put("b", "0123456789")?;
     /// cache.put("c", "0123456789")?;
-    /// // pinned/a is the coldest, but this rebase protects it.
+    /// // pinned/a is the coldest (written first), but this rebase protects it.
     /// let pinned = kvgit::Protected::new(|key| key.starts_with(b"pinned/"));
     /// let report = db.rebase_protecting("cache", 25, Some(20), pinned)?;
     /// assert!(cache.contains("pinned/a")?);
-    /// assert_eq!(report.dropped.len(), 1);
+    /// assert_eq!(report.dropped, vec![b"b".to_vec()]); // the next coldest
     /// # Ok::<(), kvgit::Error>(())
     /// ```
     pub fn rebase_protecting(
