@@ -6,7 +6,7 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kvgit_core::refs::{self, HEADS, TAGS};
+use kvgit_core::refs::{self, HEADS, REMOTES, TAGS};
 use kvgit_core::VerifyReport;
 use kvgit_core::{
     Backend, CommitSpec, Durability, MemoryBackend, ObjectId, Repo, RepoOptions, WriterTurn,
@@ -1119,7 +1119,6 @@ impl Db {
     /// # Ok::<(), kvgit::Error>(())
     /// ```
     pub fn resolve(&self, rev: &str) -> Result<CommitId> {
-        const REMOTES: &str = "remotes/";
         let repo = &self.inner.repo;
         if refs::validate_name(rev).is_ok() {
             if let Some(id) = repo.get_ref(&format!("{HEADS}{rev}"))? {
@@ -1131,11 +1130,11 @@ impl Db {
         }
         // Remote-tracking branches: `remotes/R/B`, or `R/B` when no branch
         // or tag has that name.
-        let tracking = match rev.starts_with(REMOTES) {
-            true => rev.to_string(),
-            false => format!("{REMOTES}{rev}"),
-        };
         if rev.contains('/') {
+            let tracking = match rev.starts_with(REMOTES) {
+                true => rev.to_string(),
+                false => format!("{REMOTES}{rev}"),
+            };
             if let Ok(Some(id)) = repo.get_ref(&tracking) {
                 return Ok(id);
             }
