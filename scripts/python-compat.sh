@@ -29,6 +29,17 @@ rm -rf "$work/wheels"
 (cd "$root/crates/python" && "$work/venv/bin/maturin" build --release -o "$work/wheels")
 "$py" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$work"/wheels/kvgit_rs-*.whl
 
+# The remote tests serve file:// stores with the kvgit command line: the
+# one `cargo test` built, else a build of it.
+if [ -z "${KVGIT_BIN:-}" ]; then
+    KVGIT_BIN="$CARGO_TARGET_DIR/debug/kvgit"
+    if [ ! -x "$KVGIT_BIN" ]; then
+        echo "== building the kvgit command line for the remote tests"
+        cargo build -q -p kvgit-cli --manifest-path "$root/Cargo.toml"
+    fi
+fi
+export KVGIT_BIN
+
 echo "== the package's own tests (crates/python/tests)"
 (cd "$work" && "$py" -m pytest -q -p no:cacheprovider "$root/crates/python/tests")
 echo "== mypy over the installed package (its .pyi stub and py.typed included)"

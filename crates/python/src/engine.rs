@@ -123,6 +123,15 @@ pub fn history(
     limit: usize,
 ) -> Result<Vec<ObjectId>> {
     let repo = kvgit::advanced::repo(db);
+    // A shallow clone's cut commits are stored without their parents:
+    // history ends there.
+    let cut: HashSet<ObjectId> = db.shallow_commits()?.into_iter().collect();
+    let parents_of = |id: &ObjectId| -> Result<Vec<ObjectId>> {
+        match cut.contains(id) {
+            true => Ok(Vec::new()),
+            false => Ok(repo.commit_ref(id)?.parents.clone()),
+        }
+    };
     let mut out = Vec::new();
     if !all_parents {
         let mut next = Some(*start);
@@ -131,7 +140,7 @@ pub fn history(
                 break;
             }
             out.push(id);
-            next = repo.commit_ref(&id)?.parents.first().copied();
+            next = parents_of(&id)?.first().copied();
         }
         return Ok(out);
     }
@@ -145,9 +154,9 @@ pub fn history(
             continue;
         }
         out.push(id);
-        for p in &repo.commit_ref(&id)?.parents {
-            if !seen.contains(p) {
-                queue.push_back(*p);
+        for p in parents_of(&id)? {
+            if !seen.contains(&p) {
+                queue.push_back(p);
             }
         }
     }
@@ -439,4 +448,134 @@ pub fn key_history(
         .take(limit)
         .map(|r| r.map(|(info, v)| (info.id, v)))
         .collect()
+}
+
+/// How to reach `file://` and ssh remotes (the serving program, the ssh
+/// client and its arguments); `None` keeps each default.
+#[derive(Default)]
+pub struct Connect {
+    /// Run as `PROGRAM serve --stdio PATH` on the far side.
+    pub serve_program: Option<String>,
+    /// The ssh client.
+    pub ssh_program: Option<String>,
+    /// Extra ssh arguments.
+    pub ssh_args: Option<Vec<String>>,
+}
+
+impl Connect {
+    fn options(self) -> kvgit::remote::ConnectOptions {
+        let mut o = kvgit::remote::ConnectOptions::default();
+        if let Some(p) = self.serve_program {
+            o.serve_program = p;
+        }
+        if let Some(p) = self.ssh_program {
+            o.ssh_program = p;
+        }
+        if let Some(a) = self.ssh_args {
+            o.ssh_args = a;
+        }
+        o
+    }
+}
+
+/// Clones the store at `url` into the new store at `path`, closes it and
+/// opens it again as [`open`] does (access recency recorded).
+pub fn clone_from(
+    url: &str,
+    path: &str,
+    depth: Option<u32>,
+    connect: Connect,
+) -> Result<(Db, kvgit::remote::Report)> {
+    let options = kvgit::remote::FetchOptions {
+        depth,
+        connect: connect.options(),
+        progress: None,
+    };
+    let (db, report) = Db::clone_from_with(url, path, options)?;
+    drop(db);
+    Ok((open(path)?, report))
+}
+
+/// Adds (or re-points) remote `name`.
+pub fn add_remote(db: &Db, name: &str, url: &str) -> Result<()> {
+    db.add_remote(name, url)
+}
+
+/// Removes remote `name`.
+pub fn remove_remote(db: &Db, name: &str) -> Result<()> {
+    db.remove_remote(name)
+}
+
+/// The remotes, name and URL.
+pub fn remotes(db: &Db) -> Result<Vec<(String, String)>> {
+    db.remotes()
+}
+
+/// Fetches `branches` (all if empty) of remote `remote` into its
+/// remote-tracking refs.
+pub fn fetch(
+    db: &Db,
+    remote: &str,
+    branches: &[String],
+    depth: Option<u32>,
+    connect: Connect,
+) -> Result<kvgit::remote::Report> {
+    let options = kvgit::remote::FetchOptions {
+        depth,
+        connect: connect.options(),
+        progress: None,
+    };
+    db.remote(remote)?.fetch(branches, options)
+}
+
+/// The head remote `remote`'s branch `branch` had when last fetched or
+/// pushed.
+pub fn tracking(db: &Db, remote: &str, branch: &str) -> Result<Option<ObjectId>> {
+    db.remote(remote)?.tracking(branch)
+}
+
+/// Pushes `branch` to `remote` (as `remote_branch`, default the same
+/// name).
+pub fn push(
+    db: &Db,
+    branch: &str,
+    remote: &str,
+    remote_branch: Option<String>,
+    force: bool,
+    connect: Connect,
+) -> Result<kvgit::remote::Report> {
+    let options = kvgit::remote::PushOptions {
+        force,
+        remote_branch,
+        connect: connect.options(),
+        progress: None,
+    };
+    db.get_branch(branch)?
+        .ok_or_else(|| Error::NoSuchBranch(branch.to_string()))?
+        .push(remote, options)
+}
+
+/// What kind of location `url` names: `"path"`, `"file"`, `"ssh"` or
+/// `"postgres"`; the parse error's text otherwise.
+pub fn url_kind(url: &str) -> std::result::Result<&'static str, String> {
+    use kvgit::remote::RemoteUrl;
+    match url.parse::<RemoteUrl>().map_err(|e| e.to_string())? {
+        RemoteUrl::Path(_) => Ok("path"),
+        RemoteUrl::File(_) => Ok("file"),
+        RemoteUrl::Ssh { .. } => Ok("ssh"),
+        RemoteUrl::Postgres(_) => Ok("postgres"),
+    }
+}
+
+/// Key `key` of branch `branch` at `url`, read with a Merkle proof
+/// checked here: the value (None if absent) and the head it is proven
+/// against.
+pub fn get_verified(
+    url: &str,
+    branch: &str,
+    key: &[u8],
+    connect: Connect,
+) -> Result<(Option<Vec<u8>>, ObjectId)> {
+    let proven = kvgit::remote::get_verified(url, branch, key, &connect.options())?;
+    Ok((proven.value, proven.commit))
 }

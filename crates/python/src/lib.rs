@@ -16,6 +16,7 @@ mod pybackend;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use kvgit::remote::{Report, TransferError};
 use kvgit::{ChangeKind, CommitId as ObjectId, Db};
 use parking_lot::Mutex;
 use pyo3::exceptions::{PyKeyError, PyValueError};
@@ -80,6 +81,17 @@ fn to_py(py: Python<'_>, err: engine::Error, errors: Option<&merge::Errors>) -> 
         | engine::Error::InvalidId(_)
         | engine::Error::AmbiguousId { .. } => PyValueError::new_err(err.to_string()),
         engine::Error::Rejected { .. } => raise(py, "ValidationError", err.to_string()),
+        engine::Error::Remote(ref e) => match e {
+            TransferError::NotFastForward { .. } => raise(py, "PushRejected", err.to_string()),
+            TransferError::Rejected { .. } => raise(py, "ValidationError", err.to_string()),
+            TransferError::UnknownRemote(_) | TransferError::UnknownRemoteBranch(_) => {
+                PyKeyError::new_err(err.to_string())
+            }
+            TransferError::BadUrl { .. } | TransferError::NotEmpty(_) => {
+                PyValueError::new_err(err.to_string())
+            }
+            _ => raise(py, "RemoteError", err.to_string()),
+        },
         _ => raise(py, "KvgitError", err.to_string()),
     }
 }
@@ -710,9 +722,175 @@ impl Store {
         py.allow_threads(|| engine::flush(&self.db))
             .map_err(|e| to_py(py, e, None))
     }
+
+    // -- remotes --
+
+    /// What kind of location `url` names: `"path"`, `"file"`, `"ssh"` or
+    /// `"postgres"` (ValueError if it names none).
+    #[staticmethod]
+    fn url_kind(url: &str) -> PyResult<&'static str> {
+        engine::url_kind(url).map_err(PyValueError::new_err)
+    }
+
+    /// Reads `key` of `branch` from the store at `url` with a Merkle proof
+    /// checked here, fetching only the proof's nodes and the value:
+    /// (value or None, the branch's head).
+    #[staticmethod]
+    #[pyo3(signature = (url, branch, key, serve_program=None, ssh_program=None, ssh_args=None))]
+    fn get_verified<'py>(
+        py: Python<'py>,
+        url: &str,
+        branch: &str,
+        key: &str,
+        serve_program: Option<String>,
+        ssh_program: Option<String>,
+        ssh_args: Option<Vec<String>>,
+    ) -> PyResult<(Option<Bound<'py, PyBytes>>, String)> {
+        let connect = engine::Connect {
+            serve_program,
+            ssh_program,
+            ssh_args,
+        };
+        let (value, head) = py
+            .allow_threads(|| engine::get_verified(url, branch, key.as_bytes(), connect))
+            .map_err(|e| to_py(py, e, None))?;
+        Ok((value.map(|v| PyBytes::new(py, &v)), head.to_hex()))
+    }
+
+    /// Clones the store at `url` (a store path, `file://`, `ssh://`,
+    /// `host:path` or `postgres://`) into a new store at `path`, with
+    /// remote `origin` pointing at `url` and its branches created; returns
+    /// the open store and the transfer's report.
+    #[staticmethod]
+    #[pyo3(signature = (url, path, depth=None, serve_program=None, ssh_program=None, ssh_args=None))]
+    fn clone_from<'py>(
+        py: Python<'py>,
+        url: &str,
+        path: &str,
+        depth: Option<u32>,
+        serve_program: Option<String>,
+        ssh_program: Option<String>,
+        ssh_args: Option<Vec<String>>,
+    ) -> PyResult<(Store, Bound<'py, PyDict>)> {
+        let connect = engine::Connect {
+            serve_program,
+            ssh_program,
+            ssh_args,
+        };
+        let (db, report) = py
+            .allow_threads(|| engine::clone_from(url, path, depth, connect))
+            .map_err(|e| to_py(py, e, None))?;
+        let store = Store::wrap(db).map_err(|e| to_py(py, e, None))?;
+        Ok((store, report_dict(py, &report)?))
+    }
+
+    /// Adds remote `name` at `url` (or points it there).
+    fn add_remote(&self, py: Python<'_>, name: &str, url: &str) -> PyResult<()> {
+        py.allow_threads(|| engine::add_remote(&self.db, name, url))
+            .map_err(|e| to_py(py, e, None))
+    }
+
+    /// Removes remote `name`.
+    fn remove_remote(&self, py: Python<'_>, name: &str) -> PyResult<()> {
+        py.allow_threads(|| engine::remove_remote(&self.db, name))
+            .map_err(|e| to_py(py, e, None))
+    }
+
+    /// The remotes, as (name, url) pairs.
+    fn remotes(&self, py: Python<'_>) -> PyResult<Vec<(String, String)>> {
+        py.allow_threads(|| engine::remotes(&self.db))
+            .map_err(|e| to_py(py, e, None))
+    }
+
+    /// Fetches `branches` (every branch if empty) of remote `remote` into
+    /// its remote-tracking refs; returns the report.
+    #[pyo3(signature = (remote, branches, depth=None, serve_program=None, ssh_program=None, ssh_args=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn fetch<'py>(
+        &self,
+        py: Python<'py>,
+        remote: &str,
+        branches: Vec<String>,
+        depth: Option<u32>,
+        serve_program: Option<String>,
+        ssh_program: Option<String>,
+        ssh_args: Option<Vec<String>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let connect = engine::Connect {
+            serve_program,
+            ssh_program,
+            ssh_args,
+        };
+        let report = py
+            .allow_threads(|| engine::fetch(&self.db, remote, &branches, depth, connect))
+            .map_err(|e| to_py(py, e, None))?;
+        report_dict(py, &report)
+    }
+
+    /// The head remote `remote`'s branch `branch` had at the last fetch or
+    /// push, or None.
+    fn tracking(&self, py: Python<'_>, remote: &str, branch: &str) -> PyResult<Option<String>> {
+        let id = py
+            .allow_threads(|| engine::tracking(&self.db, remote, branch))
+            .map_err(|e| to_py(py, e, None))?;
+        Ok(id.map(|id| id.to_hex()))
+    }
+
+    /// Pushes `branch` to `remote` (as `remote_branch`): raises
+    /// PushRejected when not a fast-forward unless `force`.
+    #[pyo3(signature = (branch, remote, remote_branch=None, force=false, serve_program=None, ssh_program=None, ssh_args=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn push<'py>(
+        &self,
+        py: Python<'py>,
+        branch: &str,
+        remote: &str,
+        remote_branch: Option<String>,
+        force: bool,
+        serve_program: Option<String>,
+        ssh_program: Option<String>,
+        ssh_args: Option<Vec<String>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let connect = engine::Connect {
+            serve_program,
+            ssh_program,
+            ssh_args,
+        };
+        let report = py
+            .allow_threads(|| engine::push(&self.db, branch, remote, remote_branch, force, connect))
+            .map_err(|e| to_py(py, e, None))?;
+        report_dict(py, &report)
+    }
 }
 
 /// The edits of `updates` (str to bytes) and `removals`.
+/// A transfer's report as a dict: object and byte counts each way, round
+/// trips, the refs moved (`(name, old, new)`, None for absent) and the
+/// commits a shallow fetch cut.
+fn report_dict<'py>(py: Python<'py>, r: &Report) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("objects_received", r.objects_received)?;
+    d.set_item("bytes_received", r.bytes_received)?;
+    d.set_item("objects_sent", r.objects_sent)?;
+    d.set_item("bytes_sent", r.bytes_sent)?;
+    d.set_item("round_trips", r.round_trips)?;
+    let refs: Vec<(String, Option<String>, Option<String>)> = r
+        .refs
+        .iter()
+        .map(|c| {
+            (
+                c.name.clone(),
+                c.old.map(|id| id.to_hex()),
+                c.new.map(|id| id.to_hex()),
+            )
+        })
+        .collect();
+    d.set_item("refs", refs)?;
+    let shallow: Vec<String> = r.shallow.iter().map(|id| id.to_hex()).collect();
+    d.set_item("shallow", shallow)?;
+    Ok(d)
+}
+
 fn edits_of(updates: &Bound<'_, PyDict>, removals: Vec<String>) -> PyResult<engine::Edits> {
     let mut edits: engine::Edits = Vec::with_capacity(updates.len() + removals.len());
     for k in removals {

@@ -7,7 +7,14 @@ collection run by the Rust ``kvgit`` crate.
 
 from .db import Db, Snapshot
 from .content_types import MergeFn, counter, last_writer_wins
-from .errors import ConcurrencyError, KvgitError, MergeConflict, ValidationError
+from .errors import (
+    ConcurrencyError,
+    KvgitError,
+    MergeConflict,
+    PushRejected,
+    RemoteError,
+    ValidationError,
+)
 from .keyfile import open
 from .live import Live
 from .namespaced import Namespaced
@@ -25,6 +32,8 @@ __all__ = [
     "MergeFn",
     "MergeResult",
     "Namespaced",
+    "PushRejected",
+    "RemoteError",
     "Snapshot",
     "Staged",
     "ValidationError",

@@ -149,3 +149,57 @@ class Store:
         """Deletes what no branch or tag reaches; the objects freed."""
     def flush(self) -> None:
         """Writes buffered bookkeeping to the store."""
+    # -- remotes --
+    @staticmethod
+    def url_kind(url: str) -> str:
+        """``"path"``, ``"file"``, ``"ssh"`` or ``"postgres"``."""
+    @staticmethod
+    def get_verified(
+        url: str,
+        branch: str,
+        key: str,
+        serve_program: Optional[str] = None,
+        ssh_program: Optional[str] = None,
+        ssh_args: Optional[List[str]] = None,
+    ) -> Tuple[Optional[bytes], str]:
+        """``key`` of ``branch`` at ``url`` with its Merkle proof checked:
+        (value or None, the head it is proven against)."""
+    @staticmethod
+    def clone_from(
+        url: str,
+        path: str,
+        depth: Optional[int] = None,
+        serve_program: Optional[str] = None,
+        ssh_program: Optional[str] = None,
+        ssh_args: Optional[List[str]] = None,
+    ) -> Tuple["Store", Dict[str, Any]]:
+        """Clones the store at ``url`` into a new store at ``path``."""
+    def add_remote(self, name: str, url: str) -> None:
+        """Adds remote ``name`` at ``url``."""
+    def remove_remote(self, name: str) -> None:
+        """Removes remote ``name``."""
+    def remotes(self) -> List[Tuple[str, str]]:
+        """(name, url) of each remote."""
+    def fetch(
+        self,
+        remote: str,
+        branches: List[str],
+        depth: Optional[int] = None,
+        serve_program: Optional[str] = None,
+        ssh_program: Optional[str] = None,
+        ssh_args: Optional[List[str]] = None,
+    ) -> Dict[str, Any]:
+        """Fetches ``branches`` (all if empty) into remote-tracking refs."""
+    def tracking(self, remote: str, branch: str) -> Optional[str]:
+        """The head ``remote``'s ``branch`` had at the last fetch or push."""
+    def push(
+        self,
+        branch: str,
+        remote: str,
+        remote_branch: Optional[str] = None,
+        force: bool = False,
+        serve_program: Optional[str] = None,
+        ssh_program: Optional[str] = None,
+        ssh_args: Optional[List[str]] = None,
+    ) -> Dict[str, Any]:
+        """Pushes ``branch`` to ``remote``."""

@@ -3,8 +3,22 @@
 A ``Db`` opens a store by path or URL (``":memory:"``, a directory for the
 embedded sled store, ``postgres://...`` when the engine was built with
 PostgreSQL) and reaches the crate's features: branches (as ``Versioned``),
-tags, snapshots of any revision, diff, a key's history, validation hooks
-and subscriptions.
+tags, snapshots of any revision, diff, a key's history, validation hooks,
+subscriptions and remotes (clone, fetch, pull, push).
+
+Sharing a store between machines, as with git::
+
+    origin = Db.open("/srv/shared.kvgit")      # or ssh://host/path
+    copy = Db.clone("/srv/shared.kvgit", "work.kvgit")
+    copy.branch("main").commit({"k": b"v"})
+    copy.push("main")                          # PushRejected: pull first
+    copy.pull("main")                          # fetch + three-way merge
+
+Remote URLs: a store path (opened in this process), ``file:///path`` and
+``ssh://[user@]host[:port]/path`` or ``host:path`` (a ``kvgit serve
+--stdio`` process, locally or through the ``ssh`` client: the ``kvgit``
+command must be installed there; ``serve_program=`` names it elsewhere),
+``postgres://...``.
 """
 
 from __future__ import annotations
@@ -12,7 +26,29 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from ._native import Store, Subscription
-from .versioned import DiffResult, Versioned
+from .versioned import BytesMergeFn, DiffResult, MergeResult, Versioned
+
+#: A transfer's report: ``objects_received``, ``bytes_received``,
+#: ``objects_sent``, ``bytes_sent``, ``round_trips``, ``refs`` (a list of
+#: ``(ref, old, new)``, None where absent) and ``shallow`` (commits a
+#: shallow fetch stored without their parents).
+Report = Dict[str, Any]
+
+_CONNECT = ("serve_program", "ssh_program", "ssh_args")
+
+
+def _connect_args(defaults: Dict[str, Any], given: Dict[str, Any]) -> Dict[str, Any]:
+    """How to reach ``file://`` and ssh remotes: ``serve_program`` (run as
+    ``PROGRAM serve --stdio PATH``, default ``kvgit``), ``ssh_program``
+    (default ``ssh``) and ``ssh_args`` (a list)."""
+    unknown = set(given) - set(_CONNECT)
+    if unknown:
+        raise TypeError(f"unexpected keyword arguments: {sorted(unknown)}")
+    merged = dict(defaults)
+    merged.update({k: v for k, v in given.items() if v is not None})
+    if "ssh_args" in merged:
+        merged["ssh_args"] = [str(a) for a in merged["ssh_args"]]
+    return merged
 
 #: What a validation hook receives: ``branch``, ``message``, ``kind``
 #: (``"commit"``, ``"merge"``, ``"fast_forward"``, ``"reset"``,
@@ -96,6 +132,9 @@ class Db:
         if not isinstance(native, Store):
             raise TypeError("use Db.open(path_or_url) or Db.memory()")
         self._native = native
+        #: Defaults of ``serve_program``, ``ssh_program`` and ``ssh_args``
+        #: for this store's transfers (each call's own arguments win).
+        self.connect: Dict[str, Any] = {}
 
     @classmethod
     def open(cls, target: str) -> "Db":
@@ -198,6 +237,106 @@ class Db:
         """A subscription to ``branch``'s heads: ``poll()`` returns the
         heads this process moved it to since the last call."""
         return self._native.subscribe(branch)
+
+    # -- remotes --
+
+    @classmethod
+    def clone(
+        cls, url: str, path: str, *, depth: Optional[int] = None, **connect: Any
+    ) -> "Db":
+        """Clones the store at ``url`` into a new store at directory
+        ``path``: every branch, with remote ``origin`` pointing at ``url``
+        (``depth=1``: only the heads' commits and trees). A clone cut short
+        leaves a store without branches; cloning again into it fetches only
+        what is missing. ``connect``: ``serve_program``, ``ssh_program``,
+        ``ssh_args``."""
+        if not isinstance(url, str) or not isinstance(path, str):
+            raise TypeError("url and path must be str")
+        args = _connect_args({}, connect)
+        native, _ = Store.clone_from(url, path, depth, **args)
+        from .kv.disk import _register
+
+        db = cls(_register(path, native))
+        db.connect = args
+        return db
+
+    def add_remote(self, name: str, url: str) -> None:
+        """Adds remote ``name`` at ``url`` (or points it there)."""
+        self._native.add_remote(name, url)
+
+    def remove_remote(self, name: str) -> None:
+        """Removes remote ``name`` and its remote-tracking refs."""
+        self._native.remove_remote(name)
+
+    def remotes(self) -> Dict[str, str]:
+        """The remotes, name to URL."""
+        return dict(self._native.remotes())
+
+    def fetch(
+        self,
+        remote: str = "origin",
+        branches: Optional[List[str]] = None,
+        *,
+        depth: Optional[int] = None,
+        **connect: Any,
+    ) -> Report:
+        """Fetches ``branches`` (default: every branch) of ``remote`` into
+        the remote-tracking refs ``origin/main`` etc. (which ``resolve``,
+        ``snapshot``, ``diff`` and ``log`` accept); no local branch moves.
+        Only objects this store lacks travel."""
+        args = _connect_args(self.connect, connect)
+        return self._native.fetch(remote, list(branches or []), depth, **args)
+
+    def tracking(self, remote: str = "origin", branch: str = "main") -> Optional[str]:
+        """The head ``remote``'s ``branch`` had at the last fetch or push
+        (None if never seen)."""
+        return self._native.tracking(remote, branch)
+
+    def pull(
+        self,
+        branch: str = "main",
+        remote: str = "origin",
+        *,
+        remote_branch: Optional[str] = None,
+        merge_fns: Optional[Dict[str, BytesMergeFn]] = None,
+        default_merge: Optional[BytesMergeFn] = None,
+        info: Optional[dict] = None,
+        **connect: Any,
+    ) -> MergeResult:
+        """Fetches ``remote_branch`` (default ``branch``) of ``remote`` and
+        merges it into local ``branch``: a fast-forward when possible, else
+        a three-way merge with ``merge_fns`` (bytes-level, as for
+        ``Versioned.merge``). A missing local branch is created at the
+        remote's head. Raises ``MergeConflict`` on unresolved keys."""
+        theirs_name = remote_branch or branch
+        self.fetch(remote, [theirs_name], **connect)
+        theirs = self._native.tracking(remote, theirs_name)
+        if theirs is None:
+            raise KeyError(f"remote {remote!r} has no branch {theirs_name!r}")
+        if self._native.head(branch) is None:
+            self._native.create_branch(branch, theirs)
+            return MergeResult(True, theirs, "fast_forward", (), ())
+        return self.branch(branch).merge(
+            commit=theirs, merge_fns=merge_fns, default_merge=default_merge, info=info
+        )
+
+    def push(
+        self,
+        branch: str = "main",
+        remote: str = "origin",
+        *,
+        remote_branch: Optional[str] = None,
+        force: bool = False,
+        **connect: Any,
+    ) -> Report:
+        """Sends ``remote`` the objects of ``branch`` it lacks, then moves
+        its branch (``remote_branch``, default the same name) by
+        compare-and-swap from the head last seen there. Raises
+        ``PushRejected`` (a ``ConcurrencyError``) when that is not a
+        fast-forward, unless ``force``; ``ValidationError`` when the
+        remote's hooks refuse it."""
+        args = _connect_args(self.connect, connect)
+        return self._native.push(branch, remote, remote_branch, force, **args)
 
     # -- maintenance --
 

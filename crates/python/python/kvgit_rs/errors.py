@@ -41,3 +41,15 @@ class MergeConflict(KvgitError):
         self.merge_errors = dict(merge_errors or {})
         keys_str = ", ".join(sorted(self.conflicting_keys))
         super().__init__(f"Merge conflict on keys: {keys_str}")
+
+
+class PushRejected(ConcurrencyError):
+    """A push was refused because it is not a fast-forward: the remote
+    branch holds commits this one lacks (another clone pushed first).
+    Pull to merge them, then push again (or push with ``force=True``)."""
+
+
+class RemoteError(KvgitError):
+    """A transfer with a remote failed: the connection, the peer (a bad
+    object, a broken protocol, another protocol version), or the remote
+    reported an error of its own."""

@@ -28,6 +28,18 @@ def _store_at(directory: str) -> Store:
         return store
 
 
+def _register(directory: str, store: Store) -> Store:
+    """Records ``store`` as the open store at ``directory`` (a store
+    opened by a clone), or returns the one already recorded."""
+    path = os.path.realpath(directory)
+    with _open_lock:
+        existing = _open.get(path)
+        if existing is not None:
+            return existing
+        _open[path] = store
+        return store
+
+
 class Disk(NativeKV):
     """A store on disk in ``directory`` (sled: crash-safe, one process at a
     time; a second process gets an error while the first holds it).
