@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -505,8 +506,8 @@ pub(crate) struct Inner {
     pub(crate) merge_fns: Registry,
     pub(crate) access: AccessTracker,
     /// Whether reads and writes are recorded in `access` (see
-    /// [`Options::track_access`]).
-    pub(crate) track: bool,
+    /// [`Options::track_access`] and [`Db::set_track_access`]).
+    pub(crate) track: AtomicBool,
     validators: RwLock<Vec<(String, Validator)>>,
     subscribers: Mutex<HashMap<String, Vec<Sender<CommitId>>>>,
     /// On a shared store: when a commit last lost a race, per ref (see
@@ -620,7 +621,7 @@ impl Db {
         Ok(Db {
             inner: Arc::new(Inner {
                 repo,
-                track,
+                track: AtomicBool::new(track),
                 options,
                 merge_fns: Registry::new(),
                 access,
@@ -634,13 +635,34 @@ impl Db {
     /// True if reads and writes are recorded as access (see
     /// [`Options::track_access`]).
     pub(crate) fn tracking(&self) -> bool {
-        self.inner.track
+        self.inner.track.load(Ordering::Relaxed)
+    }
+
+    /// Starts (or stops) recording reads and writes as access from now
+    /// on, whatever [`DbBuilder::track_access`] said: for a store whose
+    /// recency-ordered rebases begin later (the Python `GCVersioned`
+    /// turns it on when it is created). Keys never touched while it was
+    /// on count as the coldest.
+    ///
+    /// ```
+    /// let db = kvgit::Db::memory(); // no water marks: not tracking
+    /// db.set_track_access(true);
+    /// let cache = db.branch("cache")?;
+    /// cache.put("a", "0123456789")?;
+    /// cache.put("b", "0123456789")?;
+    /// cache.get("a")?; // now "b" is the coldest
+    /// let report = db.rebase("cache", 15, Some(10))?;
+    /// assert_eq!(report.dropped, vec![b"b".to_vec()]);
+    /// # Ok::<(), kvgit::Error>(())
+    /// ```
+    pub fn set_track_access(&self, on: bool) {
+        self.inner.track.store(on, Ordering::Relaxed);
     }
 
     /// Records that `key` of `branch` was read or written, for garbage
     /// collection's coldest-first order.
     pub(crate) fn touch(&self, branch: &str, key: &[u8]) {
-        if self.inner.track {
+        if self.tracking() {
             // Recency is advice: a failure to record it must not fail the
             // read or write that caused it.
             let _ = self.inner.access.touch(branch, key);
@@ -648,7 +670,7 @@ impl Db {
     }
 
     pub(crate) fn touch_many<'k>(&self, branch: &str, keys: impl IntoIterator<Item = &'k [u8]>) {
-        if self.inner.track {
+        if self.tracking() {
             let _ = self.inner.access.touch_many(branch, keys);
         }
     }

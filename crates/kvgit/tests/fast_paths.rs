@@ -206,6 +206,20 @@ fn access_is_tracked_when_asked_for_and_not_when_refused() {
     assert_eq!(access_entries(&off), 0);
 }
 
+#[test]
+fn set_track_access_turns_recording_on_and_off_at_run_time() {
+    let db = Db::memory();
+    read_and_write(&db);
+    assert_eq!(access_entries(&db), 0);
+    db.set_track_access(true);
+    read_and_write(&db);
+    assert_eq!(access_entries(&db), 1);
+    let off = Db::builder().track_access(true).memory();
+    off.set_track_access(false);
+    read_and_write(&off);
+    assert_eq!(access_entries(&off), 0);
+}
+
 /// Without recorded recency every key is equally cold: a rebase drops the
 /// largest first, then in key order.
 #[test]

@@ -19,21 +19,25 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Edits of one commit: `None` deletes the key.
 pub type Edits = Vec<(Vec<u8>, Option<Vec<u8>>)>;
 
-/// Opens a store: `":memory:"`, a directory (sled) or a URL. Stores used
-/// from Python record access recency: `GCVersioned` picks the coldest keys
-/// by it, as the Python kvgit does, and gives its water marks per call.
+/// Opens a store: `":memory:"`, a directory (sled) or a URL. Access
+/// recency is not recorded until a `GCVersioned` asks for it
+/// ([`track_access`]): a store that never rebases by recency does not pay
+/// for it on every read.
 pub fn open(target: &str) -> Result<Db> {
-    let builder = Db::builder().track_access(true);
     match target {
-        ":memory:" => Ok(builder.memory()),
-        path => builder.open(path),
+        ":memory:" => Ok(Db::memory()),
+        path => Db::open(path),
     }
 }
 
-/// A store over a backend of the caller's (access recency recorded, as in
-/// [`open`]).
+/// A store over a backend of the caller's (see [`open`]).
 pub fn with_backend(backend: Arc<dyn Backend>) -> Result<Db> {
-    Db::builder().track_access(true).backend(backend)
+    Db::builder().backend(backend)
+}
+
+/// Starts (or stops) recording access recency on `db`.
+pub fn track_access(db: &Db, on: bool) {
+    db.set_track_access(on);
 }
 
 /// The ref name of branch `name`.
@@ -478,8 +482,7 @@ impl Connect {
     }
 }
 
-/// Clones the store at `url` into the new store at `path`, closes it and
-/// opens it again as [`open`] does (access recency recorded).
+/// Clones the store at `url` into the new store at `path`.
 pub fn clone_from(
     url: &str,
     path: &str,
@@ -491,9 +494,7 @@ pub fn clone_from(
         connect: connect.options(),
         progress: None,
     };
-    let (db, report) = Db::clone_from_with(url, path, options)?;
-    drop(db);
-    Ok((open(path)?, report))
+    Db::clone_from_with(url, path, options)
 }
 
 /// Adds (or re-points) remote `name`.

@@ -723,6 +723,12 @@ impl Store {
             .map_err(|e| to_py(py, e, None))
     }
 
+    /// Starts (or stops) recording reads and writes as access recency,
+    /// which `GCVersioned` rebases by (coldest first).
+    fn track_access(&self, on: bool) {
+        engine::track_access(&self.db, on);
+    }
+
     // -- remotes --
 
     /// What kind of location `url` names: `"path"`, `"file"`, `"ssh"` or

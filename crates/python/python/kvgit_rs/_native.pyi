@@ -149,6 +149,8 @@ class Store:
         """Deletes what no branch or tag reaches; the objects freed."""
     def flush(self) -> None:
         """Writes buffered bookkeeping to the store."""
+    def track_access(self, on: bool) -> None:
+        """Starts (or stops) recording access recency (GCVersioned's)."""
     # -- remotes --
     @staticmethod
     def url_kind(url: str) -> str:

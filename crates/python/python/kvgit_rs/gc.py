@@ -61,6 +61,9 @@ class GCVersioned(Versioned):
         is_protected: Callable[[str], bool] = _is_system_key,
     ) -> None:
         super().__init__(store, commit_hash=commit_hash, branch=branch)
+        # Coldest-first needs recency: the store records reads and writes
+        # from now on (a store no GCVersioned uses skips that cost).
+        self._native.track_access(True)
         if high_water_bytes <= 0:
             raise ValueError("high_water_bytes must be > 0")
         self.high_water = high_water_bytes
