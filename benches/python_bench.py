@@ -19,6 +19,11 @@ import sys
 import time
 
 VALUE = b"v" * 100
+# Diffs timed: each of a different pair of commits 10 keys apart (one
+# diff alone takes tens of microseconds, too short to time once).
+DIFFS = 20
+# Merges timed, each of a fresh pair of branches (the setup is not timed).
+MERGES = 5
 TARGETS = {
     "bulk load": 20.0,
     "single-key commits": 20.0,
@@ -67,34 +72,41 @@ def bench_rs(n, reads, commits, walk):
 
     out["point reads"] = (reads, timed(read), "reads")
 
-    a = s.current_commit
-    for i in range(10):
-        s[keys[i * 997 % n]] = b"x" * 100
-    s.commit()
-    b = s.current_commit
-    out["diff of 10 keys"] = (1, timed(lambda: s.versioned.diff(a, b)), "diffs")
+    pairs = []
+    for r in range(DIFFS):
+        a = s.current_commit
+        for i in range(10):
+            s[keys[(r * 10 + i) * 997 % n]] = b"x" * 100
+        s.commit()
+        pairs.append((a, s.current_commit))
 
-    for i in range(10):
-        s[f"cnt{i}"] = 0
-    s.commit()
-    dev = s.create_branch("dev")
-    for i in range(100):
-        dev[keys[(i * 31) % n]] = b"dev" * 30
-    for i in range(10):
-        dev[f"cnt{i}"] = dev[f"cnt{i}"] + 2
-    dev.commit()
-    for i in range(100):
-        s[keys[(i * 31 + 13) % n]] = b"main" * 25
-    for i in range(10):
-        s[f"cnt{i}"] = s[f"cnt{i}"] + 3
-    s.commit()
+    def diffs():
+        d = s.versioned.diff
+        for a, b in pairs:
+            d(a, b)
+
+    out["diff of 10 keys"] = (DIFFS, timed(diffs), "diffs")
+
     fns = {f"cnt{i}": kvgit.counter() for i in range(10)}
-    out["merge 100+100+10 counter"] = (
-        1,
-        timed(lambda: s.merge(branch="dev", merge_fns=fns)),
-        "merges",
-    )
-    assert s["cnt0"] == 5, s["cnt0"]
+    merge_secs = 0.0
+    for r in range(MERGES):
+        for i in range(10):
+            s[f"cnt{i}"] = 0
+        s.commit()
+        dev = s.create_branch(f"dev{r}")
+        for i in range(100):
+            dev[keys[(r * 1000 + i * 31) % n]] = b"dev" * 30
+        for i in range(10):
+            dev[f"cnt{i}"] = dev[f"cnt{i}"] + 2
+        dev.commit()
+        for i in range(100):
+            s[keys[(r * 1000 + i * 31 + 13) % n]] = b"main" * 25
+        for i in range(10):
+            s[f"cnt{i}"] = s[f"cnt{i}"] + 3
+        s.commit()
+        merge_secs += timed(lambda: s.merge(branch=f"dev{r}", merge_fns=fns))
+        assert s["cnt0"] == 5, s["cnt0"]
+    out["merge 100+100+10 counter"] = (MERGES, merge_secs, "merges")
 
     def hist():
         assert len(list(itertools.islice(s.history(), walk))) == walk
@@ -137,34 +149,42 @@ def bench_py(n, reads, commits, walk):
 
     out["point reads"] = (reads, timed(read), "reads")
 
-    a = s.head
-    for i in range(10):
-        s[keys[i * 997 % n]] = b"x" * 100
-    s.commit()
-    b = s.head
-    out["diff of 10 keys"] = (1, timed(lambda: repo.diff(a, b)), "diffs")
+    pairs = []
+    for r in range(DIFFS):
+        a = s.head
+        for i in range(10):
+            s[keys[(r * 10 + i) * 997 % n]] = b"x" * 100
+        s.commit()
+        pairs.append((a, s.head))
 
-    for i in range(10):
-        s[f"cnt{i}"] = 0
-    s.commit()
-    repo.branches.create("dev", at=s.head)
-    dev = repo.worktree("dev")
-    for i in range(100):
-        dev[keys[(i * 31) % n]] = b"dev" * 30
-    for i in range(10):
-        dev[f"cnt{i}"] = dev[f"cnt{i}"] + 2
-    dev.commit()
-    for i in range(100):
-        s[keys[(i * 31 + 13) % n]] = b"main" * 25
-    for i in range(10):
-        s[f"cnt{i}"] = s[f"cnt{i}"] + 3
-    s.commit()
+    def diffs():
+        for a, b in pairs:
+            repo.diff(a, b)
+
+    out["diff of 10 keys"] = (DIFFS, timed(diffs), "diffs")
+
     fns = {f"cnt{i}": counter() for i in range(10)}
-    out["merge 100+100+10 counter"] = (
-        1,
-        timed(lambda: s.merge(branch="dev", merge_fns=fns)),
-        "merges",
-    )
+    merge_secs = 0.0
+    for r in range(MERGES):
+        for i in range(10):
+            s[f"cnt{i}"] = 0
+        s.commit()
+        repo.branches.create(f"dev{r}", at=s.head)
+        dev = repo.worktree(f"dev{r}")
+        for i in range(100):
+            dev[keys[(r * 1000 + i * 31) % n]] = b"dev" * 30
+        for i in range(10):
+            dev[f"cnt{i}"] = dev[f"cnt{i}"] + 2
+        dev.commit()
+        for i in range(100):
+            s[keys[(r * 1000 + i * 31 + 13) % n]] = b"main" * 25
+        for i in range(10):
+            s[f"cnt{i}"] = s[f"cnt{i}"] + 3
+        s.commit()
+        merge_secs += timed(lambda: s.merge(branch=f"dev{r}", merge_fns=fns))
+        s.refresh()
+        assert s["cnt0"] == 5, s["cnt0"]
+    out["merge 100+100+10 counter"] = (MERGES, merge_secs, "merges")
 
     def hist():
         got = list(repo.log(branch="main", limit=walk, first_parent=True))
@@ -177,6 +197,8 @@ def bench_py(n, reads, commits, walk):
 def fmt(count, secs, unit):
     if count == 1:
         return f"{secs * 1000:.2f} ms"
+    if unit in ("diffs", "merges"):
+        return f"{secs / count * 1000:.3f} ms per {unit[:-1]}"
     return f"{count / secs:,.0f} {unit}/s"
 
 

@@ -172,14 +172,12 @@ pub fn merge_base(db: &Db, a: &ObjectId, b: &ObjectId) -> Result<Option<ObjectId
     Ok(kvgit_merge::merge_base(kvgit::advanced::repo(db), a, b)?)
 }
 
-/// Keys added, removed and modified from `a` to `b` (with the new values
-/// of added and modified keys, the old of removed ones).
+/// Keys added, removed and modified from `a` to `b` (no value is loaded).
 pub fn diff(db: &Db, a: &ObjectId, b: &ObjectId) -> Result<Vec<(Vec<u8>, ChangeKind)>> {
-    Ok(db
-        .diff(a, b)?
-        .into_iter()
-        .map(|c| (c.key, c.kind))
-        .collect())
+    let (a, b) = (db.checkout(a)?, db.checkout(b)?);
+    a.changed_keys(&b)
+        .map(|c| c.map(|(kind, key)| (key, kind)))
+        .collect()
 }
 
 fn tree_of(db: &Db, id: &ObjectId) -> Result<Tree> {
