@@ -578,3 +578,10 @@ pub fn get_verified(
     let proven = kvgit::remote::get_verified(url, branch, key, &connect.options())?;
     Ok((proven.value, proven.commit))
 }
+
+/// Compacts the store's files (see `Db::compact`): the bytes on disk
+/// before and after, or None for a store that does not compact (memory,
+/// PostgreSQL, a Python backend).
+pub fn compact(db: &Db) -> Result<Option<(u64, u64)>> {
+    Ok(db.compact()?.map(|c| (c.bytes_before, c.bytes_after)))
+}

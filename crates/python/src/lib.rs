@@ -723,6 +723,13 @@ impl Store {
             .map_err(|e| to_py(py, e, None))
     }
 
+    /// Rewrites the store's files to hold only live data (sled): (bytes
+    /// before, bytes after), or None for a store that does not compact.
+    fn compact(&self, py: Python<'_>) -> PyResult<Option<(u64, u64)>> {
+        py.allow_threads(|| engine::compact(&self.db))
+            .map_err(|e| to_py(py, e, None))
+    }
+
     /// Starts (or stops) recording reads and writes as access recency,
     /// which `GCVersioned` rebases by (coldest first).
     fn track_access(&self, on: bool) {

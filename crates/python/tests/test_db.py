@@ -271,3 +271,18 @@ def test_gc_rebase_of_python_commits_goes_through_validation_hooks():
     with pytest.raises(ValidationError):
         v.rebase()
     assert db.head() == head
+
+
+def test_sweep_then_compact_gives_the_space_back_and_keeps_main(tmp_path):
+    db = Db.open(str(tmp_path / "store"))
+    db.branch("main").commit({"keep": b"v"})
+    scratch = db.branch("scratch")
+    for i in range(50):
+        scratch.commit({f"big{i}": bytes([i]) * 20000})
+    db.delete_branch("scratch")
+    del scratch  # its snapshot keeps its commit from a sweep
+    assert db.sweep() > 0
+    before, after = db.compact()
+    assert after < before
+    assert db.snapshot("main")["keep"] == b"v"
+    assert Db.memory().compact() is None

@@ -149,6 +149,9 @@ class Store:
         """Deletes what no branch or tag reaches; the objects freed."""
     def flush(self) -> None:
         """Writes buffered bookkeeping to the store."""
+    def compact(self) -> Optional[Tuple[int, int]]:
+        """Rewrites the files to hold only live data: (bytes before,
+        bytes after), or None for a store that does not compact."""
     def track_access(self, on: bool) -> None:
         """Starts (or stops) recording access recency (GCVersioned's)."""
     # -- remotes --

@@ -344,6 +344,13 @@ class Db:
         """Deletes what no branch or tag reaches; the objects freed."""
         return self._native.sweep()
 
+    def compact(self) -> Optional[Tuple[int, int]]:
+        """Rewrites the store's files to hold only live data, giving the
+        space of swept objects back to the file system (run it after
+        ``sweep``): ``(bytes before, bytes after)``, or None for a store
+        that does not compact this way (in memory, PostgreSQL)."""
+        return self._native.compact()
+
     def flush(self) -> None:
         """Writes buffered bookkeeping to the store."""
         self._native.flush()
