@@ -74,6 +74,7 @@ mod namespace;
 #[cfg(feature = "remote")]
 pub mod remote;
 mod snapshot;
+mod staged;
 mod tx;
 mod tx_at;
 mod typed_merge;

@@ -33,6 +33,7 @@ use crate::db::CommitId;
 use crate::error::{Error, Result};
 use crate::move_branch::{move_branch, Fence, MoveKind, Outcome, Request, Target};
 use crate::snapshot::Snapshot;
+use crate::staged::Staged;
 
 /// What a commit did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,7 +100,7 @@ pub struct Transaction {
     /// The head it commits on top of: the base's commit, except after
     /// [`Transaction::commit_keys`] (see there).
     head: CommitId,
-    staged: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    staged: Staged,
     message: String,
     metadata: BTreeMap<String, String>,
     /// Merge functions for this transaction's commit, over the Db's.
@@ -132,7 +133,7 @@ impl Transaction {
             branch,
             head: base.id,
             base,
-            staged: BTreeMap::new(),
+            staged: Staged::default(),
             message: String::new(),
             metadata: BTreeMap::new(),
             merge_overrides: Vec::new(),
@@ -146,7 +147,7 @@ impl Transaction {
             branch,
             head,
             base,
-            staged: BTreeMap::new(),
+            staged: Staged::default(),
             message: String::new(),
             metadata: BTreeMap::new(),
             merge_overrides: Vec::new(),
@@ -400,7 +401,7 @@ impl Transaction {
             .map(|(k, v)| (k.as_slice(), v.as_deref()))
     }
 
-    pub(crate) fn staged_mut(&mut self) -> &mut BTreeMap<Vec<u8>, Option<Vec<u8>>> {
+    pub(crate) fn staged_mut(&mut self) -> &mut Staged {
         &mut self.staged
     }
 
@@ -422,7 +423,7 @@ impl Transaction {
         &'a self,
         range: R,
     ) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + 'a {
-        let staged = self.staged.range::<[u8], _>(range.clone());
+        let staged = self.staged.range(range.clone());
         Overlay::new(self.base.range(range), staged, |v: &Vec<u8>| v.clone())
     }
 
@@ -460,8 +461,7 @@ impl Transaction {
     /// ```
     pub fn keys(&self) -> impl Iterator<Item = Result<Vec<u8>>> + '_ {
         let base = self.base.keys().map(|k| k.map(|k| (k, ())));
-        Overlay::new(base, self.staged.range::<[u8], _>(..), |_: &Vec<u8>| ())
-            .map(|entry| entry.map(|(k, ())| k))
+        Overlay::new(base, self.staged.iter(), |_: &Vec<u8>| ()).map(|entry| entry.map(|(k, ())| k))
     }
 
     /// The number of keys as the transaction sees them: the snapshot's,
@@ -478,7 +478,7 @@ impl Transaction {
     /// ```
     pub fn len(&self) -> Result<u64> {
         let mut len = self.base.len();
-        for (key, value) in &self.staged {
+        for (key, value) in self.staged.iter() {
             let before = self.branch.db.inner.repo.get_value(&self.base.tree, key)?;
             match (before.is_some(), value.is_some()) {
                 (false, true) => len += 1,
@@ -659,7 +659,7 @@ impl Transaction {
     /// # Ok::<(), kvgit::Error>(())
     /// ```
     pub fn commit(mut self) -> Result<CommitOutcome> {
-        let edits: Vec<_> = std::mem::take(&mut self.staged).into_iter().collect();
+        let edits: Vec<_> = self.staged.take();
         Ok(self
             .run(edits, Mode::Merge, false)?
             .expect("merge mode always decides"))
@@ -681,7 +681,7 @@ impl Transaction {
     /// # Ok::<(), kvgit::Error>(())
     /// ```
     pub fn try_commit(mut self) -> Result<CommitOutcome> {
-        let edits: Vec<_> = std::mem::take(&mut self.staged).into_iter().collect();
+        let edits: Vec<_> = self.staged.take();
         Ok(self
             .run(edits, Mode::MergeOrAbandon, false)?
             .expect("merge mode always decides"))
@@ -767,7 +767,7 @@ impl Transaction {
     /// another writer moved the branch first.
     /// `turn_held`: the caller holds the branch's writer turn.
     pub(crate) fn commit_once(mut self, turn_held: bool) -> Result<Option<CommitOutcome>> {
-        let edits: Vec<_> = std::mem::take(&mut self.staged).into_iter().collect();
+        let edits: Vec<_> = self.staged.take();
         self.run(edits, Mode::Once, turn_held)
     }
 
@@ -1034,23 +1034,20 @@ fn as_slice(bound: &std::ops::Bound<Vec<u8>>) -> std::ops::Bound<&[u8]> {
 /// A lazy scan of a snapshot with staged writes laid over it: both in key
 /// order, a staged write wins over the snapshot's entry, a staged deletion
 /// hides it.
-struct Overlay<'a, B: Iterator, V, F> {
+struct Overlay<'a, B: Iterator, S: Iterator<Item = (&'a Vec<u8>, &'a Option<Vec<u8>>)>, V, F> {
     base: std::iter::Peekable<B>,
-    staged: std::iter::Peekable<std::collections::btree_map::Range<'a, Vec<u8>, Option<Vec<u8>>>>,
+    staged: std::iter::Peekable<S>,
     value: F,
     _v: std::marker::PhantomData<fn() -> V>,
 }
 
-impl<'a, B, V, F> Overlay<'a, B, V, F>
+impl<'a, B, S, V, F> Overlay<'a, B, S, V, F>
 where
     B: Iterator<Item = Result<(Vec<u8>, V)>>,
+    S: Iterator<Item = (&'a Vec<u8>, &'a Option<Vec<u8>>)>,
     F: Fn(&Vec<u8>) -> V,
 {
-    fn new(
-        base: B,
-        staged: std::collections::btree_map::Range<'a, Vec<u8>, Option<Vec<u8>>>,
-        value: F,
-    ) -> Self {
+    fn new(base: B, staged: S, value: F) -> Self {
         Overlay {
             base: base.peekable(),
             staged: staged.peekable(),
@@ -1060,9 +1057,10 @@ where
     }
 }
 
-impl<B, V, F> Iterator for Overlay<'_, B, V, F>
+impl<'a, B, S, V, F> Iterator for Overlay<'a, B, S, V, F>
 where
     B: Iterator<Item = Result<(Vec<u8>, V)>>,
+    S: Iterator<Item = (&'a Vec<u8>, &'a Option<Vec<u8>>)>,
     F: Fn(&Vec<u8>) -> V,
 {
     type Item = Result<(Vec<u8>, V)>;
