@@ -75,10 +75,11 @@ def test_clone_then_push_and_pull_move_changes_both_ways(tmp_path):
     assert copy.snapshot("main")["greeting"] == b"hello"
     assert copy.resolve("origin/main") == copy.head("main")
 
+    before = copy.head("main")
     copy.branch("main").commit({"greeting": b"hi"})
     report = copy.push("main")
     assert report["objects_sent"] > 0
-    assert [r[0] for r in report["refs"]] == ["heads/main"] or report["refs"]
+    assert report["refs"] == [("heads/main", before, copy.head("main"))]
     del copy
     _close()
     assert _read(origin, "greeting") == b"hi"
