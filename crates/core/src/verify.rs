@@ -70,15 +70,9 @@ impl Repo {
             read_errors: 0,
             shallow: HashSet::new(),
         };
-        // Commits a shallow fetch stored without their parents
-        // (kvgit-remote records each under `shallow/<id>`): their history
-        // ends there by design.
-        for (key, _) in backend.scan_meta(b"shallow/")? {
-            let hex = String::from_utf8_lossy(&key[b"shallow/".len()..]).into_owned();
-            if let Ok(id) = hex.parse() {
-                v.shallow.insert(id);
-            }
-        }
+        // Commits a shallow fetch stored without their parents: their
+        // history ends there by design.
+        v.shallow.extend(self.shallow_commits()?);
         let refs = backend.list_refs("")?;
         for (name, head) in &refs {
             v.walk_commits(*head, name)?;

@@ -52,3 +52,38 @@ fn two_clones_pushing_a_counter_one_is_refused_then_pulls_and_both_count() {
     assert_eq!(text(main.get("hits").unwrap()), "135");
     assert!(origin.verify().unwrap().is_ok());
 }
+
+/// A shallow clone's history ends at its cut: `Branch::log` and
+/// `Branch::log_all` list the commits it has and stop there (they failed
+/// with a missing commit before).
+#[test]
+fn the_logs_of_a_shallow_clone_stop_at_the_cut() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let origin_path = dir.path().join("origin");
+    {
+        let origin = Db::open(&origin_path).unwrap();
+        let main = origin.branch("main").unwrap();
+        for i in 0..3 {
+            main.put("k", i.to_string()).unwrap();
+        }
+    }
+    let url = origin_path.to_string_lossy().into_owned();
+    let options = kvgit::remote::FetchOptions {
+        depth: Some(1),
+        ..Default::default()
+    };
+    let (copy, _) = Db::clone_from_with(&url, dir.path().join("copy"), options).unwrap();
+    let main = copy.branch("main").unwrap();
+    let first_parents: Vec<_> = main.log().unwrap().collect::<kvgit::Result<_>>().unwrap();
+    assert_eq!(first_parents.len(), 1);
+    let all: Vec<_> = main
+        .log_all()
+        .unwrap()
+        .collect::<kvgit::Result<_>>()
+        .unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(copy.shallow_commits().unwrap(), vec![first_parents[0].id]);
+    // The full store's log goes on below that commit.
+    let origin = Db::open(&origin_path).unwrap();
+    assert_eq!(origin.branch("main").unwrap().log().unwrap().count(), 4);
+}

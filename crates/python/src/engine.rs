@@ -3,7 +3,7 @@
 //! [`Db`]. Kept in one place so that renames in the facade are followed
 //! here alone. Nothing in this file knows about Python.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use kvgit::{ChangeKind, CommitId as ObjectId, Db};
@@ -119,7 +119,8 @@ pub fn commit_facts(db: &Db, id: &ObjectId) -> Result<(String, u64, u64)> {
 }
 
 /// History from `start`, newest first: the first-parent chain, or every
-/// ancestor breadth-first (`all_parents`); at most `limit` commits.
+/// ancestor (greatest height first); at most `limit` commits. Both end at
+/// a shallow clone's cut (the core's walks).
 pub fn history(
     db: &Db,
     start: &ObjectId,
@@ -127,44 +128,19 @@ pub fn history(
     limit: usize,
 ) -> Result<Vec<ObjectId>> {
     let repo = kvgit::advanced::repo(db);
-    // A shallow clone's cut commits are stored without their parents:
-    // history ends there.
-    let cut: HashSet<ObjectId> = db.shallow_commits()?.into_iter().collect();
-    let parents_of = |id: &ObjectId| -> Result<Vec<ObjectId>> {
-        match cut.contains(id) {
-            true => Ok(Vec::new()),
-            false => Ok(repo.commit_ref(id)?.parents.clone()),
-        }
+    let ids: kvgit_core::Result<Vec<ObjectId>> = match all_parents {
+        false => repo
+            .first_parent_log(*start)
+            .take(limit)
+            .map(|c| c.map(|(id, _)| id))
+            .collect(),
+        true => repo
+            .log(&[*start])
+            .take(limit)
+            .map(|c| c.map(|(id, _)| id))
+            .collect(),
     };
-    let mut out = Vec::new();
-    if !all_parents {
-        let mut next = Some(*start);
-        while let Some(id) = next {
-            if out.len() >= limit {
-                break;
-            }
-            out.push(id);
-            next = parents_of(&id)?.first().copied();
-        }
-        return Ok(out);
-    }
-    let mut seen = HashSet::new();
-    let mut queue = VecDeque::from([*start]);
-    while let Some(id) = queue.pop_front() {
-        if out.len() >= limit {
-            break;
-        }
-        if !seen.insert(id) {
-            continue;
-        }
-        out.push(id);
-        for p in parents_of(&id)? {
-            if !seen.contains(&p) {
-                queue.push_back(p);
-            }
-        }
-    }
-    Ok(out)
+    Ok(ids?)
 }
 
 /// The merge base of two commits.

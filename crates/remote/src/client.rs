@@ -323,16 +323,12 @@ fn local_heads(repo: &Repo) -> Result<Vec<ObjectId>> {
     Ok(heads)
 }
 
-/// The metadata key under which a shallow commit is recorded.
-pub(crate) fn shallow_key(id: &ObjectId) -> Vec<u8> {
-    format!("shallow/{id}").into_bytes()
-}
-
-/// Records commits stored without their parents.
+/// Records commits stored without their parents (the history walks and
+/// `verify` stop there: see `kvgit_core::history`).
 fn record_shallow(repo: &Repo, ids: &[ObjectId]) -> Result<()> {
     let entries = ids
         .iter()
-        .map(|id| (shallow_key(id), Some(Vec::new())))
+        .map(|id| (kvgit_core::history::shallow_key(id), Some(Vec::new())))
         .collect();
     repo.backend().put_meta(entries)?;
     Ok(())
@@ -341,12 +337,5 @@ fn record_shallow(repo: &Repo, ids: &[ObjectId]) -> Result<()> {
 /// The commits this store holds without their parents (shallow fetches'
 /// cuts).
 pub fn shallow_commits(repo: &Repo) -> Result<Vec<ObjectId>> {
-    let mut out = Vec::new();
-    for (key, _) in repo.backend().scan_meta(b"shallow/")? {
-        let hex = String::from_utf8_lossy(&key[b"shallow/".len()..]).into_owned();
-        if let Ok(id) = hex.parse() {
-            out.push(id);
-        }
-    }
-    Ok(out)
+    Ok(repo.shallow_commits()?)
 }

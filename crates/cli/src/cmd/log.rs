@@ -1,6 +1,6 @@
 //! `kvgit log`, `show` and `history`: reading commits.
 
-use std::collections::{BinaryHeap, HashSet};
+use std::collections::HashSet;
 use std::ffi::OsString;
 use std::io::Write;
 
@@ -31,11 +31,12 @@ pub fn log(
     let mut out = stdout();
     let mut lanes = Graph::default();
     let mut listed = Vec::new();
-    // Where a shallow clone cut the history: shown, and the walk does not
-    // go below it.
+    // Where a shallow clone cut the history: shown (the walk stops there).
     let shallow: HashSet<CommitId> = db.shallow_commits()?.into_iter().collect();
-    for info in Walk::new(&db, start, &shallow).take(n.unwrap_or(usize::MAX)) {
-        let info = info?;
+    let walk = kvgit::advanced::repo(&db).log(&[start]);
+    for item in walk.take(n.unwrap_or(usize::MAX)) {
+        let (id, commit) = item?;
+        let info = CommitInfo { id, commit };
         let at_cut = shallow.contains(&info.id);
         let line = match oneline {
             true => oneline_summary(&db, &info)?,
@@ -267,62 +268,6 @@ impl Graph {
 
     fn blank(&self) -> Vec<char> {
         vec![' '; 2 * self.lanes.len()]
-    }
-}
-
-/// Every commit reachable from a start, each once, newest (greatest
-/// height) first, not walking below the commits in `cut` (stored without
-/// their parents by a shallow clone).
-struct Walk<'a> {
-    repo: &'a kvgit::advanced::Repo,
-    cut: &'a HashSet<CommitId>,
-    queue: BinaryHeap<(u64, u64, CommitId)>,
-    seen: HashSet<CommitId>,
-    pending: Vec<CommitId>,
-}
-
-impl<'a> Walk<'a> {
-    fn new(db: &'a kvgit::Db, start: CommitId, cut: &'a HashSet<CommitId>) -> Self {
-        Walk {
-            repo: kvgit::advanced::repo(db),
-            cut,
-            queue: BinaryHeap::new(),
-            seen: HashSet::new(),
-            pending: vec![start],
-        }
-    }
-
-    fn step(&mut self) -> Result<Option<CommitInfo>> {
-        for id in std::mem::take(&mut self.pending) {
-            if self.seen.insert(id) {
-                let c = self.repo.commit_ref(&id)?;
-                self.queue.push((c.height, c.time_micros, id));
-            }
-        }
-        let Some((_, _, id)) = self.queue.pop() else {
-            return Ok(None);
-        };
-        let commit = self.repo.read_commit(&id)?;
-        if !self.cut.contains(&id) {
-            self.pending.extend(commit.parents.iter().copied());
-        }
-        Ok(Some(CommitInfo { id, commit }))
-    }
-}
-
-impl Iterator for Walk<'_> {
-    type Item = Result<CommitInfo>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        match self.step() {
-            Ok(Some(info)) => Some(Ok(info)),
-            Ok(None) => None,
-            Err(e) => {
-                self.queue.clear();
-                self.pending.clear();
-                Some(Err(e))
-            }
-        }
     }
 }
 

@@ -441,8 +441,8 @@ class Versioned:
 
         Args:
             commit_hash: Starting commit (default: current).
-            all_parents: If True, every ancestor breadth-first (full DAG);
-                else the first-parent chain.
+            all_parents: If True, every ancestor (full DAG), newest
+                (greatest height) first; else the first-parent chain.
         """
         start = commit_hash or self._current_commit
         yield from self._native.history(start, all_parents)
