@@ -513,6 +513,45 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// False for the commands that never use a branch (`init`, `clone`,
+    /// `remote`, `fetch`, `serve`, `sweep`, `compact`, completions, the
+    /// man page): they do not read the store's current branch.
+    pub fn uses_branch(&self) -> bool {
+        !matches!(
+            self,
+            Command::Init
+                | Command::Completions { .. }
+                | Command::Man
+                | Command::Clone { .. }
+                | Command::Remote { .. }
+                | Command::Fetch { .. }
+                | Command::Serve { .. }
+                | Command::Sweep { .. }
+                | Command::Compact { .. }
+        )
+    }
+
+    /// True for the commands that only read the store (through
+    /// `Ctx::open_read_only`): they reuse the open made to read the
+    /// current branch.
+    pub fn only_reads(&self) -> bool {
+        matches!(
+            self,
+            Command::Get { remote: None, .. }
+                | Command::Ls { .. }
+                | Command::Log { .. }
+                | Command::Show { .. }
+                | Command::Diff { .. }
+                | Command::History { .. }
+                | Command::Export { .. }
+                | Command::Verify { .. }
+                | Command::Stats { .. }
+                | Command::Status { .. }
+        )
+    }
+}
+
 /// When to colour the output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ColorWhen {

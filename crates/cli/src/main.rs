@@ -41,22 +41,9 @@ fn main() -> ExitCode {
         remote_kvgit: args.remote_kvgit,
     };
     rev::set_head(&ctx.branch);
-    // Only the commands that read, and open the store through
-    // `Ctx::open_read_only`, reuse the open made for the current branch.
-    let reads_only = matches!(
-        args.command,
-        Command::Get { remote: None, .. }
-            | Command::Ls { .. }
-            | Command::Log { .. }
-            | Command::Show { .. }
-            | Command::Diff { .. }
-            | Command::History { .. }
-            | Command::Export { .. }
-            | Command::Verify { .. }
-            | Command::Stats { .. }
-            | Command::Status { .. }
-    );
-    if !reads_only {
+    // Only a command that only reads reuses the open made to read the
+    // current branch.
+    if !args.command.only_reads() {
         store::release_read_only();
     }
     let result = match args.command {

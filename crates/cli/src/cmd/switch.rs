@@ -24,10 +24,9 @@ static SOURCE: OnceLock<&'static str> = OnceLock::new();
 
 /// The branch commands use: `given` (`--branch` or `KVGIT_BRANCH`), else
 /// the store's current branch, else `main`. Commands that never use a
-/// branch (`clone`, `remote`, `fetch`, `serve`, `sweep`, `compact`), and
-/// `init`, do not read the store for it: a writing command would open the
-/// store twice (on a 1M-key store, a `fetch` spent a third of its time on
-/// the second open).
+/// branch ([`Command::uses_branch`]) do not read the store for it: a
+/// writing command would open the store twice (on a 1M-key store, a
+/// `fetch` spent a third of its time on the second open).
 pub fn default_branch(store: &Path, given: Option<String>, command: &Command) -> String {
     if let Some(branch) = given {
         let from_env = std::env::var("KVGIT_BRANCH").is_ok_and(|b| b == branch)
@@ -35,18 +34,7 @@ pub fn default_branch(store: &Path, given: Option<String>, command: &Command) ->
         let _ = SOURCE.set(if from_env { "KVGIT_BRANCH" } else { "--branch" });
         return branch;
     }
-    let skip = matches!(
-        command,
-        Command::Init
-            | Command::Completions { .. }
-            | Command::Man
-            | Command::Clone { .. }
-            | Command::Remote { .. }
-            | Command::Fetch { .. }
-            | Command::Serve { .. }
-            | Command::Sweep { .. }
-            | Command::Compact { .. }
-    );
+    let skip = !command.uses_branch();
     // `ls --wait` waits here too, for the stored branch.
     let wait = match command {
         Command::Ls { wait, .. } => wait.map(std::time::Duration::from_secs),
