@@ -19,7 +19,7 @@ use std::sync::Arc;
 use kvgit::remote::{Report, TransferError};
 use kvgit::{ChangeKind, CommitId as ObjectId, Db};
 use parking_lot::Mutex;
-use pyo3::exceptions::{PyKeyError, PyValueError};
+use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PySet};
 
@@ -749,21 +749,15 @@ impl Store {
     /// checked here, fetching only the proof's nodes and the value:
     /// (value or None, the branch's head).
     #[staticmethod]
-    #[pyo3(signature = (url, branch, key, serve_program=None, ssh_program=None, ssh_args=None))]
+    #[pyo3(signature = (url, branch, key, connect=None))]
     fn get_verified<'py>(
         py: Python<'py>,
         url: &str,
         branch: &str,
         key: &str,
-        serve_program: Option<String>,
-        ssh_program: Option<String>,
-        ssh_args: Option<Vec<String>>,
+        connect: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<(Option<Bound<'py, PyBytes>>, String)> {
-        let connect = engine::Connect {
-            serve_program,
-            ssh_program,
-            ssh_args,
-        };
+        let connect = connect_of(connect)?;
         let (value, head) = py
             .allow_threads(|| engine::get_verified(url, branch, key.as_bytes(), connect))
             .map_err(|e| to_py(py, e, None))?;
@@ -775,21 +769,15 @@ impl Store {
     /// remote `origin` pointing at `url` and its branches created; returns
     /// the open store and the transfer's report.
     #[staticmethod]
-    #[pyo3(signature = (url, path, depth=None, serve_program=None, ssh_program=None, ssh_args=None))]
+    #[pyo3(signature = (url, path, depth=None, connect=None))]
     fn clone_from<'py>(
         py: Python<'py>,
         url: &str,
         path: &str,
         depth: Option<u32>,
-        serve_program: Option<String>,
-        ssh_program: Option<String>,
-        ssh_args: Option<Vec<String>>,
+        connect: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<(Store, Bound<'py, PyDict>)> {
-        let connect = engine::Connect {
-            serve_program,
-            ssh_program,
-            ssh_args,
-        };
+        let connect = connect_of(connect)?;
         let (db, report) = py
             .allow_threads(|| engine::clone_from(url, path, depth, connect))
             .map_err(|e| to_py(py, e, None))?;
@@ -817,23 +805,16 @@ impl Store {
 
     /// Fetches `branches` (every branch if empty) of remote `remote` into
     /// its remote-tracking refs; returns the report.
-    #[pyo3(signature = (remote, branches, depth=None, serve_program=None, ssh_program=None, ssh_args=None))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (remote, branches, depth=None, connect=None))]
     fn fetch<'py>(
         &self,
         py: Python<'py>,
         remote: &str,
         branches: Vec<String>,
         depth: Option<u32>,
-        serve_program: Option<String>,
-        ssh_program: Option<String>,
-        ssh_args: Option<Vec<String>>,
+        connect: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let connect = engine::Connect {
-            serve_program,
-            ssh_program,
-            ssh_args,
-        };
+        let connect = connect_of(connect)?;
         let report = py
             .allow_threads(|| engine::fetch(&self.db, remote, &branches, depth, connect))
             .map_err(|e| to_py(py, e, None))?;
@@ -851,8 +832,7 @@ impl Store {
 
     /// Pushes `branch` to `remote` (as `remote_branch`): raises
     /// PushRejected when not a fast-forward unless `force`.
-    #[pyo3(signature = (branch, remote, remote_branch=None, force=false, serve_program=None, ssh_program=None, ssh_args=None))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (branch, remote, remote_branch=None, force=false, connect=None))]
     fn push<'py>(
         &self,
         py: Python<'py>,
@@ -860,15 +840,9 @@ impl Store {
         remote: &str,
         remote_branch: Option<String>,
         force: bool,
-        serve_program: Option<String>,
-        ssh_program: Option<String>,
-        ssh_args: Option<Vec<String>>,
+        connect: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let connect = engine::Connect {
-            serve_program,
-            ssh_program,
-            ssh_args,
-        };
+        let connect = connect_of(connect)?;
         let report = py
             .allow_threads(|| engine::push(&self.db, branch, remote, remote_branch, force, connect))
             .map_err(|e| to_py(py, e, None))?;
@@ -877,6 +851,26 @@ impl Store {
 }
 
 /// The edits of `updates` (str to bytes) and `removals`.
+/// How to reach `file://` and ssh remotes, from a transfer's `connect`
+/// dict: `serve_program`, `ssh_program`, `ssh_args` (None keeps a
+/// default; any other key is a TypeError).
+fn connect_of(options: Option<&Bound<'_, PyDict>>) -> PyResult<engine::Connect> {
+    let mut connect = engine::Connect::default();
+    for (key, value) in options.into_iter().flat_map(|d| d.iter()) {
+        match key.extract::<String>()?.as_str() {
+            "serve_program" => connect.serve_program = value.extract()?,
+            "ssh_program" => connect.ssh_program = value.extract()?,
+            "ssh_args" => connect.ssh_args = value.extract()?,
+            other => {
+                return Err(PyTypeError::new_err(format!(
+                    "unknown connect option {other:?} (serve_program, ssh_program, ssh_args)"
+                )))
+            }
+        }
+    }
+    Ok(connect)
+}
+
 /// A transfer's report as a dict: object and byte counts each way, round
 /// trips, the refs moved (`(name, old, new)`, None for absent) and the
 /// commits a shallow fetch cut.

@@ -163,9 +163,7 @@ class Store:
         url: str,
         branch: str,
         key: str,
-        serve_program: Optional[str] = None,
-        ssh_program: Optional[str] = None,
-        ssh_args: Optional[List[str]] = None,
+        connect: Optional[Dict[str, Any]] = None,
     ) -> Tuple[Optional[bytes], str]:
         """``key`` of ``branch`` at ``url`` with its Merkle proof checked:
         (value or None, the head it is proven against)."""
@@ -174,9 +172,7 @@ class Store:
         url: str,
         path: str,
         depth: Optional[int] = None,
-        serve_program: Optional[str] = None,
-        ssh_program: Optional[str] = None,
-        ssh_args: Optional[List[str]] = None,
+        connect: Optional[Dict[str, Any]] = None,
     ) -> Tuple["Store", Dict[str, Any]]:
         """Clones the store at ``url`` into a new store at ``path``."""
     def add_remote(self, name: str, url: str) -> None:
@@ -190,9 +186,7 @@ class Store:
         remote: str,
         branches: List[str],
         depth: Optional[int] = None,
-        serve_program: Optional[str] = None,
-        ssh_program: Optional[str] = None,
-        ssh_args: Optional[List[str]] = None,
+        connect: Optional[Dict[str, Any]] = None,
     ) -> Dict[str, Any]:
         """Fetches ``branches`` (all if empty) into remote-tracking refs."""
     def tracking(self, remote: str, branch: str) -> Optional[str]:
@@ -203,8 +197,6 @@ class Store:
         remote: str,
         remote_branch: Optional[str] = None,
         force: bool = False,
-        serve_program: Optional[str] = None,
-        ssh_program: Optional[str] = None,
-        ssh_args: Optional[List[str]] = None,
+        connect: Optional[Dict[str, Any]] = None,
     ) -> Dict[str, Any]:
         """Pushes ``branch`` to ``remote``."""

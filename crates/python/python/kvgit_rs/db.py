@@ -253,7 +253,7 @@ class Db:
         if not isinstance(url, str) or not isinstance(path, str):
             raise TypeError("url and path must be str")
         args = _connect_args({}, connect)
-        native, _ = Store.clone_from(url, path, depth, **args)
+        native, _ = Store.clone_from(url, path, depth, args)
         from .kv.disk import _register
 
         db = cls(_register(path, native))
@@ -285,7 +285,7 @@ class Db:
         ``snapshot``, ``diff`` and ``log`` accept); no local branch moves.
         Only objects this store lacks travel."""
         args = _connect_args(self.connect, connect)
-        return self._native.fetch(remote, list(branches or []), depth, **args)
+        return self._native.fetch(remote, list(branches or []), depth, args)
 
     def tracking(self, remote: str = "origin", branch: str = "main") -> Optional[str]:
         """The head ``remote``'s ``branch`` had at the last fetch or push
@@ -336,7 +336,7 @@ class Db:
         fast-forward, unless ``force``; ``ValidationError`` when the
         remote's hooks refuse it."""
         args = _connect_args(self.connect, connect)
-        return self._native.push(branch, remote, remote_branch, force, **args)
+        return self._native.push(branch, remote, remote_branch, force, args)
 
     # -- maintenance --
 

@@ -36,6 +36,7 @@ import tempfile
 from typing import IO, Any, Dict, Iterator, Optional
 
 from ._native import Store
+from .db import Db, _connect_args, _open_store
 from .errors import PushRejected
 from .versioned import Versioned, _native_of
 
@@ -56,13 +57,9 @@ class _Value(io.BytesIO):
 
 def _store_of(target: Any) -> Any:
     if isinstance(target, str):
-        from .db import _open_store
-
         return _open_store(target)
     if isinstance(target, Versioned):
         return target._native
-    from .db import Db
-
     if isinstance(target, Db):
         return target.native
     return _native_of(target)
@@ -162,20 +159,18 @@ def open(  # noqa: A001 - named after the builtin on purpose
         raise ValueError(f"invalid mode: {mode!r}")
     if binary and (encoding is not None or errors is not None or newline is not None):
         raise ValueError("binary mode doesn't take an encoding, errors or newline argument")
-    connect = dict(connect or {})
-    if _is_remote_url(target):
-        if base_mode == "r":
-            value, _ = Store.get_verified(target, branch, key, **connect)
-            if value is None:
-                raise FileNotFoundError(f"no key {key!r} on branch {branch!r} at {target}")
-            raw, f = _file_over(value, base_mode, binary, encoding, errors, newline)
-            try:
-                yield f
-            finally:
-                f.close()
-            return
-        from .db import Db
-
+    connect = _connect_args({}, connect or {})
+    url = _is_remote_url(target)
+    if base_mode == "r" and (url or remote is not None):
+        value = _read_remote(target, key, branch, remote, connect, url)
+        if value is None:
+            where = target if url else f"{remote}/{branch}"
+            raise FileNotFoundError(f"no key {key!r} on {where}")
+        _, f = _file_over(value, base_mode, binary, encoding, errors, newline)
+        with f:
+            yield f
+        return
+    if url:
         work = tempfile.mkdtemp(prefix="kvgit-open-")
         try:
             clone = Db.clone(target, os.path.join(work, "store"), depth=1, **connect)
@@ -200,22 +195,8 @@ def open(  # noqa: A001 - named after the builtin on purpose
     native = _store_of(target)
     db = None
     if remote is not None:
-        from .db import Db
-
         db = Db(native)
         db.connect.update(connect)
-        if base_mode == "r":
-            db.fetch(remote, [branch])
-            head = db.tracking(remote, branch)
-            current = None if head is None else db.snapshot(head).get(key)
-            if current is None:
-                raise FileNotFoundError(f"no key {key!r} on {remote}/{branch}")
-            raw, f = _file_over(current, base_mode, binary, encoding, errors, newline)
-            try:
-                yield f
-            finally:
-                f.close()
-            return
         try:
             db.pull(branch, remote)
         except KeyError:
@@ -246,6 +227,27 @@ def open(  # noqa: A001 - named after the builtin on purpose
     finally:
         if not f.closed:
             f.close()
+
+
+def _read_remote(
+    target: Any,
+    key: str,
+    branch: str,
+    remote: Optional[str],
+    connect: Dict[str, Any],
+    url: bool,
+) -> Optional[bytes]:
+    """``key`` of ``branch`` as the remote has it now: read with its
+    Merkle proof from a URL, or fetched from remote ``remote`` of the
+    store ``target``."""
+    if url:
+        value, _ = Store.get_verified(target, branch, key, connect)
+        return value
+    db = Db(_store_of(target))
+    db.connect.update(connect)
+    db.fetch(str(remote), [branch])
+    head = db.tracking(str(remote), branch)
+    return None if head is None else db.snapshot(head).get(key)
 
 
 def _push_or_undo(db: Any, branch: str, remote: str, before: str, ours: str) -> None:
