@@ -85,6 +85,8 @@ fn bulk_load(c: &mut Criterion, fx: &Fixtures, backends: &[BackendKind]) {
                     BatchSize::PerIteration,
                 )
             }),
+            // The journal store is measured by the `defaults` target.
+            BackendKind::Journal => continue,
             // The same entries into a new sled tree, in batches of
             // `RAW_BATCH`, then sled's flush.
             BackendKind::RawSled => group.bench_function(id(kind, n), |b| {
@@ -129,6 +131,8 @@ fn commit(c: &mut Criterion, fx: &Fixtures, backends: &[BackendKind], durability
                 // Dropping the runner puts the store back to its base.
                 drop(runner);
             }
+            // The journal store is measured by the `defaults` target.
+            BackendKind::Journal => {}
             BackendKind::RawSled => {
                 let mut runner: Option<RawCommitRunner<'_>> = None;
                 group.bench_function(id(kind, n), |b| {
@@ -163,6 +167,8 @@ fn get(c: &mut Criterion, fx: &Fixtures, backends: &[BackendKind]) {
                     b.iter(|| black_box(store.get(rng.below(n))).expect("present"))
                 });
             }
+            // The journal store is measured by the `defaults` target.
+            BackendKind::Journal => {}
             BackendKind::RawSled => {
                 group.bench_function(id(kind, fx.n), |b| {
                     let raw = fx.raw();

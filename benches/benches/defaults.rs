@@ -16,7 +16,7 @@ use kvgit_benches::defaults::{
     DefaultStores, DiffCase, FacadeStore, FsyncProbe, GetRunner, GroupRunner, LogCase, MergeCase,
     PutRunner, RawDefaultSled, RawOp, RawRunner, RebaseCase, SweepRunner, LOG_COMMITS,
 };
-use kvgit_benches::{backends_from_env, size_label, sizes_from_env, BackendKind};
+use kvgit_benches::{backends_from_env_or, size_label, sizes_from_env, BackendKind};
 
 use common::test_mode;
 
@@ -35,11 +35,16 @@ const GROUP_SEED: u64 = 28;
 const SWEEP_SEED: u64 = 29;
 
 /// The kvgit backends.
-const KV: [BackendKind; 2] = [BackendKind::Memory, BackendKind::Sled];
+const KV: [BackendKind; 3] = [BackendKind::Memory, BackendKind::Sled, BackendKind::Journal];
 
 fn main() {
     let mut c = Criterion::default().configure_from_args();
-    let backends = backends_from_env();
+    let backends = backends_from_env_or(&[
+        BackendKind::Memory,
+        BackendKind::Sled,
+        BackendKind::Journal,
+        BackendKind::RawSled,
+    ]);
     let kv: Vec<BackendKind> = KV.into_iter().filter(|k| backends.contains(k)).collect();
     let raw = backends.contains(&BackendKind::RawSled);
     for n in sizes_from_env(test_mode()) {

@@ -44,7 +44,9 @@ impl Cases {
         let cell = match kind {
             BackendKind::Memory => &self.memory,
             BackendKind::Sled => &self.sled,
-            BackendKind::RawSled => panic!("raw sled has no history"),
+            BackendKind::RawSled | BackendKind::Journal => {
+                panic!("{} has no history case here", kind.name())
+            }
         };
         cell.get_or_init(|| HistoryCase::new(fx.kv(kind), HISTORY_SEED))
     }
@@ -71,6 +73,8 @@ fn history(c: &mut Criterion, fx: &Fixtures, cases: &Cases, backends: &[BackendK
                     })
                 });
             }
+            // The journal store is measured by the `defaults` target.
+            BackendKind::Journal => {}
             BackendKind::RawSled => {
                 let mut case = None;
                 group.bench_function(id(kind, fx.n), |b| {

@@ -123,6 +123,14 @@ impl FacadeStore {
                 });
                 (db, Some(dir))
             }
+            BackendKind::Journal => {
+                let dir = temp_dir();
+                let db = Db::builder()
+                    .engine(kvgit::Engine::Journal)
+                    .open(dir.path())
+                    .unwrap_or_else(|e| panic!("Db::open({}): {e}", dir.path().display()));
+                (db, Some(dir))
+            }
             BackendKind::RawSled => panic!("raw sled is not a kvgit store"),
         }
     }
@@ -381,6 +389,7 @@ pub struct DefaultStores {
     entries: OnceCell<Vec<(Vec<u8>, Vec<u8>)>>,
     memory: OnceCell<FacadeStore>,
     sled: OnceCell<FacadeStore>,
+    journal: OnceCell<FacadeStore>,
     raw: OnceCell<RawDefaultSled>,
 }
 
@@ -392,6 +401,7 @@ impl DefaultStores {
             entries: OnceCell::new(),
             memory: OnceCell::new(),
             sled: OnceCell::new(),
+            journal: OnceCell::new(),
             raw: OnceCell::new(),
         }
     }
@@ -405,6 +415,7 @@ impl DefaultStores {
         match kind {
             BackendKind::Memory => &self.memory,
             BackendKind::Sled => &self.sled,
+            BackendKind::Journal => &self.journal,
             BackendKind::RawSled => panic!("raw sled is not a kvgit store"),
         }
     }
@@ -442,9 +453,13 @@ impl DefaultStores {
     /// Closes every store built, printing the footprints.
     pub fn close(self) {
         let DefaultStores {
-            memory, sled, raw, ..
+            memory,
+            sled,
+            journal,
+            raw,
+            ..
         } = self;
-        for store in [memory.into_inner(), sled.into_inner()]
+        for store in [memory.into_inner(), sled.into_inner(), journal.into_inner()]
             .into_iter()
             .flatten()
         {
@@ -1134,7 +1149,7 @@ mod tests {
         let st = DefaultStores::new(1_000);
         let (raw, took) = RawDefaultSled::bulk_load(st.entries());
         st.keep_raw(raw, took);
-        for kind in [BackendKind::Memory, BackendKind::Sled] {
+        for kind in [BackendKind::Memory, BackendKind::Sled, BackendKind::Journal] {
             let (store, took) = FacadeStore::bulk_load(kind, st.entries());
             assert_eq!(store.main.len().unwrap(), 1_000);
             st.keep_kv(store, took);

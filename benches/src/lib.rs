@@ -195,6 +195,9 @@ pub enum BackendKind {
     Sled,
     /// sled used directly: the same entries as plain keys and values.
     RawSled,
+    /// kvgit on its journal store (`Engine::Journal`); the `defaults`
+    /// target only.
+    Journal,
 }
 
 impl BackendKind {
@@ -208,6 +211,7 @@ impl BackendKind {
             BackendKind::Memory => "memory",
             BackendKind::Sled => "sled",
             BackendKind::RawSled => "raw_sled",
+            BackendKind::Journal => "journal",
         }
     }
 }
@@ -215,22 +219,34 @@ impl BackendKind {
 /// The backends to run: `KVGIT_BENCH_BACKENDS` (comma-separated names, e.g.
 /// `memory,raw_sled`) if set, otherwise all.
 pub fn backends_from_env() -> Vec<BackendKind> {
+    backends_from_env_or(&BackendKind::ALL)
+}
+
+/// Like [`backends_from_env`], with `default` when the variable is unset.
+pub fn backends_from_env_or(default: &[BackendKind]) -> Vec<BackendKind> {
+    const NAMED: [BackendKind; 4] = [
+        BackendKind::Memory,
+        BackendKind::Sled,
+        BackendKind::RawSled,
+        BackendKind::Journal,
+    ];
     match std::env::var("KVGIT_BENCH_BACKENDS") {
         Ok(list) if !list.trim().is_empty() => list
             .split(',')
             .filter(|s| !s.trim().is_empty())
             .map(|s| {
-                BackendKind::ALL
+                NAMED
                     .into_iter()
                     .find(|k| k.name() == s.trim())
                     .unwrap_or_else(|| {
                         panic!(
-                            "KVGIT_BENCH_BACKENDS: unknown backend {s:?} (memory, sled, raw_sled)"
+                            "KVGIT_BENCH_BACKENDS: unknown backend {s:?} \
+                             (memory, sled, raw_sled, journal)"
                         )
                     })
             })
             .collect(),
-        _ => BackendKind::ALL.to_vec(),
+        _ => default.to_vec(),
     }
 }
 
@@ -307,7 +323,9 @@ impl KvStore {
                 let dir = temp_dir();
                 (sled_repo(dir.path(), Durability::Eventual), Some(dir))
             }
-            BackendKind::RawSled => panic!("raw sled is not a kvgit store"),
+            BackendKind::RawSled | BackendKind::Journal => {
+                panic!("{} is not a store of the core benchmarks", kind.name())
+            }
         };
         let start = Instant::now();
         let tree = repo.build_tree(entries.iter().cloned()).expect("bulk load");
@@ -849,7 +867,9 @@ impl Fixtures {
         let cell = match kind {
             BackendKind::Memory => &self.memory,
             BackendKind::Sled => &self.sled,
-            BackendKind::RawSled => panic!("raw sled is not a kvgit store"),
+            BackendKind::RawSled | BackendKind::Journal => {
+                panic!("{} is not a store of the core benchmarks", kind.name())
+            }
         };
         cell.get_or_init(|| KvStore::build(kind, self.entries()))
     }

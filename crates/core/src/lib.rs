@@ -50,6 +50,8 @@ pub use store::{
     Backend, CasOutcome, Compaction, Durability, MemoryBackend, SharedStore, WriterTurn,
 };
 #[cfg(feature = "sled")]
+pub use store::{JournalBackend, JournalOptions};
+#[cfg(feature = "sled")]
 pub use store::{SledBackend, SledOptions};
 pub use tree::{Change, Tree, Unwritten};
 pub use verify::VerifyReport;

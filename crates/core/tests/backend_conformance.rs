@@ -6,15 +6,21 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use kvgit_core::testkit;
-use kvgit_core::{Backend, MemoryBackend, SledBackend, SledOptions};
+use kvgit_core::{
+    Backend, JournalBackend, JournalOptions, MemoryBackend, SledBackend, SledOptions,
+};
 
-/// Runs `check` against a fresh memory backend and a fresh sled backend.
+/// Runs `check` against a fresh memory backend, a fresh sled backend and a
+/// fresh journal backend.
 fn on_every_backend(check: impl Fn(Arc<dyn Backend>)) {
     check(Arc::new(MemoryBackend::new()));
     let dir = tempfile::tempdir().expect("a temporary directory");
     let sled = SledBackend::open(dir.path().join("store"), SledOptions::default())
         .expect("a new sled store opens");
     check(Arc::new(sled));
+    let journal = JournalBackend::open(dir.path().join("journal"), JournalOptions::default())
+        .expect("a new journal store opens");
+    check(Arc::new(journal));
 }
 
 #[test]
@@ -48,5 +54,14 @@ fn check_all_on_fresh_stores() {
             .path()
             .join(format!("store{}", n.fetch_add(1, Ordering::Relaxed)));
         Arc::new(SledBackend::open(path, SledOptions::default()).expect("a new sled store opens"))
+    });
+    testkit::check_all(|| {
+        let path = dir
+            .path()
+            .join(format!("journal{}", n.fetch_add(1, Ordering::Relaxed)));
+        Arc::new(
+            JournalBackend::open(path, JournalOptions::default())
+                .expect("a new journal store opens"),
+        )
     });
 }

@@ -1,6 +1,7 @@
-//! Crash safety: a child process commits to a sled store in a loop and is
-//! killed with SIGKILL at a random moment; the parent reopens the store and
-//! checks it, over many rounds on the same store.
+//! Crash safety: a child process commits to a store on disk (sled, and the
+//! journal backend) in a loop and is killed with SIGKILL at a random
+//! moment; the parent reopens the store and checks it, over many rounds on
+//! the same store.
 //!
 //! After every kill:
 //! - every ref points at a commit whose whole tree is readable: every node
@@ -34,9 +35,25 @@ use std::time::{Duration, Instant};
 
 use kvgit_core::object::Node;
 use kvgit_core::{
-    CasOutcome, CommitSpec, Durability, Error, ObjectId, Repo, RepoOptions, SledBackend,
-    SledOptions, Tree, Value,
+    Backend, CasOutcome, CommitSpec, Durability, Error, JournalBackend, JournalOptions, ObjectId,
+    Repo, RepoOptions, SledBackend, SledOptions, Tree, Value,
 };
+
+/// The store on disk a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Engine {
+    Sled,
+    Journal,
+}
+
+impl Engine {
+    fn open(self, path: &Path) -> kvgit_core::Result<Arc<dyn Backend>> {
+        Ok(match self {
+            Engine::Sled => Arc::new(SledBackend::open(path, SledOptions::default())?),
+            Engine::Journal => Arc::new(JournalBackend::open(path, JournalOptions::default())?),
+        })
+    }
+}
 
 /// Set in the child: the store's path.
 const CHILD_PATH_ENV: &str = "KVGIT_CRASH_CHILD_STORE";
@@ -55,6 +72,7 @@ const KEY_SPACE: u64 = 3000;
 fn sigkill_during_durable_commits() {
     crash_test(
         "sigkill_during_durable_commits",
+        Engine::Sled,
         Durability::Durable,
         0xd0_4ab1e,
     );
@@ -64,18 +82,39 @@ fn sigkill_during_durable_commits() {
 fn sigkill_during_eventual_commits() {
     crash_test(
         "sigkill_during_eventual_commits",
+        Engine::Sled,
         Durability::Eventual,
         0xe7e_4a11,
     );
 }
 
-fn crash_test(test_name: &str, durability: Durability, seed: u64) {
+#[test]
+fn sigkill_during_durable_commits_to_a_journal() {
+    crash_test(
+        "sigkill_during_durable_commits_to_a_journal",
+        Engine::Journal,
+        Durability::Durable,
+        0x10_4ab1e,
+    );
+}
+
+#[test]
+fn sigkill_during_eventual_commits_to_a_journal() {
+    crash_test(
+        "sigkill_during_eventual_commits_to_a_journal",
+        Engine::Journal,
+        Durability::Eventual,
+        0x1e7_4a11,
+    );
+}
+
+fn crash_test(test_name: &str, engine: Engine, durability: Durability, seed: u64) {
     if let Ok(path) = std::env::var(CHILD_PATH_ENV) {
         let seed = std::env::var(CHILD_SEED_ENV)
             .expect("the parent sets the seed")
             .parse()
             .expect("a u64 seed");
-        child(Path::new(&path), durability, seed);
+        child(Path::new(&path), engine, durability, seed);
     }
     let rounds = rounds();
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -86,7 +125,7 @@ fn crash_test(test_name: &str, durability: Durability, seed: u64) {
     let start = Instant::now();
     for round in 0..rounds {
         let outcome = run_child(test_name, dir.path(), &path, rng.next(), round, &mut rng);
-        let repo = reopen(&path, durability).unwrap_or_else(|e| {
+        let repo = reopen(&path, engine, durability).unwrap_or_else(|e| {
             let kept = keep_store(&path, test_name);
             panic!(
                 "round {round} (child killed {} its ready line): the store does not reopen \
@@ -260,13 +299,13 @@ fn parse_ack(line: &str) -> Option<ObjectId> {
 /// Opens the store, retrying while the dead child's lock lingers (the
 /// kernel releases a dead process's `flock` when it is reaped, so this
 /// should succeed at once).
-fn reopen(path: &Path, durability: Durability) -> kvgit_core::Result<Repo> {
+fn reopen(path: &Path, engine: Engine, durability: Durability) -> kvgit_core::Result<Repo> {
     let start = Instant::now();
     loop {
-        match SledBackend::open(path, SledOptions::default()) {
+        match engine.open(path) {
             Ok(backend) => {
                 return Ok(Repo::new(
-                    Arc::new(backend),
+                    backend,
                     RepoOptions {
                         durability,
                         ..RepoOptions::default()
@@ -319,7 +358,7 @@ fn partial_snapshot_left_by_a_crash_does_not_block_open() {
     let path = dir.path().join("store");
     let mut ids = Vec::new();
     {
-        let repo = reopen(&path, Durability::Durable).expect("a new store");
+        let repo = reopen(&path, Engine::Sled, Durability::Durable).expect("a new store");
         for seed in 0..20 {
             ids.push(commit_ops(&repo, seed).expect("commit"));
         }
@@ -334,7 +373,7 @@ fn partial_snapshot_left_by_a_crash_does_not_block_open() {
         .unwrap_or_else(|| "snap.0000000000000000".to_string());
     std::fs::write(path.join(format!("{newest}.generating")), [0u8; 7]).expect("write");
 
-    let repo = reopen(&path, Durability::Durable)
+    let repo = reopen(&path, Engine::Sled, Durability::Durable)
         .unwrap_or_else(|e| panic!("a partial snapshot file blocks the open: {e}"));
     assert_eq!(repo.get_ref(MAIN).expect("read main"), ids.last().copied());
     for id in &ids {
@@ -343,10 +382,10 @@ fn partial_snapshot_left_by_a_crash_does_not_block_open() {
 }
 
 /// The child: commits random operations to `heads/main` until killed.
-fn child(path: &Path, durability: Durability, seed: u64) -> ! {
-    let backend = SledBackend::open(path, SledOptions::default()).expect("the child opens");
+fn child(path: &Path, engine: Engine, durability: Durability, seed: u64) -> ! {
+    let backend = engine.open(path).expect("the child opens");
     let repo = Repo::new(
-        Arc::new(backend),
+        backend,
         RepoOptions {
             durability,
             ..RepoOptions::default()

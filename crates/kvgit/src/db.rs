@@ -13,7 +13,7 @@ use kvgit_core::{
     Backend, CommitSpec, Durability, MemoryBackend, ObjectId, Repo, RepoOptions, WriterTurn,
 };
 #[cfg(feature = "sled")]
-use kvgit_core::{SledBackend, SledOptions};
+use kvgit_core::{JournalBackend, JournalOptions, SledBackend, SledOptions};
 use kvgit_gc::{
     AccessOptions, AccessTracker, GcPhase, Progress, Protected, RebaseReport, SweepOptions,
     SweepReport, Watermarks,
@@ -62,6 +62,10 @@ pub struct Options {
     pub max_retries: u32,
     /// The codec of `get_as` / `put_as` (default: postcard).
     pub codec: DefaultCodec,
+    /// The embedded store [`Db::open`] creates in a new directory (an
+    /// existing store opens as what it is). Default: [`Engine::Sled`].
+    #[cfg(feature = "sled")]
+    pub engine: Engine,
     /// sled options for [`Db::open`].
     #[cfg(feature = "sled")]
     pub sled: SledOptions,
@@ -96,6 +100,8 @@ impl Default for Options {
             cache_bytes: 256 << 20,
             max_retries: 100,
             codec: DefaultCodec::Postcard,
+            #[cfg(feature = "sled")]
+            engine: Engine::Sled,
             #[cfg(feature = "sled")]
             sled: SledOptions::default(),
             watermarks: None,
@@ -188,6 +194,25 @@ impl DbBuilder {
         self
     }
 
+    /// Which embedded store a new directory gets (see [`Engine`]).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("store");
+    /// let db = kvgit::Db::builder().engine(kvgit::Engine::Journal).open(&path)?;
+    /// db.branch("main")?.put("k", "v")?;
+    /// drop(db);
+    /// // Reopened as what it is, whatever the options say.
+    /// assert_eq!(kvgit::Engine::of(&path), Some(kvgit::Engine::Journal));
+    /// assert_eq!(kvgit::Db::open(&path)?.branch("main")?.get("k")?.as_deref(), Some(&b"v"[..]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "sled")]
+    pub fn engine(mut self, engine: Engine) -> Self {
+        self.options.engine = engine;
+        self
+    }
+
     /// Turns on automatic garbage collection with these water marks (see
     /// [`Options::watermarks`]); `low` defaults to 80% of `high`.
     ///
@@ -267,8 +292,11 @@ impl DbBuilder {
         if !create && !SledBackend::exists(path) {
             return Err(Error::NoStore(path.display().to_string()));
         }
-        let backend = SledBackend::open(path, self.options.sled.clone())?;
-        Db::with_backend(Arc::new(backend), self.options)
+        let backend: Arc<dyn Backend> = match Engine::of(path).unwrap_or(self.options.engine) {
+            Engine::Sled => Arc::new(SledBackend::open(path, self.options.sled.clone())?),
+            Engine::Journal => Arc::new(JournalBackend::open(path, JournalOptions::default())?),
+        };
+        Db::with_backend(backend, self.options)
     }
 
     #[cfg(not(feature = "sled"))]
@@ -397,6 +425,34 @@ fn create<'r>(
     }
 }
 
+/// The embedded stores [`Db::open`] can make in a directory.
+#[cfg(feature = "sled")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Engine {
+    /// A sled database ([`kvgit_core::SledBackend`]): store format 1.
+    #[default]
+    Sled,
+    /// kvgit's journal ([`kvgit_core::JournalBackend`]): objects appended
+    /// to one file, the index in memory; store format 2. A durable commit
+    /// writes each new object once and syncs once.
+    Journal,
+}
+
+#[cfg(feature = "sled")]
+impl Engine {
+    /// The engine of the store at `path`, if there is one.
+    pub fn of(path: impl AsRef<Path>) -> Option<Engine> {
+        let path = path.as_ref();
+        if JournalBackend::is_journal_store(path) {
+            Some(Engine::Journal)
+        } else if SledBackend::exists(path) {
+            Some(Engine::Sled)
+        } else {
+            None
+        }
+    }
+}
+
 /// Read-only opening and atomic creation of sled stores.
 #[cfg(feature = "sled")]
 impl DbBuilder {
@@ -424,8 +480,17 @@ impl DbBuilder {
             return self.open_existing(path);
         }
         self.options.track_access = Some(false);
-        let backend = SledBackend::open_read_only(path, self.options.sled.clone())?;
-        Db::with_backend(Arc::new(backend), self.options)
+        let backend: Arc<dyn Backend> = match Engine::of(path) {
+            Some(Engine::Journal) => Arc::new(JournalBackend::open_read_only(
+                path,
+                JournalOptions::default(),
+            )?),
+            _ => Arc::new(SledBackend::open_read_only(
+                path,
+                self.options.sled.clone(),
+            )?),
+        };
+        Db::with_backend(backend, self.options)
     }
 
     /// Creates a sled store at `path` (a missing or empty directory) with
@@ -444,11 +509,23 @@ impl DbBuilder {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn create(self, path: impl AsRef<Path>, branch: &str) -> Result<Db> {
-        let backend = Arc::new(SledBackend::create(path, self.options.sled.clone())?);
-        let db = Db::with_backend(backend.clone(), self.options)?;
-        db.branch(branch)?;
-        backend.complete_init()?;
-        Ok(db)
+        let path = path.as_ref();
+        match self.options.engine {
+            Engine::Sled => {
+                let backend = Arc::new(SledBackend::create(path, self.options.sled.clone())?);
+                let db = Db::with_backend(backend.clone(), self.options)?;
+                db.branch(branch)?;
+                backend.complete_init()?;
+                Ok(db)
+            }
+            Engine::Journal => {
+                let backend = Arc::new(JournalBackend::create(path, JournalOptions::default())?);
+                let db = Db::with_backend(backend.clone(), self.options)?;
+                db.branch(branch)?;
+                backend.complete_init()?;
+                Ok(db)
+            }
+        }
     }
 }
 

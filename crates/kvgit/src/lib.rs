@@ -83,12 +83,14 @@ pub use branch::{Branch, MergeOutcome};
 #[cfg(feature = "json")]
 pub use codec::Json;
 pub use codec::{Codec, DefaultCodec, Postcard};
+#[cfg(feature = "sled")]
+pub use db::Engine;
 pub use db::{CommitCheck, CommitId, Db, DbBuilder, Options, StoreStats};
 pub use error::{Conflict, Error, Result};
 pub use file::{KeyFile, OpenMode};
-#[cfg(feature = "sled")]
-pub use kvgit_core::SledOptions;
 pub use kvgit_core::{Compaction, Durability, VerifyReport, MAX_KEY_LEN, MAX_VALUE_LEN};
+#[cfg(feature = "sled")]
+pub use kvgit_core::{JournalOptions, SledOptions};
 pub use kvgit_gc::{
     GcPhase, Progress, Protected, RebaseReport, RebaseStatus, SweepOptions, SweepReport, Watermarks,
 };
@@ -134,12 +136,12 @@ pub mod merge {
 pub mod advanced {
     use crate::{Db, Snapshot};
 
-    #[cfg(feature = "sled")]
-    pub use kvgit_core::SledBackend;
     pub use kvgit_core::{
         Backend, CasOutcome, Commit, CommitSpec, MemoryBackend, ObjectId, Repo, RepoOptions,
         SharedStore, Tree, Value, WriterTurn,
     };
+    #[cfg(feature = "sled")]
+    pub use kvgit_core::{JournalBackend, SledBackend};
     #[cfg(feature = "postgres")]
     pub use kvgit_postgres::{is_postgres_url, redact_url, PgBackend, SCHEMA_VERSION};
 

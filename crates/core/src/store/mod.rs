@@ -17,10 +17,14 @@
 //! it. This is what lets the commit protocol (objects first, then the ref)
 //! need a single barrier at the end.
 
+#[cfg(feature = "sled")]
+pub(crate) mod journal;
 mod memory;
 #[cfg(feature = "sled")]
-mod sled;
+pub(crate) mod sled;
 
+#[cfg(feature = "sled")]
+pub use self::journal::{JournalBackend, JournalOptions};
 pub use self::memory::MemoryBackend;
 #[cfg(feature = "sled")]
 pub use self::sled::{SledBackend, SledOptions};

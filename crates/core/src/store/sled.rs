@@ -148,7 +148,7 @@
 
 mod close_record;
 mod compact;
-mod layout;
+pub(crate) mod layout;
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -166,7 +166,7 @@ use crate::error::{Error, Result};
 use crate::id::ObjectId;
 
 /// The name of kvgit's lock file inside a store directory.
-const LOCK_FILE: &str = "kvgit.lock";
+pub(crate) const LOCK_FILE: &str = "kvgit.lock";
 
 /// sled's data file inside a store directory.
 const DATA_FILE: &str = "db";
@@ -393,7 +393,7 @@ impl SledBackend {
             }
             DirState::Missing | DirState::Empty | DirState::Interrupted => {}
         }
-        layout::write_init_file(&path)?;
+        layout::write_init_file(&path, layout::MARKER_TEXT)?;
         fault_point("init:begun");
         layout::clear_leftovers(&path)?;
         let db = open_waiting(&config(&path, &options), &path, options.close_wait)?;
@@ -463,7 +463,10 @@ impl SledBackend {
                 ))
             }
             DirState::Interrupted => return Err(not_a_store(&path, INTERRUPTED)),
-            DirState::Store => false,
+            DirState::Store => {
+                expect_sled_format(&path)?;
+                false
+            }
             DirState::Legacy => true,
         };
         layout::check_conf(&path)?;
@@ -779,6 +782,9 @@ impl SledBackend {
 
     fn open_writable(path: &Path, options: &SledOptions, legacy: bool) -> Result<Self> {
         let path = path.to_path_buf();
+        if !legacy {
+            expect_sled_format(&path)?;
+        }
         layout::check_conf(&path)?;
         check_space(&path, 0)?;
         let lock = StoreLock::acquire(&path, options.close_wait)?;
@@ -1087,13 +1093,28 @@ fn open_data_file(path: &Path) -> Result<File> {
         .map_err(|e| write_error(&file, "open", e))
 }
 
-fn store_exists(path: &Path) -> Error {
+/// Fails unless the store at `path` (whose marker is there) is a sled
+/// store: a journal store is opened by `JournalBackend`, never by sled,
+/// which would write its own files into it.
+fn expect_sled_format(path: &Path) -> Result<()> {
+    match layout::store_format(path)? {
+        layout::SLED_FORMAT => Ok(()),
+        _ => Err(Error::Unavailable {
+            store: path.display().to_string(),
+            detail: "it is a journal store (format 2), not a sled store: open it with \
+                     Db::open or JournalBackend::open"
+                .to_string(),
+        }),
+    }
+}
+
+pub(crate) fn store_exists(path: &Path) -> Error {
     Error::StoreExists {
         path: path.display().to_string(),
     }
 }
 
-fn no_space(path: &Path) -> Error {
+pub(crate) fn no_space(path: &Path) -> Error {
     Error::NoSpace {
         path: path.display().to_string(),
     }
@@ -1207,7 +1228,7 @@ fn available_space(path: &Path) -> Option<u64> {
 /// write of `bytes` (counted twice: sled may rewrite a page soon after) with
 /// [`WRITE_RESERVE`] to spare. sled 0.34 can hang when a write fails for
 /// want of space (see `Drop`), so kvgit avoids asking it to.
-fn check_space(path: &Path, bytes: u64) -> Result<()> {
+pub(crate) fn check_space(path: &Path, bytes: u64) -> Result<()> {
     if skip_space_check() {
         return Ok(());
     }
@@ -1453,7 +1474,7 @@ fn is_sled_lock_error(e: &io::Error) -> bool {
 /// kvgit's exclusive lock on a store directory, held for a backend's
 /// lifetime: an advisory `flock` through std's `File::try_lock` (Rust
 /// 1.89).
-struct StoreLock {
+pub(crate) struct StoreLock {
     file: File,
     data_path: PathBuf,
     close_wait: Duration,
@@ -1462,7 +1483,7 @@ struct StoreLock {
 impl StoreLock {
     /// Takes the lock of the store at `dir`, creating the lock file if
     /// missing.
-    fn acquire(dir: &Path, close_wait: Duration) -> Result<Self> {
+    pub(crate) fn acquire(dir: &Path, close_wait: Duration) -> Result<Self> {
         let lock_path = dir.join(LOCK_FILE);
         let file = OpenOptions::new()
             .read(true)
@@ -1477,7 +1498,7 @@ impl StoreLock {
     /// Takes the lock of the store at `dir` for a read-only open, without
     /// creating or writing anything: `None` if there is no lock file (no
     /// kvgit ever opened the store for writing) or it cannot be opened.
-    fn acquire_for_reading(dir: &Path, close_wait: Duration) -> Result<Option<Self>> {
+    pub(crate) fn acquire_for_reading(dir: &Path, close_wait: Duration) -> Result<Option<Self>> {
         let lock_path = dir.join(LOCK_FILE);
         match File::open(&lock_path) {
             Ok(file) => Self::lock(file, dir, close_wait).map(Some),
@@ -1545,7 +1566,7 @@ fn wait_released(data_path: &Path, close_wait: Duration) -> bool {
 
 /// fsyncs a directory, making the entries created in it durable. A no-op
 /// where directories cannot be opened as files.
-fn sync_dir(dir: &Path) -> Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     #[cfg(unix)]
     File::open(dir)
         .and_then(|d| d.sync_all())

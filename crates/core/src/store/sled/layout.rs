@@ -31,8 +31,17 @@ pub(crate) const MARKER_FILE: &str = "kvgit.store";
 /// The marker's name while the store is being created.
 pub(crate) const INIT_FILE: &str = "kvgit.init";
 
-/// The whole content of a marker (and of `kvgit.init`).
+/// The whole content of a marker (and of `kvgit.init`) of a sled store.
 pub(crate) const MARKER_TEXT: &str = "kvgit store\nformat 1\n";
+
+/// The whole content of a marker of a journal store (format 2: the
+/// `journal` backend, see `store::journal`).
+pub(crate) const JOURNAL_MARKER_TEXT: &str = "kvgit store\nformat 2\n";
+
+/// The store formats this build reads: 1 (sled) and 2 (journal).
+pub(crate) const SLED_FORMAT: u64 = 1;
+/// See [`SLED_FORMAT`].
+pub(crate) const JOURNAL_FORMAT: u64 = 2;
 
 /// The first line of every marker, whatever its format.
 const MARKER_MAGIC: &str = "kvgit store\n";
@@ -74,6 +83,10 @@ fn is_layout_name(name: &str) -> bool {
             | super::close_record::CLOSE_FILE
             | "kvgit.closed.tmp"
             | super::compact::COMPACT_DIR
+            | crate::store::journal::JOURNAL_FILE
+            | crate::store::journal::INDEX_FILE
+            | crate::store::journal::INDEX_TMP_FILE
+            | crate::store::journal::COMPACT_FILE
     ) || name.starts_with("snap.")
 }
 
@@ -160,12 +173,21 @@ pub(crate) fn not_a_store(path: &Path, detail: &str) -> Error {
     }
 }
 
-/// Checks the marker of the store at `path`.
-fn check_marker(path: &Path) -> Result<()> {
+/// The format of the store at `path` (whose marker is there):
+/// [`SLED_FORMAT`] or [`JOURNAL_FORMAT`].
+pub(crate) fn store_format(path: &Path) -> Result<u64> {
+    check_marker(path)
+}
+
+/// Checks the marker of the store at `path`; returns its format.
+fn check_marker(path: &Path) -> Result<u64> {
     let file = path.join(MARKER_FILE);
     let bytes = fs::read(&file).map_err(|e| io_at("read the store's marker", &file, e))?;
     if bytes == MARKER_TEXT.as_bytes() {
-        return Ok(());
+        return Ok(SLED_FORMAT);
+    }
+    if bytes == JOURNAL_MARKER_TEXT.as_bytes() {
+        return Ok(JOURNAL_FORMAT);
     }
     let text = String::from_utf8_lossy(&bytes);
     if let Some(rest) = text.strip_prefix(MARKER_MAGIC) {
@@ -176,8 +198,8 @@ fn check_marker(path: &Path) -> Result<()> {
             return Err(Error::Unavailable {
                 store: path.display().to_string(),
                 detail: format!(
-                    "it has store format {format}, and this kvgit reads format 1 only \
-                     (use the kvgit that made it, or a newer one)"
+                    "it has store format {format}, and this kvgit reads formats 1 and 2 \
+                     only (use the kvgit that made it, or a newer one)"
                 ),
             });
         }
@@ -220,10 +242,10 @@ pub(crate) fn check_conf(path: &Path) -> Result<()> {
     })
 }
 
-/// Writes `kvgit.init` (the marker's text under its in-progress name),
-/// synced, with the directory.
-pub(crate) fn write_init_file(path: &Path) -> Result<()> {
-    write_synced(&path.join(INIT_FILE), MARKER_TEXT.as_bytes())?;
+/// Writes `kvgit.init` (the marker's text, `marker`, under its
+/// in-progress name), synced, with the directory.
+pub(crate) fn write_init_file(path: &Path, marker: &str) -> Result<()> {
+    write_synced(&path.join(INIT_FILE), marker.as_bytes())?;
     super::sync_dir(path)
 }
 
