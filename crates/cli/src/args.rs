@@ -54,7 +54,13 @@ pub enum Command {
     /// Create a new store with an empty branch
     ///
     /// An error if a store exists at --store.
-    Init,
+    Init {
+        /// The embedded store to make: kvgit's journal (one append-only
+        /// file: a durable commit writes its new objects once and syncs
+        /// once), or a sled database (the format of earlier versions).
+        #[arg(long, value_enum, default_value = "journal")]
+        engine: EngineArg,
+    },
     /// Set a key in one commit
     ///
     /// VALUE is read from standard input when absent. Prints the new head.
@@ -520,7 +526,7 @@ impl Command {
     pub fn uses_branch(&self) -> bool {
         !matches!(
             self,
-            Command::Init
+            Command::Init { .. }
                 | Command::Completions { .. }
                 | Command::Man
                 | Command::Clone { .. }
@@ -549,6 +555,24 @@ impl Command {
                 | Command::Stats { .. }
                 | Command::Status { .. }
         )
+    }
+}
+
+/// `kvgit init --engine`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EngineArg {
+    /// kvgit's journal (the default).
+    Journal,
+    /// A sled database.
+    Sled,
+}
+
+impl From<EngineArg> for kvgit::Engine {
+    fn from(e: EngineArg) -> Self {
+        match e {
+            EngineArg::Journal => kvgit::Engine::Journal,
+            EngineArg::Sled => kvgit::Engine::Sled,
+        }
     }
 }
 

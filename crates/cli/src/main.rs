@@ -47,7 +47,7 @@ fn main() -> ExitCode {
         store::release_read_only();
     }
     let result = match args.command {
-        Command::Init => cmd::init::run(&ctx),
+        Command::Init { engine } => cmd::init::run(&ctx, engine.into()),
         Command::Put {
             key,
             value,

@@ -242,15 +242,16 @@ fn fill(store: &Path, env: &[(&str, &str)]) -> (String, usize) {
     panic!("100 puts of 200 KB did not fill an 8 MB disk");
 }
 
-/// What a full disk must not break: the put fails at once with the message
-/// and changes no ref; reads work while the disk is full; everything works
+/// What a full disk must not break, on a store of `engine` (as `init
+/// --engine` takes it): the put fails at once with the message and
+/// changes no ref; reads work while the disk is full; everything works
 /// once there is room again.
-fn full_disk_case(env: &[(&str, &str)]) {
+fn full_disk_case(engine: &str, env: &[(&str, &str)]) {
     let Some(fs) = Tmpfs::mount("8m") else {
         return;
     };
     let store = fs.path.join("store");
-    ok(&store, &["init"]);
+    ok(&store, &["init", "--engine", engine]);
     let (err, keys) = fill(&store, env);
     assert_eq!(
         err,
@@ -267,10 +268,11 @@ fn full_disk_case(env: &[(&str, &str)]) {
     assert_eq!(ok(&store, &["export"]).lines().count(), keys);
     assert!(ok(&store, &["verify"]).starts_with("ok: 1 refs"));
     ok(&store, &["log"]);
-    // Another put of that size while full fails the same way. When sled
-    // itself met the full disk, it may have given back the space of the
-    // segment it abandoned, so the second put may fit: then it must be
-    // there, whole, like any acknowledged put.
+    // Another put of that size while full fails the same way. When the
+    // store itself met the full disk, it may have given back the space it
+    // had claimed (sled: the segment it abandoned; the journal: the zeros
+    // it could not finish writing ahead), so the second put may fit: then
+    // it must be there, whole, like any acknowledged put.
     let value = pseudo_random(200_000, 1);
     let out = run_env(&store, &["put", "x"], &value, env);
     let mut expected = keys;
@@ -291,14 +293,22 @@ fn full_disk_case(env: &[(&str, &str)]) {
 
 #[test]
 fn a_full_disk_fails_the_put_at_once_and_reads_still_work() {
-    full_disk_case(&[]);
+    full_disk_case("journal", &[]);
+    full_disk_case("sled", &[]);
+}
+
+#[test]
+fn a_full_disk_hit_inside_the_journal_fails_the_put_at_once_too() {
+    // Without kvgit's free-space check, the journal's own writes run into
+    // the full disk.
+    full_disk_case("journal", &[("KVGIT_TEST_NO_SPACE_CHECK", "1")]);
 }
 
 #[test]
 fn a_full_disk_hit_inside_sled_fails_the_put_at_once_too() {
     // Without kvgit's free-space check, sled itself runs into the full
     // disk (where sled 0.34 used to hang forever in its flush).
-    full_disk_case(&[("KVGIT_TEST_NO_SPACE_CHECK", "1")]);
+    full_disk_case("sled", &[("KVGIT_TEST_NO_SPACE_CHECK", "1")]);
 }
 
 #[test]
@@ -343,9 +353,14 @@ fn commands_never_touch_a_directory_that_is_not_a_store() {
 
 #[test]
 fn read_only_commands_create_nothing_in_a_store() {
+    read_only_commands_create_nothing("journal");
+    read_only_commands_create_nothing("sled");
+}
+
+fn read_only_commands_create_nothing(engine: &str) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let store = dir.path().join("store");
-    ok(&store, &["init"]);
+    ok(&store, &["init", "--engine", engine]);
     ok(&store, &["put", "k", "v"]);
     // Every file's name and bytes (sled's snapshot `snap.*` included: the
     // writing command refreshed it when it closed the store, so the first
@@ -363,7 +378,9 @@ fn read_only_commands_create_nothing_in_a_store() {
         all
     };
     let before = contents(&store);
-    assert!(before.iter().any(|(n, _)| n.starts_with("snap.")));
+    if engine == "sled" {
+        assert!(before.iter().any(|(n, _)| n.starts_with("snap.")));
+    }
     for args in [
         &["ls"][..],
         &["get", "k"],
@@ -389,24 +406,52 @@ fn read_only_commands_create_nothing_in_a_store() {
 }
 
 /// The points where a debug build's `init` can be made to die
-/// (`KVGIT_TEST_FAIL_AT`), in order.
-const INIT_STEPS: &[&str] = &[
-    "init:dir",
-    "init:lock",
-    "init:begun",
-    "init:sled",
-    "init:complete",
-    "init:flushed",
-    "init:renamed",
+/// (`KVGIT_TEST_FAIL_AT`), in order, for each engine.
+const INIT_STEPS: &[(&str, &[&str])] = &[
+    (
+        "journal",
+        &[
+            "init:dir",
+            "init:lock",
+            "init:begun",
+            "init:journal",
+            "init:complete",
+            "init:flushed",
+            "init:renamed",
+        ],
+    ),
+    (
+        "sled",
+        &[
+            "init:dir",
+            "init:lock",
+            "init:begun",
+            "init:sled",
+            "init:complete",
+            "init:flushed",
+            "init:renamed",
+        ],
+    ),
 ];
 
 #[test]
 fn an_init_killed_at_any_step_leaves_no_store_or_a_complete_one() {
-    for step in INIT_STEPS {
+    for (engine, step) in INIT_STEPS
+        .iter()
+        .flat_map(|(engine, steps)| steps.iter().map(move |step| (*engine, *step)))
+    {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let store = dir.path().join("store");
-        let out = run_env(&store, &["init"], b"", &[("KVGIT_TEST_FAIL_AT", step)]);
-        assert!(!out.status.success(), "{step}: init should have died");
+        let out = run_env(
+            &store,
+            &["init", "--engine", engine],
+            b"",
+            &[("KVGIT_TEST_FAIL_AT", step)],
+        );
+        assert!(
+            !out.status.success(),
+            "{engine} {step}: init should have died"
+        );
         let ls = run(&store, &["ls"]);
         if ls.status.success() {
             // Complete: its branch is there and verifies.
@@ -456,7 +501,7 @@ fn a_store_of_an_earlier_build_without_its_branch_is_reported_damaged() {
 fn a_store_of_an_earlier_build_is_read_as_is_and_marked_when_written() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let store = dir.path().join("store");
-    ok(&store, &["init"]);
+    ok(&store, &["init", "--engine", "sled"]);
     ok(&store, &["put", "k", "v"]);
     fs::remove_file(store.join("kvgit.store")).expect("remove the marker");
     assert_eq!(ok(&store, &["get", "k"]), "v");
@@ -474,7 +519,7 @@ fn a_store_of_an_earlier_build_is_read_as_is_and_marked_when_written() {
 fn a_missing_page_file_is_named_with_what_to_do() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let store = dir.path().join("store");
-    ok(&store, &["init"]);
+    ok(&store, &["init", "--engine", "sled"]);
     let big = pseudo_random(300_000, 7);
     let out = run_env(&store, &["put", "big"], &big, &[]);
     assert!(out.status.success());
@@ -512,7 +557,7 @@ fn a_missing_page_file_is_named_with_what_to_do() {
 fn a_damaged_conf_is_named_with_what_to_do() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let store = dir.path().join("store");
-    ok(&store, &["init"]);
+    ok(&store, &["init", "--engine", "sled"]);
     ok(&store, &["put", "k", "v"]);
     let conf = store.join("conf");
     let mut bytes = fs::read(&conf).expect("read conf");

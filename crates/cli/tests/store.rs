@@ -78,10 +78,16 @@ fn an_ambiguous_prefix_is_an_error_and_a_longer_one_resolves() {
 }
 
 /// Replaces the bytes of object `id` with `bytes` (`None`: deletes it),
-/// through the sled backend directly.
+/// through the store's backend directly.
 fn tamper(store: &Store, id: ObjectId, bytes: Option<Vec<u8>>) {
-    let backend = SledBackend::open(&store.path, SledOptions::default()).expect("open sled");
     use kvgit::advanced::Backend;
+    let backend: Box<dyn Backend> = match kvgit::Engine::of(&store.path) {
+        Some(kvgit::Engine::Journal) => Box::new(
+            kvgit::advanced::JournalBackend::open(&store.path, Default::default())
+                .expect("open the journal"),
+        ),
+        _ => Box::new(SledBackend::open(&store.path, SledOptions::default()).expect("open sled")),
+    };
     backend.delete_objects(&[id]).expect("delete");
     if let Some(bytes) = bytes {
         backend.put_objects(vec![(id, bytes)]).expect("put");

@@ -33,11 +33,13 @@ fn fill(b: &JournalBackend) -> Vec<(ObjectId, Vec<u8>)> {
         .map(|i| object(i, 10 + (i as usize * 53) % 6000))
         .collect();
     for chunk in objects.chunks(32) {
-        b.put_objects(chunk.to_vec()).expect("the journal backend answers");
+        b.put_objects(chunk.to_vec())
+            .expect("the journal backend answers");
     }
     for (i, (id, _)) in objects.iter().take(10).enumerate() {
         assert_eq!(
-            b.cas_ref(&format!("heads/b{i}"), None, Some(id)).expect("the journal backend answers"),
+            b.cas_ref(&format!("heads/b{i}"), None, Some(id))
+                .expect("the journal backend answers"),
             CasOutcome::Swapped
         );
     }
@@ -47,21 +49,36 @@ fn fill(b: &JournalBackend) -> Vec<(ObjectId, Vec<u8>)> {
             .collect(),
     )
     .expect("the journal backend answers");
-    b.put_meta(vec![(vec![b'm', 3], None)]).expect("the journal backend answers");
+    b.put_meta(vec![(vec![b'm', 3], None)])
+        .expect("the journal backend answers");
     objects
 }
 
 fn check_filled(b: &JournalBackend, objects: &[(ObjectId, Vec<u8>)]) {
     for (id, bytes) in objects {
-        assert_eq!(b.get_object(id).expect("the journal backend answers").as_ref(), Some(bytes));
+        assert_eq!(
+            b.get_object(id)
+                .expect("the journal backend answers")
+                .as_ref(),
+            Some(bytes)
+        );
     }
     let refs = b.list_refs("heads/").expect("the journal backend answers");
     assert_eq!(refs.len(), 10);
-    assert_eq!(b.get_ref("heads/b0").expect("the journal backend answers"), Some(objects[0].0));
+    assert_eq!(
+        b.get_ref("heads/b0").expect("the journal backend answers"),
+        Some(objects[0].0)
+    );
     let meta = b.scan_meta(b"m").expect("the journal backend answers");
     assert_eq!(meta.len(), 19);
-    assert_eq!(b.get_meta(&[b'm', 3]).expect("the journal backend answers"), None);
-    assert_eq!(b.get_meta(&[b'm', 7]).expect("the journal backend answers"), Some(vec![7; 7]));
+    assert_eq!(
+        b.get_meta(&[b'm', 3]).expect("the journal backend answers"),
+        None
+    );
+    assert_eq!(
+        b.get_meta(&[b'm', 7]).expect("the journal backend answers"),
+        Some(vec![7; 7])
+    );
     let mut n = 0;
     b.for_each_object(&mut |_, _| {
         n += 1;

@@ -63,7 +63,7 @@ pub struct Options {
     /// The codec of `get_as` / `put_as` (default: postcard).
     pub codec: DefaultCodec,
     /// The embedded store [`Db::open`] creates in a new directory (an
-    /// existing store opens as what it is). Default: [`Engine::Sled`].
+    /// existing store opens as what it is). Default: [`Engine::Journal`].
     #[cfg(feature = "sled")]
     pub engine: Engine,
     /// sled options for [`Db::open`].
@@ -101,7 +101,7 @@ impl Default for Options {
             max_retries: 100,
             codec: DefaultCodec::Postcard,
             #[cfg(feature = "sled")]
-            engine: Engine::Sled,
+            engine: Engine::Journal,
             #[cfg(feature = "sled")]
             sled: SledOptions::default(),
             watermarks: None,
@@ -430,11 +430,11 @@ fn create<'r>(
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Engine {
     /// A sled database ([`kvgit_core::SledBackend`]): store format 1.
-    #[default]
     Sled,
     /// kvgit's journal ([`kvgit_core::JournalBackend`]): objects appended
     /// to one file, the index in memory; store format 2. A durable commit
-    /// writes each new object once and syncs once.
+    /// writes each new object once and syncs once. The default.
+    #[default]
     Journal,
 }
 
@@ -510,7 +510,10 @@ impl DbBuilder {
     /// ```
     pub fn create(self, path: impl AsRef<Path>, branch: &str) -> Result<Db> {
         let path = path.as_ref();
-        match self.options.engine {
+        // A store there already (which creation refuses), or what an
+        // earlier build's interrupted sled creation left (which sled's
+        // creation completes), is created as what it is.
+        match Engine::of(path).unwrap_or(self.options.engine) {
             Engine::Sled => {
                 let backend = Arc::new(SledBackend::create(path, self.options.sled.clone())?);
                 let db = Db::with_backend(backend.clone(), self.options)?;

@@ -326,10 +326,20 @@ pub fn sweep(ctx: &Ctx, dry_run: bool, grace: Option<u64>, json: bool) -> Result
             std::cmp::Ordering::Equal => "unchanged so far".to_string(),
             std::cmp::Ordering::Greater => format!("{} larger", HumanBytes(after - before)),
         };
+        let why = match kvgit::Engine::of(&ctx.store) {
+            Some(kvgit::Engine::Journal) => {
+                "the freed space stays in the store's journal file until it is compacted; \
+                 `kvgit compact` gives it back now (it copies what is live into a fresh \
+                 file)"
+            }
+            _ => {
+                "the embedded store reuses the freed space for new writes and returns it \
+                 to the file system gradually, as it rewrites its files; `kvgit compact` \
+                 gives it back now"
+            }
+        };
         crate::outln!(
-            "size on disk {} -> {} ({change}): the embedded store reuses the freed space \
-             for new writes and returns it to the file system gradually, as it rewrites \
-             its files; `kvgit compact` gives it back now",
+            "size on disk {} -> {} ({change}): {why}",
             HumanBytes(before),
             HumanBytes(after)
         )?;

@@ -4,11 +4,11 @@ use anyhow::{anyhow, bail, Result};
 
 use crate::store::{display, is_store, is_url, open_db, Ctx};
 
-/// Creates the store and its `--branch` branch. A sled store is created
-/// atomically: it is complete (with its branch) or absent, whatever
-/// happens to the process; an `init` interrupted part way is simply run
-/// again.
-pub fn run(ctx: &Ctx) -> Result<()> {
+/// Creates the store (of `engine`, for a directory) and its `--branch`
+/// branch. A store on disk is created atomically: it is complete (with
+/// its branch) or absent, whatever happens to the process; an `init`
+/// interrupted part way is simply run again.
+pub fn run(ctx: &Ctx, engine: kvgit::Engine) -> Result<()> {
     let path = &ctx.store;
     let db = if is_url(path) {
         if is_store(path) {
@@ -19,7 +19,10 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         db
     } else {
         use kvgit::Error as E;
-        match kvgit::Db::builder().create(path, &ctx.branch) {
+        match kvgit::Db::builder()
+            .engine(engine)
+            .create(path, &ctx.branch)
+        {
             Ok(db) => db,
             Err(E::StoreExists { .. }) => {
                 bail!("a store already exists at {}", display(path))

@@ -72,8 +72,10 @@ pub fn import(ctx: &Ctx, file: &Path, message: Option<String>) -> Result<()> {
 
     let entries = report.entries;
     let commit_pb = progress::spinner("entries");
-    commit_pb.set_message("committing");
+    // The count first: setting the message draws the line, and a fast
+    // commit may end before the next draw.
     commit_pb.set_position(entries);
+    commit_pb.set_message("committing");
     let message = message.unwrap_or_else(|| format!("import {entries} entries from {name}"));
     tx.message(message);
     let outcome = tx.commit().with_context(|| {

@@ -241,11 +241,13 @@ impl JournalBackend {
             DirState::Missing => {
                 fs::create_dir_all(&path)
                     .map_err(|e| write_error(&path, "create the directory", e))?;
+                fault_point("init:dir");
             }
             DirState::Empty | DirState::Interrupted => {}
         }
         check_space(&path, 0)?;
         let lock = StoreLock::acquire(&path, Duration::ZERO)?;
+        fault_point("init:lock");
         match layout::probe(&path)? {
             DirState::Store => return Err(store_exists(&path)),
             DirState::Legacy => return Err(not_journal(&path)),
@@ -258,6 +260,7 @@ impl JournalBackend {
         let generation = new_generation(&path);
         let file = write_new_journal(&journal, &generation, &[])?;
         sync_dir(&path)?;
+        fault_point("init:journal");
         Ok(JournalBackend {
             state: RwLock::new(State {
                 file: Arc::new(file),
@@ -287,7 +290,9 @@ impl JournalBackend {
         if !self.pending_init.load(Ordering::Acquire) {
             return Ok(());
         }
+        fault_point("init:complete");
         self.flush(Durability::Durable)?;
+        fault_point("init:flushed");
         layout::finish_init_file(&self.path)?;
         self.pending_init.store(false, Ordering::Release);
         Ok(())
@@ -513,7 +518,7 @@ impl JournalBackend {
             // What part of it landed is not a record the chain accepts
             // after the last whole one... unless all of it did: so the
             // handle refuses writes, and the next open decides.
-            let err = write_error(&self.path.join(JOURNAL_FILE), "write", e);
+            let err = write_error(&self.path, "write the journal of", e);
             self.fail(&err);
             return Err(err);
         }
@@ -523,14 +528,14 @@ impl JournalBackend {
     }
 
     /// Extends the journal with zeros (synced, with the file's new size)
-    /// to past `needed`: by an eighth of its length, at least 1 MiB and at
-    /// most 64 MiB at a time.
+    /// to past `needed`: by an eighth of its length, at least 64 KiB and
+    /// at most 64 MiB at a time.
     fn zero_ahead(&self, st: &mut State, needed: u64) -> Result<()> {
         const MIB: u64 = 1 << 20;
-        let step = (st.end / 8).clamp(MIB, 64 * MIB);
-        let target = needed.max(st.alloc_end + step).div_ceil(MIB) * MIB;
+        const STEP_MIN: u64 = 64 << 10;
+        let step = (st.end / 8).clamp(STEP_MIN, 64 * MIB);
+        let target = needed.max(st.alloc_end + step).div_ceil(STEP_MIN) * STEP_MIN;
         check_space(&self.path, target - st.alloc_end)?;
-        let journal = self.path.join(JOURNAL_FILE);
         let zeros = vec![0u8; MIB as usize];
         let mut at = st.alloc_end;
         let written = (|| -> io::Result<()> {
@@ -544,7 +549,7 @@ impl JournalBackend {
         if let Err(e) = written {
             // Give the space back; the records end where they did.
             let _ = st.file.set_len(st.alloc_end);
-            return Err(write_error(&journal, "extend", e));
+            return Err(write_error(&self.path, "extend the journal of", e));
         }
         st.alloc_end = target;
         Ok(())
@@ -677,7 +682,7 @@ impl JournalBackend {
         if let Err(e) = file.sync_data() {
             // After a failed fsync the kernel may have dropped the pages:
             // nothing written since the last good one can be trusted.
-            let err = write_error(&self.path.join(JOURNAL_FILE), "fsync", e);
+            let err = write_error(&self.path, "fsync the journal of", e);
             self.fail(&err);
             return Err(err);
         }
